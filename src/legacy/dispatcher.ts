@@ -132,7 +132,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   #error: unknown = undefined;
   // The transport's 'end' was seen: end-of-stream with nothing left buffered.
   #eof = false;
-  // The transport emitted 'close' while the dispatcher was still open.
+  // The transport emitted 'close'.
   #transportClosed = false;
   // The connect (or TLS secureConnect) event arrived and handleConnect() is due.
   #connectDone = false;
@@ -660,7 +660,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (connectEvent !== null) transport.on(connectEvent, this.#onConnect);
     // Paused mode: the 'readable' listener makes Node buffer up to the high-water mark and stop.
     transport.on('readable', this.#onReadable);
-    if (transport.destroyed) this.#transportClosed = true;
+    // A socket that closed before we got it (e.g. reset while waiting in the accept queue).
+    if (transport.destroyed && transport.closed) this.#transportClosed = true;
     this.map[kAdd](this);
   }
 
@@ -669,8 +670,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     transport.removeListener('drain', this.#onDrain);
     transport.removeListener('readable', this.#onReadable);
     if (this.#connectEvent !== null) transport.removeListener(this.#connectEvent, this.#onConnect);
-    // The 'error' and 'close' listeners stay until the transport has fully closed.
-    if (transport.closed) {
+    // The 'error' and 'close' listeners stay until the transport has emitted 'close' (note that
+    // `transport.closed` turns true before the pending 'error' and 'close' events are emitted).
+    if (this.#transportClosed) {
       this.#detach(transport);
       return;
     }
@@ -719,12 +721,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   };
 
   #onClose = (): void => {
+    this.#transportClosed = true;
     const transport = this.#transport;
     if (this.#closed) {
       if (transport !== null) this.#detach(transport);
       return;
     }
-    this.#transportClosed = true;
     this.map.wake();
   };
 

@@ -6,6 +6,7 @@ import {
   Dispatcher,
   DispatcherWithSend,
   type Address,
+  type DispatcherEvents,
   type LogType,
   type SocketMap,
 } from '../../src/legacy/index.js';
@@ -103,6 +104,7 @@ export function readBytes(stream: Duplex, bytes: number): Promise<Buffer> {
     };
     stream.on('data', onData);
     stream.once('error', reject);
+    stream.resume();
   });
 }
 
@@ -133,3 +135,14 @@ export class RecordingChat extends AsyncChat {
 }
 
 export { AsyncChat, Dispatcher, DispatcherWithSend };
+
+/** Resolves with the arguments of the dispatcher's next `event`. */
+export function nextEvent<E extends keyof DispatcherEvents>(
+  dispatcher: Dispatcher,
+  event: E,
+): Promise<DispatcherEvents[E]> {
+  return new Promise((resolve) => {
+    const listener = (...args: DispatcherEvents[E]): void => resolve(args);
+    dispatcher.once(event, listener);
+  });
+}
