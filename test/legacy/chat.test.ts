@@ -236,6 +236,72 @@ describe('AsyncChat', () => {
     });
   });
 
+  describe('a peer that resets mid-message', () => {
+    function ourListeners(stream: Duplex): number {
+      let count = 0;
+      for (const event of stream.eventNames()) {
+        for (const listener of stream.listeners(event)) if (listener.name.startsWith('#')) count++;
+      }
+      return count;
+    }
+
+    it('over TCP: handleClose once, never handleError, nothing leaked', async () => {
+      const map = new SocketMap();
+      const { server, port } = await listenOn(map, (socket, m) => {
+        const chat = new RecordingChat({ socket, map: m });
+        chat.setTerminator('\n');
+        return chat;
+      });
+      const done = loop({ map });
+      const client = await connectClient({ host: '127.0.0.1', port });
+      try {
+        client.write('complete\nhalf a mess');
+        const chat = await new Promise<RecordingChat>((resolve) => {
+          const check = (): void => {
+            const accepted = server.accepted[0];
+            if (accepted !== undefined && accepted.messages.length > 0) resolve(accepted);
+            else setImmediate(check);
+          };
+          check();
+        });
+        const closed = nextEvent(chat, 'close');
+        client.resetAndDestroy();
+        await closed;
+        expect(chat.messages).to.deep.equal(['complete']);
+        expect(chat.closes).to.equal(1);
+        expect(chat.errors).to.deep.equal([]);
+        expect(map.size).to.equal(1); // only the listener is left
+        const transport = chat.socket as Duplex;
+        if (!transport.closed) await new Promise((resolve) => transport.once('close', resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(ourListeners(transport)).to.equal(0);
+      } finally {
+        client.destroy();
+        map.closeAll();
+        await done;
+      }
+      expect(map.size).to.equal(0);
+    });
+
+    it('over an in-memory pair: handleClose once, never handleError', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair();
+      const chat = new RecordingChat({ socket, map });
+      chat.setTerminator('\n');
+      const done = loop({ map });
+      const firstLine = nextEvent(chat, 'read');
+      peer.write('line\npartial');
+      await firstLine;
+      peer.destroy();
+      await done;
+      expect(chat.messages).to.deep.equal(['line']);
+      expect(chat.closes).to.equal(1);
+      expect(chat.errors).to.deep.equal([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(ourListeners(socket)).to.equal(0);
+    });
+  });
+
   describe('output', () => {
     it('closeWhenDone(): all pushed data arrives, then end-of-stream (test_close_when_done)', async () => {
       const map = new SocketMap();

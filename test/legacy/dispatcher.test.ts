@@ -356,6 +356,35 @@ describe('Dispatcher', () => {
       expect(talker.errors).to.deep.equal([]);
     });
 
+    it('after the TCP peer left: the sends turn into one handleClose, not handleError', async () => {
+      class Talker extends EchoHandler {
+        override readable(): boolean {
+          return false; // never notices the FIN: only send() can find out
+        }
+        override writable(): boolean {
+          return true;
+        }
+        override handleWrite(): void {
+          this.send('tick');
+        }
+      }
+      const { server, port } = await listenOn(map, (socket, m) => new Talker({ socket, map: m }));
+      const client = await connectClient({ host: '127.0.0.1', port });
+      client.destroy();
+      const done = loop({ map });
+      for (let i = 0; i < 200 && server.accepted.length === 0; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const talker = server.accepted[0] as Talker;
+      if (!talker.closed) await nextEvent(talker, 'close');
+      expect(talker.closes).to.equal(1);
+      expect(talker.errors).to.deep.equal([]);
+      server.close();
+      await done;
+      await closedOf(talker.socket as Duplex);
+      expect(listenerTotal(talker.socket as Duplex)).to.equal(0);
+    });
+
     it('rejects a wrong data type with TypeError', () => {
       const [peer, socket] = duplexPair();
       cleanups.push(() => peer.destroy());
