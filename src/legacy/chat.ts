@@ -1,3 +1,5 @@
+import process from 'node:process';
+import type { Duplex } from 'node:stream';
 import { LimitOverrunError } from '../modern/errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
 import { kAtEof } from './_internal.js';
@@ -68,6 +70,12 @@ export class AsyncChat extends Dispatcher {
   #collected = 0;
   // Outgoing queue: bytes, producers, and null for closeWhenDone().
   #fifo: Array<Buffer | Producer | null> = [];
+  // The transport is corked until the end of the current tick (see initiateSend()).
+  #corked = false;
+  #uncork = (transport: Duplex): void => {
+    this.#corked = false;
+    transport.uncork();
+  };
 
   constructor(options: AsyncChatOptions = {}) {
     super(options);
@@ -233,6 +241,16 @@ export class AsyncChat extends Dispatcher {
   /** Send from the queue until the transport is congested (asynchat `initiate_send`). */
   initiateSend(): void {
     const fifo = this.#fifo;
+    if (fifo.length > 0 && this.connected && !this.#corked) {
+      // Several push()es in one tick (a line, then its "\n") leave as one write: without this,
+      // Nagle's algorithm holds the second small segment until the peer's delayed ACK (~40 ms).
+      const transport = this.socket;
+      if (transport !== null && !transport.writableEnded) {
+        this.#corked = true;
+        transport.cork();
+        process.nextTick(this.#uncork, transport);
+      }
+    }
     while (fifo.length > 0 && this.connected) {
       const first = fifo[0] as Buffer | Producer | null;
       if (first === null) {
