@@ -549,6 +549,43 @@ describe('Dispatcher', () => {
     expect(existsSync(path)).to.equal(false);
   });
 
+  describe('logInfo()', () => {
+    function capture(run: () => void): { stdout: string; stderr: string } {
+      const out = { stdout: '', stderr: '' };
+      const stdout = Object.getOwnPropertyDescriptor(process.stdout, 'write');
+      const stderr = Object.getOwnPropertyDescriptor(process.stderr, 'write');
+      const fake = (key: 'stdout' | 'stderr') => (chunk: string) => ((out[key] += chunk), true);
+      Object.defineProperty(process.stdout, 'write', { value: fake('stdout'), configurable: true });
+      Object.defineProperty(process.stderr, 'write', { value: fake('stderr'), configurable: true });
+      try {
+        run();
+      } finally {
+        if (stdout) Object.defineProperty(process.stdout, 'write', stdout);
+        else delete (process.stdout as { write?: unknown }).write;
+        if (stderr) Object.defineProperty(process.stderr, 'write', stderr);
+        else delete (process.stderr as { write?: unknown }).write;
+      }
+      return out;
+    }
+
+    it("prints 'info' to stdout and 'error' to stderr, and ignores 'warning' by default (asyncore)", () => {
+      const dispatcher = new Dispatcher({ map });
+      const out = capture(() => {
+        dispatcher.logInfo('hello');
+        dispatcher.logInfo('careful', 'warning');
+        dispatcher.logInfo('broken', 'error');
+      });
+      expect(out).to.deep.equal({ stdout: 'info: hello\n', stderr: 'error: broken\n' });
+    });
+
+    it('can be silenced per dispatcher with ignoreLogTypes', () => {
+      const dispatcher = new Dispatcher({ map });
+      dispatcher.ignoreLogTypes = new Set(['info', 'warning', 'error']);
+      const out = capture(() => dispatcher.logInfo('nothing', 'error'));
+      expect(out).to.deep.equal({ stdout: '', stderr: '' });
+    });
+  });
+
   it('rejects a socket that is not a Duplex with TypeError', () => {
     expect(() => new Dispatcher({ socket: {} as Duplex, map })).to.throw(
       TypeError,
