@@ -146,3 +146,16 @@ export function nextEvent<E extends keyof DispatcherEvents>(
     dispatcher.once(event, listener);
   });
 }
+
+/**
+ * Resolves with `probe()`'s first non-undefined result, checking once per event-loop turn; gives
+ * up (rejects) after `turns` turns so that a broken expectation fails fast instead of hanging.
+ */
+export async function eventually<T>(probe: () => T | undefined, turns = 10_000): Promise<T> {
+  for (let i = 0; i < turns; i++) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`Condition not met after ${turns} event-loop turns`);
+}

@@ -9,7 +9,14 @@ import {
   type Producer,
 } from '../../src/legacy/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
-import { RecordingChat, collect, connectClient, listenOn, nextEvent } from './_support.js';
+import {
+  RecordingChat,
+  collect,
+  connectClient,
+  eventually,
+  listenOn,
+  nextEvent,
+} from './_support.js';
 
 /** A chat that only sends: what the test queues, then closeWhenDone(). */
 class Sender extends AsyncChat {
@@ -256,13 +263,9 @@ describe('AsyncChat', () => {
       const client = await connectClient({ host: '127.0.0.1', port });
       try {
         client.write('complete\nhalf a mess');
-        const chat = await new Promise<RecordingChat>((resolve) => {
-          const check = (): void => {
-            const accepted = server.accepted[0];
-            if (accepted !== undefined && accepted.messages.length > 0) resolve(accepted);
-            else setImmediate(check);
-          };
-          check();
+        const chat = await eventually(() => {
+          const accepted = server.accepted[0];
+          return accepted !== undefined && accepted.messages.length > 0 ? accepted : undefined;
         });
         const closed = nextEvent(chat, 'close');
         client.resetAndDestroy();
@@ -375,13 +378,9 @@ describe('AsyncChat', () => {
       client.closeWhenDone();
       const done = loop({ map });
       await nextEvent(client, 'close');
-      const handler = await new Promise<RecordingChat>((resolve) => {
-        const check = (): void => {
-          const chat = server.accepted[0];
-          if (chat?.closed) resolve(chat);
-          else setImmediate(check);
-        };
-        check();
+      const handler = await eventually(() => {
+        const chat = server.accepted[0];
+        return chat?.closed === true ? chat : undefined;
       });
       expect(handler.messages).to.deep.equal(['queued early']);
       server.close();

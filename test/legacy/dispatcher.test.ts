@@ -14,6 +14,7 @@ import {
   QuietDispatcher,
   collect,
   connectClient,
+  eventually,
   listenOn,
   nextEvent,
   readBytes,
@@ -372,10 +373,7 @@ describe('Dispatcher', () => {
       const client = await connectClient({ host: '127.0.0.1', port });
       client.destroy();
       const done = loop({ map });
-      for (let i = 0; i < 200 && server.accepted.length === 0; i++) {
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      const talker = server.accepted[0] as Talker;
+      const talker = await eventually(() => server.accepted[0]);
       if (!talker.closed) await nextEvent(talker, 'close');
       expect(talker.closes).to.equal(1);
       expect(talker.errors).to.deep.equal([]);
