@@ -89,6 +89,11 @@ const swallow = (): void => {};
  *   `handleClose()`, never `handleError()`.
  * - Each handler call is followed by the event of the same name (`'read'`, `'write'`, `'connect'`,
  *   `'accept'`, `'close'`, `'error'`), for listener-style observers.
+ * - The once-only guard is installed by the constructor around the (subclass's) `handleClose`
+ *   method: override it as a method, not as an arrow-function class field, and do not reassign
+ *   it on an instance.
+ * - After changing what `readable()` / `writable()` depend on from outside a handler (a timer, a
+ *   promise), call {@link Dispatcher.wake} so that a waiting loop asks the predicates again.
  *
  * @example
  * ```ts
