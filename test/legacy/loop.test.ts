@@ -24,7 +24,7 @@ class Counting extends Dispatcher {
     this.writes++;
     if (this.writes >= this.closeAfterWrites) this.close();
   }
-  override logInfo(): void {}
+  override logInfo(_message?: string): void {}
 }
 
 function pairDispatcher(map: SocketMap): {
@@ -202,6 +202,30 @@ describe('loop()', () => {
     expect((error as Error).message).to.equal(
       'Expected `count` to be a non-negative integer, got `1.5` (number)',
     );
+  });
+
+  it('closes a dispatcher whose handleError() itself throws, and goes on with the others', async () => {
+    const logged: string[] = [];
+    class Broken extends Counting {
+      override handleWrite(): void {
+        throw new Error('first');
+      }
+      override handleError(): void {
+        throw new Error('second');
+      }
+      override logInfo(message: string): void {
+        logged.push(message.split('\n')[0] ?? '');
+      }
+    }
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    const broken = new Broken({ socket, map });
+    const good = make();
+    good.closeAfterWrites = 3;
+    await loop({ map });
+    expect(broken.closed).to.equal(true);
+    expect(logged).to.deep.equal(['Error in handleError(), closing: Error: second']);
+    expect(good.writes).to.equal(3);
   });
 
   it('sends an exception thrown by a predicate to that dispatcher only', async () => {
