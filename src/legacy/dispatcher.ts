@@ -81,9 +81,10 @@ const swallow = (): void => {};
  *   close are there; `handleWrite()` when `writable()` is true and the transport is not congested.
  *   While `readable()` is false nothing is read: the transport's buffer fills up, Node stops
  *   reading the socket and TCP pushes back on the peer.
- * - `handleClose()` runs at most once (exactly once when the connection ends by itself: peer
- *   end-of-stream, reset, or an error); a direct `close()` does not call it. After `close()` no
- *   handler runs again.
+ * - `handleClose()` runs exactly once per dispatcher: when the connection ends (peer
+ *   end-of-stream, reset, an error), or else on the first `close()`, which calls it before
+ *   closing (so cleanup in `handleClose()` always runs, `closeAll()` included). After `close()`
+ *   no handler runs again.
  * - An exception in any handler (or predicate, or event listener) goes to `handleError()` of this
  *   dispatcher only (default: log it and close). Disconnect errors (ECONNRESET, EPIPE, ...) are a
  *   `handleClose()`, never `handleError()`.
@@ -146,7 +147,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   constructor(options: DispatcherOptions = {}) {
     super();
     this.map = options.map ?? socketMap;
-    // Guard handleClose(), whatever subclass overrides it: at most once, never after close().
+    // Guard handleClose(), whatever subclass overrides it: exactly once, never after close().
     const handleClose = this.handleClose.bind(this);
     this.handleClose = (): void => {
       if (this.#closeHandled || this.#closed) return;
@@ -460,7 +461,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * Close the dispatcher: it leaves its map and no handler of it runs again. A connection is
    * closed gracefully (what was sent is still delivered, then end-of-stream); a listener stops
    * listening and drops the connections it had not accepted. Calling it twice is harmless.
-   * It does not call `handleClose()`.
+   * If `handleClose()` has not run yet, `close()` runs it first (that is how `handleClose()` runs
+   * exactly once per dispatcher); an exception from it is logged, and the dispatcher closes anyway.
    *
    * @example
    * ```ts
@@ -469,6 +471,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    */
   close(): void {
     if (this.#closed) return;
+    if (!this.#closeHandled) {
+      try {
+        this.handleClose(); // the default handleClose() calls close(): the guard ends the recursion
+      } catch (error) {
+        this.#log(`Error in handleClose(), closing: ${describeError(error)}`);
+      }
+      if (this.#closed) return;
+    }
     this.#closed = true;
     this.connected = false;
     this.accepting = false;
@@ -527,7 +537,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.logInfo('Unhandled write event', 'warning');
   }
 
-  /** The connection ended (runs at most once). Default: `close()`. */
+  /** The connection ended, or `close()` was called (runs exactly once). Default: `close()`. */
   handleClose(): void {
     this.close();
   }
@@ -639,15 +649,25 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   // ---- private -----------------------------------------------------------------------------
 
   #fail(error: unknown): void {
+    if (this.#closed) {
+      // No handler runs after close(): an error raised while closing is only logged.
+      this.#log(`Error after close(): ${describeError(error)}`);
+      return;
+    }
     try {
       this.handleError(error);
       this.emit('error', error);
     } catch (second) {
-      try {
-        this.logInfo(`Error in handleError(), closing: ${describeError(second)}`, 'error');
-      } finally {
-        this.close();
-      }
+      this.#log(`Error in handleError(), closing: ${describeError(second)}`);
+      this.close();
+    }
+  }
+
+  #log(message: string): void {
+    try {
+      this.logInfo(message, 'error');
+    } catch {
+      // A logger that throws must not take the loop down.
     }
   }
 

@@ -130,7 +130,7 @@ describe('Dispatcher', () => {
       await done;
     });
 
-    it('is not run by a direct close(), and no handler runs afterwards', async () => {
+    it('runs once on a direct close() too, and no handler runs afterwards', async () => {
       const [peer, socket] = duplexPair();
       cleanups.push(() => peer.destroy());
       const handler = new EchoHandler({ socket, map });
@@ -139,11 +139,29 @@ describe('Dispatcher', () => {
       handler.on('read', () => events.push('read'));
       handler.close();
       handler.close();
+      handler.handleClose();
       peer.write('ignored');
       await loop({ map, count: 1 });
-      expect(handler.closes).to.equal(0);
-      expect(events).to.deep.equal([]);
+      expect(handler.closes).to.equal(1);
+      expect(events).to.deep.equal(['close']);
       expect(map.has(handler)).to.equal(false);
+    });
+
+    it('logs an exception from handleClose() during close(), and closes anyway', () => {
+      const [peer, socket] = duplexPair();
+      cleanups.push(() => peer.destroy());
+      class Throwing extends QuietDispatcher {
+        override handleClose(): void {
+          throw new Error('cleanup failed');
+        }
+      }
+      const dispatcher = new Throwing({ socket, map });
+      dispatcher.close();
+      expect(dispatcher.closed).to.equal(true);
+      expect(map.size).to.equal(0);
+      expect(
+        dispatcher.logs.map((l) => `${l.type} ${l.message.split('\n')[0] ?? ''}`),
+      ).to.deep.equal(['error Error in handleClose(), closing: Error: cleanup failed']);
     });
   });
 
@@ -291,7 +309,7 @@ describe('Dispatcher', () => {
     expect(handler.recv(10).length).to.equal(0);
     expect(Dispatcher.prototype.send.call(handler, 'x')).to.equal(0);
     expect(handler.send('x')).to.equal(0);
-    expect(handler.closes).to.equal(0);
+    expect(handler.closes).to.equal(1); // from close() itself
   });
 
   describe('send()', () => {
