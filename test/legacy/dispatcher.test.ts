@@ -535,6 +535,29 @@ describe('Dispatcher', () => {
     expect(handler.errors).to.deep.equal([]);
   });
 
+  it('closes a TLS connection whose peer resets: handleClose once, no unhandled error', async () => {
+    const { server, port } = await listenOn(map, (socket, m) => {
+      const secure = new tls.TLSSocket(socket, { isServer: true, key, cert });
+      return new EchoHandler({ socket: secure, map: m });
+    });
+    const done = loop({ map });
+    const raw = await connectClient({ host: '127.0.0.1', port });
+    raw.on('error', () => undefined);
+    const client = tls.connect({ socket: raw, ca: cert, servername: 'localhost' });
+    client.on('error', () => undefined);
+    const echoed = readBytes(client, 4);
+    client.write('ping');
+    expect((await echoed).toString()).to.equal('ping');
+    const handler = await eventually(() => server.accepted[0]);
+    const closed = nextEvent(handler, 'close');
+    raw.resetAndDestroy();
+    await closed;
+    expect(handler.closes).to.equal(1);
+    expect(handler.errors).to.deep.equal([]);
+    server.close();
+    await done;
+  });
+
   it('round-trips data over a Unix socket, and removes the socket file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dispatch-bridge-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
