@@ -138,8 +138,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   #error: unknown = undefined;
   // The transport's 'end' was seen: end-of-stream with nothing left buffered.
   #eof = false;
-  // The transport emitted 'close'.
+  // The transport is closed (it emitted 'close', or was already closed when we got it).
   #transportClosed = false;
+  // The transport emitted 'close' while we listened: only then may our 'error' listener go.
+  #closeEmitted = false;
   // The connect (or TLS secureConnect) event arrived and handleConnect() is due.
   #connectDone = false;
   #connectEvent: 'connect' | 'secureConnect' | null = null;
@@ -697,7 +699,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (this.#connectEvent !== null) transport.removeListener(this.#connectEvent, this.#onConnect);
     // The 'error' and 'close' listeners stay until the transport has emitted 'close' (note that
     // `transport.closed` turns true before the pending 'error' and 'close' events are emitted).
-    if (this.#transportClosed) {
+    if (this.#closeEmitted) {
       this.#detach(transport);
       return;
     }
@@ -747,6 +749,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   #onClose = (): void => {
     this.#transportClosed = true;
+    this.#closeEmitted = true;
     const transport = this.#transport;
     if (this.#closed) {
       if (transport !== null) this.#detach(transport);
