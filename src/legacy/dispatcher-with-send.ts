@@ -1,0 +1,58 @@
+import { toBuffer } from './_bytes.js';
+import { Dispatcher } from './dispatcher.js';
+
+/**
+ * A {@link Dispatcher} whose `send()` never drops bytes: what the transport does not take is
+ * kept in an out buffer and sent from `handleWrite()` (asyncore's `dispatcher_with_send`).
+ * `writable()` is `!connected || outBufferLength > 0`.
+ *
+ * @example
+ * ```ts
+ * class Echo extends DispatcherWithSend {
+ *   override handleRead() { const data = this.recv(65536); if (data.length) this.send(data); }
+ * }
+ * ```
+ */
+export class DispatcherWithSend extends Dispatcher {
+  // Bytes not yet taken by the transport, oldest first; #outLength is their total.
+  #out: Buffer[] = [];
+  #outLength = 0;
+
+  /** Bytes buffered by `send()` that the transport has not taken yet. */
+  get outBufferLength(): number {
+    return this.#outLength;
+  }
+
+  /** Queue `data` and send what the transport takes now; returns `data`'s length (0 if closed). */
+  override send(data: Uint8Array | string): number {
+    const bytes = toBuffer(data, 'send');
+    if (this.closed || bytes.length === 0) return 0;
+    this.#out.push(bytes);
+    this.#outLength += bytes.length;
+    this.initiateSend();
+    return bytes.length;
+  }
+
+  /** Move buffered bytes to the transport until it is congested. */
+  initiateSend(): void {
+    while (this.#out.length > 0 && this.connected) {
+      const first = this.#out[0] as Buffer;
+      const sent = super.send(first);
+      if (sent === 0) return;
+      this.#outLength -= sent;
+      if (sent < first.length) {
+        this.#out[0] = first.subarray(sent);
+        return;
+      }
+      this.#out.shift();
+    }
+  }
+
+  override writable(): boolean {
+    return !this.connected || this.#outLength > 0;
+  }
+
+  override handleWrite(): void {
+    this.initiateSend();
+  }
+}
