@@ -454,8 +454,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   // chunk, one copy otherwise.
   #take(n: number): Buffer {
     if (n === 0) return EMPTY;
-    const chunks = this.#chunks;
-    const first = chunks[this.#head]!;
+    const first = this.#chunks[this.#head]!;
     let out: Buffer;
     if (n < first.length - this.#offset) {
       out = first.subarray(this.#offset, this.#offset + n);
@@ -467,7 +466,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
       out = Buffer.allocUnsafe(n);
       let copied = 0;
       while (copied < n) {
-        const chunk = chunks[this.#head]!;
+        // Not cached outside the loop: #dropHead() may compact the list.
+        const chunk = this.#chunks[this.#head]!;
         const available = chunk.length - this.#offset;
         const wanted = n - copied;
         if (wanted < available) {

@@ -318,6 +318,8 @@ export class StreamWriter implements AsyncDisposable {
 
   #onDrain = (): void => {
     if (this.#drainWaiters.size === 0) return;
+    // A transport torn down mid-write may flush its callbacks first: that is no drain.
+    if (this.#stream.destroyed) return;
     const waiters = [...this.#drainWaiters];
     this.#drainWaiters.clear();
     for (const waiter of waiters) waiter.resolve();
