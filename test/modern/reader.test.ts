@@ -1,10 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
-import {
-  IncompleteReadError,
-  LimitOverrunError,
-  StreamReader,
-} from '../../src/modern/index.js';
+import { IncompleteReadError, LimitOverrunError, StreamReader } from '../../src/modern/index.js';
 import { readerStats } from '../../src/modern/_stats.js';
 
 const b = (text: string): Buffer => Buffer.from(text);
