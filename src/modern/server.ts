@@ -106,6 +106,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   #nextId = 0;
   #listening = false;
   #closing = false;
+  #serverClosed = false;
   #closed = false;
   #closeWaiters: (() => void)[] = [];
 
@@ -136,11 +137,8 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       if (this.#listening) this.emit('error', error, undefined);
     });
     this.#server.on('close', () => {
-      this.#closed = true;
-      const waiters = this.#closeWaiters;
-      this.#closeWaiters = [];
-      for (const resolve of waiters) resolve();
-      this.emit('close');
+      this.#serverClosed = true;
+      this.#checkClosed();
     });
   }
 
@@ -270,6 +268,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       if (!controller.signal.aborted) {
         controller.abort(new ConnectionClosedError('Connection closed'));
       }
+      this.#checkClosed();
     });
     const idle = this.#options.idleTimeout;
     if (idle !== undefined && idle > 0) {
@@ -302,6 +301,17 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
     } finally {
       streams.writer.close();
     }
+  }
+
+  // Closed = the listener is closed and the last connection is gone ('close' of net.Server may
+  // come before the last socket's own 'close').
+  #checkClosed(): void {
+    if (this.#closed || !this.#serverClosed || this.#connections.size > 0) return;
+    this.#closed = true;
+    const waiters = this.#closeWaiters;
+    this.#closeWaiters = [];
+    for (const resolve of waiters) resolve();
+    this.emit('close');
   }
 
   #report(error: unknown, context: ConnectionContext): void {
