@@ -1,6 +1,3 @@
-/* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
-   Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
-   whatever their type (DESIGN: "rejects with the signal's reason"). */
 import PQueue from 'p-queue';
 import { checkPositiveInteger } from './_validate.js';
 
@@ -67,12 +64,14 @@ export class TaskGroup implements AsyncDisposable {
       throw new Error('Cannot spawn: the task group is shutting down');
     }
     const signal = this.#controller.signal;
-    const start = (): Promise<T> => {
-      if (signal.aborted) return Promise.reject(signal.reason);
+    // The failure is recorded before the queue starts the next task, so queued tasks see it.
+    const start = async (): Promise<T> => {
+      if (signal.aborted) throw signal.reason;
       try {
-        return Promise.resolve(work(signal));
+        return await work(signal);
       } catch (error) {
-        return Promise.reject(error);
+        this.#fail(error);
+        throw error;
       }
     };
     const promise: Promise<T> = this.#queue === undefined ? start() : this.#queue.add<T>(start);
