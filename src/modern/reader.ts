@@ -304,6 +304,20 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   readLine(options?: ReadOptions): Promise<Buffer> {
+    // Fast path, the common case of a server reading a burst of lines: a whole line already sits
+    // in the first chunk, so no async machinery is needed.
+    if (this.#waiter === null && !this.#failed && this.#length > 0) {
+      const signal = options?.signal;
+      if (signal === undefined || (signal instanceof AbortSignal && !signal.aborted)) {
+        const first = this.#chunks[this.#head]!;
+        const start = this.#offset;
+        const found = first.indexOf(0x0a, start);
+        if (found !== -1 && found - start <= this.limit) {
+          readerStats.bytesScanned += found + 1 - start;
+          return Promise.resolve(this.#take(found + 1 - start));
+        }
+      }
+    }
     return this.#readUntil('readLine', NEWLINE, options, true);
   }
 

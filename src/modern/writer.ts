@@ -7,6 +7,9 @@ import tls from 'node:tls';
 import { ConnectionClosedError } from './errors.js';
 import { checkSignal, describeValue } from './_validate.js';
 
+// Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
+const BIG_WRITE = 16 * 1024;
+
 /** An endpoint address: TCP (`host`, `port`, `family`) or a Unix socket / Windows pipe (`path`). */
 export type StreamAddress = { host: string; port: number; family?: string } | { path: string };
 
@@ -33,6 +36,7 @@ interface DrainWaiter {
  * in-memory pair, or a Duplex an adapter builds around another transport).
  *
  * The transport contract is small: `write()`, `end()`, `destroy()`, `writableNeedDrain`,
+ * `writableLength`, `writableHighWaterMark`,
  * `destroyed`, and the `'drain'`, `'finish'`, `'error'` and `'close'` events. The writer adds
  * one listener for each of those four events and keeps them for the stream's lifetime.
  *
@@ -63,6 +67,11 @@ export class StreamWriter implements AsyncDisposable {
   #error: unknown = undefined;
   #drainWaiters = new Set<DrainWaiter>();
   #closeWaiters: (() => void)[] = [];
+  // Small writes of the current tick, gathered and handed to the transport as one Buffer on the
+  // next tick (or sooner: drain() under pressure, a big write, writeEof(), close()).
+  #pending: Buffer[] = [];
+  #pendingLength = 0;
+  #flushScheduled = false;
 
   constructor(stream: Duplex, options: StreamWriterOptions = {}) {
     this.#stream = stream;
@@ -79,13 +88,18 @@ export class StreamWriter implements AsyncDisposable {
     return this.#stream;
   }
 
-  /** Bytes queued in the transport, not yet handed to the OS (`writableLength`). */
+  /** Bytes written and not yet handed to the OS (gathered here or queued in the transport). */
   get bufferedLength(): number {
-    return this.#stream.writableLength;
+    return this.#pendingLength + this.#stream.writableLength;
   }
 
   /**
    * Queues `data` for writing (strings as UTF-8). Never waits: follow with {@link drain}.
+   *
+   * Small writes made in the same tick are gathered and handed to the transport as one Buffer on
+   * the next tick (`process.nextTick`): one system call for the many small writes a line-by-line
+   * echo makes. Writes of 16 KiB or more go to the transport at once. Keep a Buffer unchanged
+   * after writing it.
    *
    * @throws {ConnectionClosedError} After {@link close} or {@link writeEof}, or when the
    * connection is gone.
@@ -105,11 +119,25 @@ export class StreamWriter implements AsyncDisposable {
     }
     this.#checkWritable('write');
     if (data.length === 0) return;
-    this.#stream.write(data);
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    if (chunk.length >= BIG_WRITE) {
+      this.#flush();
+      this.#stream.write(chunk);
+      return;
+    }
+    this.#pending.push(
+      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
+    );
+    this.#pendingLength += chunk.length;
+    if (this.#pendingLength >= BIG_WRITE) this.#flush();
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flush);
+    }
   }
 
   /**
-   * Writes every item of `data`, in one batch when the transport supports it (`cork`).
+   * Writes every item of `data` (gathered into one batch, like every write of a tick).
    *
    * @example
    * ```ts
@@ -117,14 +145,7 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   writeLines(data: Iterable<Uint8Array | string>): void {
-    this.#checkWritable('write');
-    const stream = this.#stream;
-    stream.cork();
-    try {
-      for (const item of data) this.write(item);
-    } finally {
-      stream.uncork();
-    }
+    for (const item of data) this.write(item);
   }
 
   /**
@@ -147,6 +168,9 @@ export class StreamWriter implements AsyncDisposable {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#closed || this.#stream.destroyed) {
       return Promise.reject(this.#closedError('drain'));
+    }
+    if (this.#pendingLength + this.#stream.writableLength >= this.#stream.writableHighWaterMark) {
+      this.#flush();
     }
     if (!this.#stream.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -192,6 +216,7 @@ export class StreamWriter implements AsyncDisposable {
     }
     if (this.#eofWritten || this.#closing || this.#closed) return;
     this.#eofWritten = true;
+    this.#flush();
     this.#stream.end();
   }
 
@@ -210,6 +235,7 @@ export class StreamWriter implements AsyncDisposable {
     this.#closing = true;
     const stream = this.#stream;
     if (this.#closed || stream.destroyed) return;
+    this.#flush();
     if (stream.writableFinished) {
       stream.destroy();
       return;
@@ -228,6 +254,8 @@ export class StreamWriter implements AsyncDisposable {
    */
   abort(): void {
     this.#closing = true;
+    this.#pending = [];
+    this.#pendingLength = 0;
     this.#stream.destroy();
   }
 
@@ -315,6 +343,18 @@ export class StreamWriter implements AsyncDisposable {
           cause: this.#error,
         });
   }
+
+  // Hands the gathered writes to the transport (dropped if it is already gone).
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    const count = this.#pending.length;
+    if (count === 0) return;
+    const data =
+      count === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingLength);
+    this.#pending = [];
+    this.#pendingLength = 0;
+    if (!this.#stream.destroyed) this.#stream.write(data);
+  };
 
   #onDrain = (): void => {
     if (this.#drainWaiters.size === 0) return;

@@ -64,6 +64,23 @@ describe('StreamWriter (over an in-memory duplex pair)', () => {
     expect(await received).to.equal('one\ntwo\nthree\n4\n');
   });
 
+  it('gathers the small writes of one tick into one transport write, in order', async () => {
+    const [writer, peer] = pair();
+    const chunks: string[] = [];
+    peer.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+    for (let i = 0; i < 100; i++) writer.write(`${i}\n`);
+    expect(writer.bufferedLength).to.equal(290);
+    await tick();
+    expect(chunks).to.have.length(1);
+    expect(chunks[0]!.split('\n').slice(0, 3)).to.deep.equal(['0', '1', '2']);
+    // A big write goes to the transport as is, after what was gathered before it.
+    writer.write('before\n');
+    const big = Buffer.alloc(20 * 1024, 0x7a);
+    writer.write(big);
+    await tick();
+    expect(chunks.slice(1, 3)).to.deep.equal(['before\n', big.toString()]);
+  });
+
   it('drain() resolves at once when the transport is not congested', async () => {
     const [writer] = pair();
     writer.write('small');
