@@ -58,6 +58,10 @@ describe('openConnection()', () => {
   it('round-trips lines over TCP and closes cleanly', async () => {
     const port = await listen((socket) => socket.pipe(socket));
     const { reader, writer } = await connect(port);
+    const socket = writer.transport;
+    // Only the wiring's listeners remain: none of the connect phase.
+    expect(socket.listenerCount('error')).to.equal(2); // reader wiring + writer
+    expect(socket.listenerCount('connect')).to.equal(0);
     writer.write('hello\n');
     await writer.drain();
     expect((await reader.readLine()).toString()).to.equal('hello\n');

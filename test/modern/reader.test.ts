@@ -338,6 +338,19 @@ describe('StreamReader', () => {
       await rejection(failing);
       expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
     });
+    it('an aborted read(-1) leaves everything it waited on buffered', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const pending = reader.read(-1, { signal: controller.signal });
+      reader.feedData(b('abc'));
+      await tick();
+      reader.feedData(b('def'));
+      await tick();
+      controller.abort();
+      expect(await rejection(pending)).to.equal(controller.signal.reason);
+      reader.feedEof();
+      expect((await reader.read()).toString()).to.equal('abcdef');
+    });
   });
 
   describe('misuse and errors', () => {

@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -153,6 +154,49 @@ describe('startServer()', () => {
     expect((await good.reader.readLine()).toString()).to.equal('still here\n');
   });
 
+  it('a handler that throws synchronously, with an onError that throws too, is still contained', async () => {
+    const reported: unknown[] = [];
+    const server = await serve(
+      () => {
+        throw new Error('sync failure');
+      },
+      {
+        onError: () => {
+          throw new Error('onError failed');
+        },
+      },
+    );
+    server.on('error', (error) => reported.push(error));
+    const { reader } = await connect(server);
+    expect((await reader.read()).length).to.equal(0);
+    expect(reported.map((e) => (e as Error).message)).to.deep.equal(['sync failure']);
+    expect(server.listening).to.equal(true);
+  });
+
+  it('a client that fails the TLS handshake affects nothing else', async () => {
+    const server = await serve(echo, { tls: { key, cert } });
+    const { port } = server.address() as { port: number };
+    const raw = net.connect({ host: '127.0.0.1', port });
+    raw.on('error', () => undefined);
+    raw.end('this is not a TLS client hello\n');
+    raw.resume();
+    await new Promise((resolve) => raw.once('close', resolve));
+    const pair = await openConnection({ host: 'localhost', port, tls: { ca: cert } });
+    clients.push(pair);
+    pair.writer.write('fine\n');
+    expect((await pair.reader.readLine()).toString()).to.equal('fine\n');
+  });
+
+  it('emits connection with the context of each accepted connection', async () => {
+    const server = await serve(echo);
+    const ids: number[] = [];
+    server.on('connection', (context) => ids.push(context.id));
+    await connect(server);
+    await connect(server);
+    while (ids.length < 2) await tick();
+    expect(ids).to.deep.equal([1, 2]);
+  });
+
   it('runs at most `concurrency` handlers at once; later connections wait their turn', async () => {
     let active = 0;
     let maxActive = 0;
@@ -256,6 +300,28 @@ describe('startServer()', () => {
     await tick();
     expect(finished).to.equal(true);
     expect(errors).to.deep.equal([]);
+  });
+
+  it('shutdown() at its timeout also cancels connections still waiting for their turn', async () => {
+    const release = deferred();
+    let started = 0;
+    const server = await serve(
+      async () => {
+        started++;
+        await release.promise;
+      },
+      { concurrency: 1 },
+    );
+    const first = await connect(server);
+    const second = await connect(server);
+    while (server.connections < 2 || started < 1) await tick();
+    await server.shutdown({ timeout: 20 });
+    expect(server.connections).to.equal(0);
+    expect((await first.reader.read()).length).to.equal(0);
+    expect((await second.reader.read()).length).to.equal(0);
+    release.resolve();
+    for (let i = 0; i < 3; i++) await tick();
+    expect(started).to.equal(1); // the queued handler never ran
   });
 
   it('shutdown() waits for handlers that finish in time without aborting them', async () => {
