@@ -103,6 +103,9 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   #server: net.Server;
   #queue: PQueue | undefined;
   #connections = new Map<number, Connection>();
+  // Every accepted TCP socket, including TLS ones still in their handshake (not yet in
+  // #connections): net.Server's 'close' waits for them too, so a shutdown must be able to cut them.
+  #sockets = new Set<net.Socket>();
   #nextId = 0;
   #listening = false;
   #closing = false;
@@ -133,6 +136,10 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       ? tls.createServer({ ...options.tls, allowHalfOpen: true }, onSocket)
       : net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
     if (options.maxConnections !== undefined) this.#server.maxConnections = options.maxConnections;
+    this.#server.on('connection', (socket: net.Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
     this.#server.on('error', (error) => {
       if (this.#listening) this.emit('error', error, undefined);
     });
@@ -230,6 +237,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
         if (!connection.controller.signal.aborted) connection.controller.abort(reason);
         connection.streams.fail(reason);
       }
+      for (const socket of this.#sockets) socket.destroy();
       await closed;
     }
   }

@@ -187,6 +187,18 @@ describe('startServer()', () => {
     expect((await pair.reader.readLine()).toString()).to.equal('fine\n');
   });
 
+  it('shutdown() at its timeout also cuts a TLS client stuck before its handshake', async () => {
+    const server = await serve(echo, { tls: { key, cert } });
+    const { port } = server.address() as { port: number };
+    const raw = net.connect({ host: '127.0.0.1', port });
+    raw.on('error', () => undefined);
+    await new Promise((resolve) => raw.once('connect', resolve));
+    raw.resume();
+    await server.shutdown({ timeout: 20 });
+    await new Promise((resolve) => raw.once('close', resolve));
+    expect(server.connections).to.equal(0);
+  });
+
   it('emits connection with the context of each accepted connection', async () => {
     const server = await serve(echo);
     const ids: number[] = [];
