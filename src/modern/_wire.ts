@@ -1,6 +1,7 @@
-// Wires a connected socket to a StreamReader/StreamWriter pair (the job of asyncio's
+// Wires a connected socket (or any Duplex) to a StreamReader/StreamWriter pair (the job of asyncio's
 // StreamReaderProtocol). Internal: used by openConnection() and startServer().
-import type net from 'node:net';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ConnectionClosedError } from './errors.js';
 import { StreamReader } from './reader.js';
 import { StreamWriter, type StreamWriterOptions } from './writer.js';
@@ -19,7 +20,7 @@ export interface WiredStreams {
  * without end-of-stream (the socket was destroyed locally) is an end-of-stream.
  */
 export function wireSocket(
-  socket: net.Socket,
+  socket: Duplex,
   limit: number | undefined,
   writerOptions?: StreamWriterOptions,
 ): WiredStreams {
@@ -29,6 +30,8 @@ export function wireSocket(
     resume: () => socket.resume(),
   });
   const writer = new StreamWriter(socket, writerOptions);
+  // TCP_NODELAY, as asyncio sets it: the writer already gathers small writes per tick.
+  if (socket instanceof net.Socket) socket.setNoDelay(true);
   let ended = false;
   let failed = false;
   const fail = (error: unknown): void => {

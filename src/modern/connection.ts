@@ -2,10 +2,11 @@
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { TimeoutError } from './errors.js';
 import type { StreamReader } from './reader.js';
-import type { StreamWriter } from './writer.js';
+import type { StreamWriter, StreamWriterOptions } from './writer.js';
 import { wireSocket } from './_wire.js';
 import { checkMilliseconds, checkPositiveInteger, checkSignal } from './_validate.js';
 
@@ -116,4 +117,31 @@ export function openConnection(options: ConnectOptions): Promise<StreamPair> {
       );
     }
   });
+}
+
+/** Options of {@link fromDuplex}. */
+export interface FromDuplexOptions {
+  /** The reader's buffer limit (default 65536). */
+  limit?: number | undefined;
+  /** Values for {@link StreamWriter.getExtraInfo} (e.g. `peername` of a non-socket transport). */
+  extraInfo?: StreamWriterOptions['extraInfo'];
+}
+
+/**
+ * A reader and a writer over an already-connected `Duplex` (a socket from elsewhere, an
+ * in-memory pair, or a Duplex an adapter builds): what {@link openConnection} does after
+ * connecting. The Duplex is read in flowing mode, paused and resumed by the reader's flow
+ * control; its end-of-stream ends the reader; its error becomes a `ConnectionClosedError` (with
+ * the error as `cause`) in the reader.
+ *
+ * @example
+ * ```ts
+ * const [a, b] = duplexPair();
+ * const { reader, writer } = fromDuplex(a);
+ * ```
+ */
+export function fromDuplex(duplex: Duplex, options: FromDuplexOptions = {}): StreamPair {
+  if (options.limit !== undefined) checkPositiveInteger('limit', options.limit);
+  const { reader, writer } = wireSocket(duplex, options.limit, { extraInfo: options.extraInfo });
+  return { reader, writer };
 }

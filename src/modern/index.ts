@@ -21,7 +21,13 @@ export {
   type StreamAddress,
   type StreamWriterOptions,
 } from './writer.js';
-export { openConnection, type ConnectOptions, type StreamPair } from './connection.js';
+export {
+  fromDuplex,
+  openConnection,
+  type ConnectOptions,
+  type FromDuplexOptions,
+  type StreamPair,
+} from './connection.js';
 export {
   Server,
   startServer,

@@ -133,7 +133,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
         : new PQueue({ concurrency: options.concurrency });
     const onSocket = (socket: net.Socket): void => this.#accept(socket);
     this.#server = options.tls
-      ? tls.createServer({ ...options.tls, allowHalfOpen: true }, onSocket)
+      ? tls.createServer({ ...options.tls, allowHalfOpen: true, noDelay: true }, onSocket)
       : net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
     if (options.maxConnections !== undefined) this.#server.maxConnections = options.maxConnections;
     this.#server.on('connection', (socket: net.Socket) => {

@@ -3,10 +3,12 @@ import net from 'node:net';
 import { expect } from 'chai';
 import {
   ConnectionClosedError,
+  fromDuplex,
   openConnection,
   TimeoutError,
   type StreamPair,
 } from '../../src/modern/index.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -167,5 +169,50 @@ describe('openConnection()', () => {
       if (!reader.paused) expect(socket.isPaused()).to.equal(false);
     }
     expect(total).to.equal(payload.length);
+  });
+});
+
+describe('fromDuplex()', () => {
+  it('gives a reader and a writer over an in-memory duplex pair, both ways', async () => {
+    const [a, b] = duplexPair({ allowHalfOpen: true });
+    const left = fromDuplex(a);
+    const right = fromDuplex(b);
+    left.writer.write('ping\n');
+    expect((await right.reader.readLine()).toString()).to.equal('ping\n');
+    right.writer.write('pong\n');
+    expect((await left.reader.readLine()).toString()).to.equal('pong\n');
+    left.writer.writeEof();
+    expect((await right.reader.read()).length).to.equal(0);
+    left.writer.close();
+    right.writer.close();
+    await Promise.all([left.writer.waitClosed(), right.writer.waitClosed()]);
+  });
+
+  it('pauses the duplex through the reader flow control and resumes it when read', async () => {
+    const [a, b] = duplexPair({ highWaterMark: 1024, allowHalfOpen: true });
+    const { reader, writer } = fromDuplex(a, { limit: 100 });
+    b.on('error', () => undefined); // b sees our abort as a reset
+    try {
+      b.write(Buffer.alloc(4096, 0x41));
+      while (!reader.paused) await tick();
+      expect(a.isPaused()).to.equal(true);
+      await reader.readExactly(4096);
+      expect(reader.paused).to.equal(false);
+      expect(a.isPaused()).to.equal(false);
+    } finally {
+      writer.abort();
+      b.destroy();
+    }
+  });
+
+  it('turns a reset of the peer into ConnectionClosedError in the reader', async () => {
+    const [a, b] = duplexPair({ allowHalfOpen: true });
+    const { reader, writer } = fromDuplex(a);
+    const pending = rejection(reader.readLine());
+    b.destroy();
+    const error = await pending;
+    expect(error).to.be.instanceOf(ConnectionClosedError);
+    expect((error as Error).cause).to.have.property('code', 'ECONNRESET');
+    await writer.waitClosed();
   });
 });
