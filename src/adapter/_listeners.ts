@@ -7,16 +7,16 @@
  */
 
 /** A listener as this library registers it; it ignores what it does not need. */
-export type AnyListener = (...args: never[]) => void;
+export type AnyListener = (...args: unknown[]) => void;
 
 /**
  * The EventEmitter shape the adapters accept: `node:events`, eventemitter3, a Node stream, or
  * anything with `on` and one of `off` / `removeListener`.
  */
 export interface EmitterLike {
-  on(event: string | symbol, listener: (...args: never[]) => void): unknown;
-  off?(event: string | symbol, listener: (...args: never[]) => void): unknown;
-  removeListener?(event: string | symbol, listener: (...args: never[]) => void): unknown;
+  on(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+  off?(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+  removeListener?(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
 }
 
 /** The EventTarget shape the adapters accept (DOM-style `addEventListener`). */
@@ -51,7 +51,7 @@ export function isEventTargetLike(value: unknown): value is EventTargetLike {
 /** Adds a listener to either kind of source. */
 function addListener(source: EventSourceLike, event: string | symbol, listener: AnyListener): void {
   if (isEmitterLike(source)) source.on(event, listener);
-  else source.addEventListener(event as string, listener as (event: Event) => void);
+  else source.addEventListener(event as string, listener);
 }
 
 /** Removes a listener from either kind of source. */
@@ -64,7 +64,7 @@ function removeListener(
     if (typeof source.off === 'function') source.off(event, listener);
     else source.removeListener?.(event, listener);
   } else {
-    source.removeEventListener(event as string, listener as (event: Event) => void);
+    source.removeEventListener(event as string, listener);
   }
 }
 

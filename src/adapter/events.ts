@@ -184,12 +184,12 @@ class EventQueueIterator<T> implements EventIterator<T> {
       return;
     }
     const onEvent: AnyListener = multiArgs
-      ? (...args: never[]) => this.#push(args as unknown as T)
-      : (value: never) => this.#push(value);
+      ? (...args: unknown[]) => this.#push(args as T)
+      : (value: unknown) => this.#push(value as T);
     this.#listeners.add(source, event, onEvent);
     const onEnd: AnyListener = () => this.#close(false, undefined);
     for (const name of endEvents) if (name !== event) this.#listeners.add(source, name, onEnd);
-    const onError: AnyListener = (error: never) => this.#close(false, { error });
+    const onError: AnyListener = (error: unknown) => this.#close(false, { error });
     for (const name of errorEvents) if (name !== event) this.#listeners.add(source, name, onError);
     if (signal !== undefined) {
       this.#listeners.add(signal, 'abort', () => this.#close(true, { error: signal.reason }));
@@ -683,7 +683,7 @@ function waitForDrain(
       else resolve();
     };
     listeners.add(sink, 'drain', () => settle(undefined, false));
-    listeners.add(sink, 'error', (error: never) => settle(error, true));
+    listeners.add(sink, 'error', (error: unknown) => settle(error, true));
     listeners.add(sink, 'close', () =>
       settle(new ConnectionClosedError('Cannot write: the sink closed before it drained'), true),
     );
