@@ -594,11 +594,24 @@ export async function toCallbacks<T>(
     }
   };
 
-  const waitFor = <R>(work: Promise<R>): Promise<R> => {
+  /** Waits for `work`; an abort rejects the wait at once (the abort listener is added once). */
+  const waitFor = <R>(work: Promise<R>, isNext: boolean): Promise<R> => {
+    // without a signal nothing interrupts a wait, so no return() can overlap a next()
     if (signal === undefined) return work;
+    if (isNext) nextInFlight = true;
     return new Promise<R>((resolve, reject) => {
       current = { reject };
-      work.then(resolve, reject);
+      work.then(
+        (value) => {
+          if (isNext) nextInFlight = false;
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (isNext) nextInFlight = false;
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passed on unchanged
+          reject(error);
+        },
+      );
     }).finally(() => {
       current = undefined;
     });
@@ -618,9 +631,8 @@ export async function toCallbacks<T>(
   try {
     for (;;) {
       let step: IteratorResult<T>;
-      nextInFlight = true;
       try {
-        step = await waitFor(Promise.resolve(iterator.next()));
+        step = await waitFor(Promise.resolve(iterator.next()), true);
       } catch (error) {
         if (state.aborted !== undefined) throw error;
         // The source failed: it is finished; tell the sink.
@@ -631,8 +643,6 @@ export async function toCallbacks<T>(
           // the source's error is what the caller needs to see
         }
         throw error;
-      } finally {
-        nextInFlight = false;
       }
       throwIfAborted();
       if (step.done === true) {
@@ -641,7 +651,7 @@ export async function toCallbacks<T>(
         return;
       }
       if (sink.write(step.value) === false) {
-        await waitFor(waitForDrain(sink as SinkWithEvents, drain, listeners));
+        await waitFor(waitForDrain(sink as SinkWithEvents, drain, listeners), false);
         throwIfAborted();
       }
     }

@@ -858,6 +858,42 @@ describe('toCallbacks()', () => {
     expect(abortListeners(controller.signal)).to.equal(0);
   });
 
+  it('does not wait for a source stuck in next() when aborted, and still returns it', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    async function* stuck(): AsyncGenerator<number> {
+      try {
+        yield 1;
+        await gate;
+        yield 2;
+      } finally {
+        log.push('source finally');
+      }
+    }
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const transfer = toCallbacks(
+      stuck(),
+      { write: (n) => void seen.push(n) },
+      {
+        signal: controller.signal,
+      },
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    const error = await transfer.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).to.equal(controller.signal.reason);
+    expect(seen).to.deep.equal([1]);
+    expect(log).to.deep.equal([]);
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log).to.deep.equal(['source finally']);
+  });
+
   it('rejects with signal.reason and stops the source when aborted while waiting for drain', async () => {
     const log: string[] = [];
     const sink = new EventEmitter() as EventEmitter & { write(n: number): boolean };
