@@ -424,6 +424,28 @@ describe('fromEvents()', () => {
       await it.return();
     });
 
+    it("'pause' keeps the order when resume() emits synchronously", async () => {
+      const ee = new EventEmitter();
+      let sent = 0;
+      let paused = false;
+      const produce = (): void => {
+        while (!paused && sent < 30) ee.emit('v', sent++);
+      };
+      const it = fromEvents<number>(ee, 'v', {
+        highWaterMark: 3,
+        lowWaterMark: 0,
+        pause: () => (paused = true),
+        resume: () => {
+          paused = false;
+          produce(); // re-enters the iterator from inside next()
+        },
+      });
+      produce();
+      expect(await take(it, 30)).to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
+      await it.return();
+      expect(ee.listenerCount('v')).to.equal(0);
+    });
+
     it("'pause' uses a Readable's own pause()/resume() and receives every chunk", async () => {
       const items = Array.from({ length: 200 }, (_, i) => i);
       const stream = Readable.from(items, { highWaterMark: 4 });
