@@ -618,6 +618,20 @@ describe('fromEvents()', () => {
     });
   });
 
+  it('accepts typed eventemitter3 and node:events emitters', async () => {
+    const typed = new EventEmitter3<{ line: [string]; close: [] }>();
+    const lines = fromEvents<string>(typed, 'line', { end: 'close' });
+    const typedNode = new EventEmitter<{ line: [string] }>();
+    const nodeLines = fromEvents<string>(typedNode, 'line');
+    typed.emit('line', 'a');
+    typed.emit('close');
+    typedNode.emit('line', 'b');
+    expect(await take(lines, 2)).to.deep.equal(['a']);
+    expect(await take(nodeLines, 1)).to.deep.equal(['b']);
+    await nodeLines.return();
+    expect([typed.listenerCount('line'), typedNode.listenerCount('line')]).to.deep.equal([0, 0]);
+  });
+
   it('is typed: fromEvents<T> yields T', async () => {
     const ee = new EventEmitter();
     const it = fromEvents<number>(ee, 'n');
