@@ -199,6 +199,11 @@ export function fromEvents<T>(
   const endEvents = toNames(options.end, 'end');
   const errorEvents =
     options.error === undefined ? (isEmitter ? ['error'] : []) : toNames(options.error, 'error');
+  if (!isEmitter && [...endEvents, ...errorEvents].some((name) => typeof name !== 'string')) {
+    throw new TypeError(
+      'Expected `end` and `error` to be strings for an EventTarget, got a symbol',
+    );
+  }
   const highWaterMark = validateCount(
     options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
     'highWaterMark',
@@ -379,13 +384,19 @@ export async function toCallbacks<T>(
   const stopSource = async (): Promise<void> => {
     if (sourceDone) return;
     sourceDone = true;
-    const done = iterator.return?.();
+    // The error that stopped the transfer is the one to report: a failing return() is ignored.
+    let done: unknown;
+    try {
+      done = iterator.return?.();
+    } catch (_ignored) {
+      return;
+    }
     if (done === undefined) return;
     if (nextInFlight) {
       // An async generator queues return() behind the pending next(): do not wait for it.
       Promise.resolve(done).catch(() => undefined);
     } else {
-      await done;
+      await Promise.resolve(done).catch(() => undefined);
     }
   };
 

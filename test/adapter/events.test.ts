@@ -614,6 +614,10 @@ describe('fromEvents()', () => {
         /overflow/,
       );
       expect(() => fromEvents(ee, 'x', { end: 3 as unknown as string })).to.throw(TypeError, /end/);
+      expect(() => fromEvents(new EventTarget(), 'x', { end: Symbol('end') })).to.throw(
+        TypeError,
+        /strings for an EventTarget/,
+      );
       expect(ee.listenerCount('x')).to.equal(0);
     });
   });
@@ -852,6 +856,26 @@ describe('toCallbacks()', () => {
     );
     expect(error).to.equal(broken);
     expect(counts(ee, 'v', 'error')).to.deep.equal([0, 0]);
+  });
+
+  it('reports the sink error even when the source return() fails too', async () => {
+    const broken = new Error('sink failed');
+    const source: AsyncIterableIterator<number> = {
+      next: () => Promise.resolve({ value: 1, done: false }),
+      return: () => Promise.reject(new Error('return failed')),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    const error = await toCallbacks(source, {
+      write: () => {
+        throw broken;
+      },
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).to.equal(broken);
   });
 
   it('rejects when end() throws', async () => {
