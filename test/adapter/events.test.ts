@@ -477,6 +477,20 @@ describe('fromEvents()', () => {
       await it.return();
     });
 
+    it("'drop-oldest' stays bounded under a burst of 100 000 events", async () => {
+      const ee = new EventEmitter();
+      const it = fromEvents<number>(ee, 'v', { highWaterMark: 100, overflow: 'drop-oldest' });
+      let maxBuffered = 0;
+      for (let i = 0; i < 100_000; i++) {
+        ee.emit('v', i);
+        if (it.bufferedLength > maxBuffered) maxBuffered = it.bufferedLength;
+      }
+      expect(maxBuffered).to.equal(100);
+      expect(it.droppedCount).to.equal(99_900);
+      expect(await take(it, 100)).to.deep.equal(Array.from({ length: 100 }, (_, i) => 99_900 + i));
+      await it.return();
+    });
+
     it("'drop-newest' keeps the oldest highWaterMark items", async () => {
       const ee = new EventEmitter();
       const it = fromEvents<number>(ee, 'v', { highWaterMark: 3, overflow: 'drop-newest' });
@@ -561,6 +575,39 @@ describe('fromEvents()', () => {
         client.destroy();
         await new Promise((resolve) => server.close(resolve));
       }
+    });
+
+    it('carries 1 MiB end to end over an in-memory duplex: toCallbacks in, fromEvents out', async () => {
+      const [a, b] = duplexPair({ highWaterMark: 16 * 1024 });
+      const chunk = Buffer.alloc(8 * 1024, 'q');
+      const count = 128;
+      let maxQueued = 0;
+      async function* source(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < count; i++) {
+          maxQueued = Math.max(maxQueued, a.writableLength);
+          yield chunk;
+        }
+      }
+      const chunks = fromEvents<Buffer>(b, 'data', {
+        end: 'end',
+        overflow: 'pause',
+        highWaterMark: 2,
+      });
+      const sending = toCallbacks(source(), a);
+      let bytes = 0;
+      let sawPaused = false;
+      for await (const data of chunks) {
+        bytes += data.length;
+        if (chunks.isPaused) sawPaused = true;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await sending;
+      expect(bytes).to.equal(chunk.length * count);
+      expect(sawPaused).to.equal(true);
+      expect(maxQueued).to.be.at.most(16 * 1024);
+      expect(a.listenerCount('drain')).to.equal(0);
+      a.destroy();
+      b.destroy();
     });
 
     it('fails with the socket error over an in-memory duplex reset by its peer', async () => {
