@@ -12,6 +12,11 @@ export type AnyListener = (...args: unknown[]) => void;
 /**
  * The EventEmitter shape the adapters accept: `node:events`, eventemitter3, a Node stream, or
  * anything with `on` and one of `off` / `removeListener`.
+ *
+ * @example
+ * ```ts
+ * const emitter: EmitterLike = new EventEmitter();
+ * ```
  */
 export interface EmitterLike {
   on(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
@@ -19,13 +24,27 @@ export interface EmitterLike {
   removeListener?(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** The EventTarget shape the adapters accept (DOM-style `addEventListener`). */
+/**
+ * The EventTarget shape the adapters accept (DOM-style `addEventListener`).
+ *
+ * @example
+ * ```ts
+ * const target: EventTargetLike = new EventTarget();
+ * ```
+ */
 export interface EventTargetLike {
   addEventListener(type: string, listener: (event: Event) => void, options?: object): void;
   removeEventListener(type: string, listener: (event: Event) => void, options?: object): void;
 }
 
-/** Either kind of event source. */
+/**
+ * Either kind of event source.
+ *
+ * @example
+ * ```ts
+ * const sources: EventSourceLike[] = [new EventEmitter(), new EventTarget()];
+ * ```
+ */
 export type EventSourceLike = EmitterLike | EventTargetLike;
 
 /** True for an EventEmitter-style object (checked first, as Node's `on()` does). */

@@ -26,10 +26,23 @@ export type { EmitterLike, EventSourceLike, EventTargetLike } from './_listeners
  * - `'error'`: stop listening; the iteration fails with a `LimitOverrunError` after the items
  *   already buffered.
  * - `'unbounded'`: buffer everything (memory grows with the backlog; only when asked for).
+ *
+ * @example
+ * ```ts
+ * const latest = fromEvents(sensor, 'reading', { highWaterMark: 10, overflow: 'drop-oldest' });
+ * ```
  */
 export type OverflowPolicy = 'pause' | 'drop-oldest' | 'drop-newest' | 'error' | 'unbounded';
 
-/** Options of {@link fromEvents}. */
+/**
+ * Options of {@link fromEvents}.
+ *
+ * @example
+ * ```ts
+ * const options: FromEventsOptions = { end: 'end', highWaterMark: 64, signal: AbortSignal.timeout(5_000) };
+ * const chunks = fromEvents<Buffer>(socket, 'data', { ...options, overflow: 'pause' });
+ * ```
+ */
 export interface FromEventsOptions {
   /**
    * Event name(s) that end the iteration, after the items already buffered.
@@ -80,6 +93,13 @@ export interface FromEventsOptions {
 /**
  * The iterator returned by {@link fromEvents}: an `AsyncIterableIterator` that is also
  * `AsyncDisposable`, with a view of its buffer.
+ *
+ * @example
+ * ```ts
+ * await using lines: EventIterator<string> = fromEvents<string>(chat, 'line');
+ * const first = await lines.next();
+ * console.log(first.value, lines.bufferedLength);
+ * ```
  */
 export interface EventIterator<T> extends AsyncIterableIterator<T>, AsyncDisposable {
   next(): Promise<IteratorResult<T, undefined>>;
@@ -274,6 +294,13 @@ export function fromEvents<T>(
 /**
  * A callback sink for {@link toCallbacks}. A Node `Writable` is one: `write()` returns false when
  * its buffer is full, and it emits `'drain'` when it may be written again.
+ *
+ * @example
+ * ```ts
+ * const collected: string[] = [];
+ * const sink: CallbackSink<string> = { write: (line) => void collected.push(line) };
+ * await toCallbacks(['a', 'b'], sink);
+ * ```
  */
 export interface CallbackSink<T> {
   /** Takes one item; returning `false` asks the caller to wait for `'drain'`. */
@@ -284,7 +311,14 @@ export interface CallbackSink<T> {
   error?(error: unknown): void;
 }
 
-/** Options of {@link toCallbacks}. */
+/**
+ * Options of {@link toCallbacks}.
+ *
+ * @example
+ * ```ts
+ * await toCallbacks(items, sink, { drain: () => sink.flushed(), signal: AbortSignal.timeout(1_000) });
+ * ```
+ */
 export interface ToCallbacksOptions {
   /**
    * Waits until the sink accepts writes again, after `write()` returned false. Without it, the
