@@ -3,4 +3,15 @@
  *
  * @module
  */
-export {};
+export {
+  fromEvents,
+  toCallbacks,
+  type CallbackSink,
+  type EmitterLike,
+  type EventIterator,
+  type EventSourceLike,
+  type EventTargetLike,
+  type FromEventsOptions,
+  type OverflowPolicy,
+  type ToCallbacksOptions,
+} from './events.js';

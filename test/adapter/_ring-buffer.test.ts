@@ -1,0 +1,52 @@
+import { expect } from 'chai';
+import { RingBuffer } from '../../src/adapter/_ring-buffer.js';
+
+describe('RingBuffer', () => {
+  it('is FIFO across wrap-around and growth', () => {
+    const ring = new RingBuffer<number>(4);
+    const expected: number[] = [];
+    let next = 0;
+    // interleave pushes and shifts so the head wraps many times while the buffer grows
+    for (let round = 0; round < 200; round++) {
+      for (let i = 0; i < (round % 5) + 1; i++) {
+        ring.push(next);
+        expected.push(next++);
+      }
+      for (let i = 0; i < round % 3; i++) {
+        expect(ring.shift()).to.equal(expected.shift());
+      }
+      expect(ring.length).to.equal(expected.length);
+      expect(ring.peek()).to.equal(expected[0]);
+    }
+    while (ring.length > 0) expect(ring.shift()).to.equal(expected.shift());
+    expect(expected).to.have.length(0);
+  });
+
+  it('returns undefined from shift() and peek() when empty', () => {
+    const ring = new RingBuffer<string>();
+    expect(ring.shift()).to.equal(undefined);
+    expect(ring.peek()).to.equal(undefined);
+    expect(ring.length).to.equal(0);
+  });
+
+  it('grows to the next power of two and clear() returns to the initial capacity', () => {
+    const ring = new RingBuffer<number>(5);
+    expect(ring.capacity).to.equal(8);
+    for (let i = 0; i < 9; i++) ring.push(i);
+    expect(ring.capacity).to.equal(16);
+    ring.clear();
+    expect(ring.length).to.equal(0);
+    expect(ring.capacity).to.equal(8);
+    ring.push(42);
+    expect(ring.shift()).to.equal(42);
+  });
+
+  it('keeps 200 000 items in order (no Array.shift collapse)', () => {
+    const ring = new RingBuffer<number>();
+    for (let i = 0; i < 200_000; i++) ring.push(i);
+    let ok = true;
+    for (let i = 0; i < 200_000; i++) if (ring.shift() !== i) ok = false;
+    expect(ok).to.equal(true);
+    expect(ring.length).to.equal(0);
+  });
+});
