@@ -9,3 +9,27 @@ export {
   LimitOverrunError,
   TimeoutError,
 } from './errors.js';
+export {
+  StreamReader,
+  type FlowControlHooks,
+  type ReadOptions,
+  type StreamReaderOptions,
+} from './reader.js';
+export {
+  StreamWriter,
+  type ExtraInfoName,
+  type StreamAddress,
+  type StreamWriterOptions,
+} from './writer.js';
+export { openConnection, type ConnectOptions, type StreamPair } from './connection.js';
+export {
+  Server,
+  startServer,
+  type ConnectionContext,
+  type ServerEvents,
+  type ServerOptions,
+  type StreamHandler,
+} from './server.js';
+export { timeout } from './timeout.js';
+export { TaskGroup, type TaskGroupOptions } from './task-group.js';
+export { Queue, QueueEmpty, QueueFull, type QueueWaitOptions } from './queue.js';

@@ -1,0 +1,347 @@
+import process from 'node:process';
+import type { Duplex } from 'node:stream';
+import { LimitOverrunError } from '../modern/errors.js';
+import { EMPTY, describeValue, toBuffer } from './_bytes.js';
+import { kAtEof } from './_internal.js';
+import { findPrefixAtEnd } from './_terminator.js';
+import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
+import type { Producer } from './producer.js';
+
+/** Options of the {@link AsyncChat} constructor. */
+export interface AsyncChatOptions extends DispatcherOptions {
+  /**
+   * The most bytes collected while waiting for a byte-string terminator (one "line"); past it
+   * `handleError(new LimitOverrunError(...))` runs (default: the connection closes).
+   * `Infinity` turns the bound off. Default 1 MiB.
+   */
+  maxIncoming?: number;
+}
+
+function isProducer(item: Buffer | Producer): item is Producer {
+  return !Buffer.isBuffer(item);
+}
+
+/**
+ * A {@link Dispatcher} that frames its input by a terminator and queues its output: asynchat's
+ * `async_chat`.
+ *
+ * Input: every received byte goes to `collectIncomingData()`, and `foundTerminator()` runs at each
+ * terminator (which is not passed on). The terminator can change at any time (e.g. from
+ * `foundTerminator()`), which is how a protocol switches from lines to a counted body:
+ * - a string or bytes: searched across chunk boundaries (a partial terminator at the end of a
+ *   chunk is held back until the next one). Strings are encoded as UTF-8.
+ * - a number `n`: the next `n` bytes are collected, then `foundTerminator()` runs and the
+ *   terminator becomes `0` (which, as in asynchat, then collects everything like `null`).
+ * - `null` (the initial state): everything is collected, `foundTerminator()` never runs.
+ *
+ * At end-of-stream, bytes still held back go to `collectIncomingData()` before `handleClose()`
+ * (asynchat dropped them). `collectIncomingData()` is never called with an empty chunk.
+ *
+ * Output: `push()` and `pushWithProducer()` queue data (strings as UTF-8); it is sent as the
+ * transport takes it, in order; `closeWhenDone()` closes once everything queued has been sent.
+ *
+ * @example
+ * ```ts
+ * class LineEcho extends AsyncChat {
+ *   #parts: Buffer[] = [];
+ *   constructor(options: AsyncChatOptions) { super(options); this.setTerminator('\n'); }
+ *   override collectIncomingData(data: Buffer) { this.#parts.push(data); }
+ *   override foundTerminator() {
+ *     const line = Buffer.concat(this.#parts.splice(0)).toString();
+ *     if (line === 'quit') this.closeWhenDone();
+ *     else this.push(`${line}\n`);
+ *   }
+ * }
+ * ```
+ */
+export class AsyncChat extends Dispatcher {
+  /** How many bytes one `handleRead()` receives at most (asynchat `ac_in_buffer_size`). */
+  acInBufferSize = 65536;
+  /** How many bytes one send takes from the queue at most (asynchat `ac_out_buffer_size`). */
+  acOutBufferSize = 65536;
+  /** The bound on one message's size while waiting for a byte-string terminator. */
+  readonly maxIncoming: number;
+
+  #terminator: Buffer | number | null = null;
+  // Received bytes not yet given to collectIncomingData(): only ever a held-back partial
+  // terminator between reads, so prepending it to the next chunk is cheap.
+  #inBuffer: Buffer = EMPTY;
+  // Bytes collected since the last terminator while the terminator is a byte string.
+  #collected = 0;
+  // Outgoing queue: bytes, producers, and null for closeWhenDone().
+  #fifo: Array<Buffer | Producer | null> = [];
+  // The transport is corked until the end of the current tick (see initiateSend()).
+  #corked = false;
+  #uncork = (transport: Duplex): void => {
+    this.#corked = false;
+    transport.uncork();
+  };
+
+  constructor(options: AsyncChatOptions = {}) {
+    super(options);
+    const maxIncoming = options.maxIncoming ?? 1024 * 1024;
+    if (
+      typeof maxIncoming !== 'number' ||
+      !(Number.isSafeInteger(maxIncoming) || maxIncoming === Infinity) ||
+      maxIncoming <= 0
+    ) {
+      throw new RangeError(
+        `Expected \`maxIncoming\` to be a positive integer or Infinity, got \`${describeValue(maxIncoming)}\` (${typeof maxIncoming})`,
+      );
+    }
+    this.maxIncoming = maxIncoming;
+  }
+
+  /**
+   * Set the input terminator: a string (UTF-8) or bytes, a byte count, or null.
+   *
+   * @throws {RangeError} If a number is negative or not an integer.
+   * @throws {TypeError} For any other type.
+   *
+   * @example
+   * ```ts
+   * this.setTerminator('\r\n');      // lines
+   * this.setTerminator(contentLength); // then a counted body
+   * ```
+   */
+  setTerminator(terminator: string | Uint8Array | number | null): void {
+    if (terminator === null) {
+      this.#terminator = null;
+    } else if (typeof terminator === 'number') {
+      if (!Number.isSafeInteger(terminator) || terminator < 0) {
+        throw new RangeError(
+          `Expected \`terminator\` to be a non-negative integer, got \`${terminator}\` (number)`,
+        );
+      }
+      this.#terminator = terminator;
+    } else if (typeof terminator === 'string' || terminator instanceof Uint8Array) {
+      // A copy: the caller may reuse its array.
+      this.#terminator = Buffer.from(
+        typeof terminator === 'string' ? Buffer.from(terminator, 'utf8') : terminator,
+      );
+    } else {
+      throw new TypeError(
+        `Expected \`terminator\` to be a string, a Uint8Array, a number or null, got \`${describeValue(terminator)}\` (${typeof terminator})`,
+      );
+    }
+    this.#collected = 0;
+  }
+
+  /** The current terminator: bytes, the count still to collect, or null. */
+  getTerminator(): Buffer | number | null {
+    return this.#terminator;
+  }
+
+  /** Receives each piece of input (never empty). Override it; the default throws. */
+  collectIncomingData(_data: Buffer): void {
+    throw new Error('Cannot collect incoming data: override collectIncomingData() in a subclass');
+  }
+
+  /** Runs at each terminator. Override it; the default throws. */
+  foundTerminator(): void {
+    throw new Error('Cannot handle a terminator: override foundTerminator() in a subclass');
+  }
+
+  /**
+   * Queue `data` for sending (strings as UTF-8) and start sending.
+   * After `close()` it does nothing.
+   *
+   * @throws {TypeError} If `data` is neither a Uint8Array nor a string (asynchat issue #12523).
+   *
+   * @example
+   * ```ts
+   * this.push('250 OK\r\n');
+   * ```
+   */
+  push(data: Uint8Array | string): void {
+    const bytes = toBuffer(data, 'push');
+    if (this.closed || bytes.length === 0) return;
+    this.#fifo.push(bytes);
+    this.initiateSend();
+  }
+
+  /**
+   * Queue a producer: its `more()` pieces are sent in order until it returns an empty one.
+   *
+   * @throws {TypeError} If `producer` has no `more()` method.
+   *
+   * @example
+   * ```ts
+   * this.pushWithProducer(new SimpleProducer(fileContents, 4096));
+   * ```
+   */
+  pushWithProducer(producer: Producer): void {
+    if (
+      typeof producer !== 'object' ||
+      producer === null ||
+      typeof (producer as Partial<Producer>).more !== 'function'
+    ) {
+      throw new TypeError(
+        `Expected \`producer\` to have a more() method, got \`${describeValue(producer)}\` (${typeof producer})`,
+      );
+    }
+    if (this.closed) return;
+    this.#fifo.push(producer);
+    this.initiateSend();
+  }
+
+  /**
+   * Close once everything queued so far has been sent: the peer receives all of it, then
+   * end-of-stream. Closing goes through `handleClose()`.
+   *
+   * @example
+   * ```ts
+   * this.push('221 Bye\r\n');
+   * this.closeWhenDone();
+   * ```
+   */
+  closeWhenDone(): void {
+    if (this.closed) return;
+    this.#fifo.push(null);
+    this.wake();
+  }
+
+  /**
+   * Emergencies only! Drop held-back input and every queued output (including a pending
+   * `closeWhenDone()`).
+   *
+   * @example
+   * ```ts
+   * this.discardBuffers();
+   * this.close();
+   * ```
+   */
+  discardBuffers(): void {
+    this.#inBuffer = EMPTY;
+    this.#collected = 0;
+    this.#fifo.length = 0;
+  }
+
+  /** How many items (byte chunks, producers, a close mark) wait in the output queue. */
+  get outgoingQueueLength(): number {
+    return this.#fifo.length;
+  }
+
+  /** True while output is queued, or not yet connected (asynchat). */
+  override writable(): boolean {
+    return this.#fifo.length > 0 || !this.connected;
+  }
+
+  override handleWrite(): void {
+    this.initiateSend();
+  }
+
+  override handleRead(): void {
+    const data = this.recv(this.acInBufferSize);
+    if (data.length === 0) return;
+    this.#inBuffer = this.#inBuffer.length > 0 ? Buffer.concat([this.#inBuffer, data]) : data;
+    this.#processInput();
+  }
+
+  /** Send from the queue until the transport is congested (asynchat `initiate_send`). */
+  initiateSend(): void {
+    const fifo = this.#fifo;
+    if (fifo.length > 0 && this.connected && !this.#corked) {
+      // Several push()es in one tick (a line, then its "\n") leave as one write: without this,
+      // Nagle's algorithm holds the second small segment until the peer's delayed ACK (~40 ms).
+      const transport = this.socket;
+      if (transport !== null && !transport.writableEnded) {
+        this.#corked = true;
+        transport.cork();
+        process.nextTick(this.#uncork, transport);
+      }
+    }
+    while (fifo.length > 0 && this.connected) {
+      const first = fifo[0] as Buffer | Producer | null;
+      if (first === null) {
+        fifo.shift();
+        this.handleClose();
+        return;
+      }
+      if (isProducer(first)) {
+        const more = toBuffer(first.more(), 'Producer.more');
+        if (more.length > 0) fifo.unshift(more);
+        else fifo.shift();
+        continue;
+      }
+      const size = this.acOutBufferSize;
+      const data = first.length > size ? first.subarray(0, size) : first;
+      const sent = this.send(data);
+      if (sent === 0) return;
+      if (sent < first.length) fifo[0] = first.subarray(sent);
+      else fifo.shift();
+      if (sent < data.length) return;
+    }
+  }
+
+  /** @internal Bytes held back waiting for the rest of a terminator are delivered at EOF. */
+  override [kAtEof](): void {
+    const rest = this.#inBuffer;
+    if (rest.length > 0) {
+      this.#inBuffer = EMPTY;
+      this.collectIncomingData(rest);
+    }
+  }
+
+  // asynchat's handle_read loop, over this.#inBuffer so that discardBuffers() (or a close) from a
+  // callback stops it.
+  #processInput(): void {
+    while (this.#inBuffer.length > 0 && !this.closed) {
+      const buffer = this.#inBuffer;
+      const length = buffer.length;
+      const terminator = this.#terminator;
+      if (
+        terminator === null ||
+        terminator === 0 ||
+        (Buffer.isBuffer(terminator) && terminator.length === 0)
+      ) {
+        this.#inBuffer = EMPTY;
+        this.collectIncomingData(buffer);
+      } else if (typeof terminator === 'number') {
+        if (length < terminator) {
+          this.#inBuffer = EMPTY;
+          this.#terminator = terminator - length;
+          this.collectIncomingData(buffer);
+        } else {
+          this.#inBuffer = buffer.subarray(terminator);
+          this.#terminator = 0;
+          this.collectIncomingData(buffer.subarray(0, terminator));
+          this.foundTerminator();
+        }
+      } else {
+        const index = buffer.indexOf(terminator);
+        if (index !== -1) {
+          this.#inBuffer = buffer.subarray(index + terminator.length);
+          // Don't bother reporting the empty string (source of subtle bugs).
+          if (index > 0) this.#collect(buffer.subarray(0, index));
+          this.#collected = 0;
+          this.foundTerminator();
+        } else {
+          const held = findPrefixAtEnd(buffer, terminator);
+          if (held > 0) {
+            // Copy the few held-back bytes so the whole received chunk can be freed.
+            this.#inBuffer = Buffer.from(buffer.subarray(length - held));
+            if (held !== length) this.#collect(buffer.subarray(0, length - held));
+            return;
+          }
+          this.#inBuffer = EMPTY;
+          this.#collect(buffer);
+        }
+      }
+    }
+  }
+
+  #collect(data: Buffer): void {
+    const total = this.#collected + data.length;
+    if (total > this.maxIncoming) {
+      this.#inBuffer = EMPTY;
+      this.#collected = 0;
+      throw new LimitOverrunError(
+        `Cannot collect incoming data: ${total} bytes without a terminator exceed maxIncoming (${this.maxIncoming})`,
+        total,
+      );
+    }
+    this.#collected = total;
+    this.collectIncomingData(data);
+  }
+}

@@ -1,0 +1,109 @@
+import { kBeginLoop, kDispatch, kEndLoop, kReady, kWait } from './_internal.js';
+import type { Dispatcher } from './dispatcher.js';
+import { socketMap, type SocketMap } from './socket-map.js';
+
+/** Options of {@link loop}. */
+export interface LoopOptions {
+  /** The map to drive. Default: the shared {@link socketMap}. */
+  map?: SocketMap;
+  /**
+   * How long one round waits for a dispatcher to become ready, in milliseconds (asyncore's
+   * `timeout=30.0` is `30_000`). A round that times out dispatches nothing and still counts.
+   * `Infinity` waits for an event. Default `30_000`.
+   */
+  timeout?: number;
+  /** Stop after this many rounds. Default: run until the map is empty. */
+  count?: number;
+  /** Stop (resolve) when aborted. Dispatchers stay open; call `closeAll()` to close them. */
+  signal?: AbortSignal;
+}
+
+const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Drive the dispatchers of a map: asyncore's `loop()`.
+ *
+ * Each *round* waits until at least one dispatcher is ready (or `timeout` ms pass), then
+ * dispatches every ready one once, in map order: read side first (`handleAccept` /
+ * `handleConnect` / `handleRead`), then write side (`handleWrite`). A dispatcher is ready to read
+ * when it is listening with a pending connection, or connected with buffered bytes, end-of-stream
+ * or a pending error, and `readable()` says yes; ready to write when connected, its transport is
+ * not congested and `writable()` says yes. Predicates are asked again before every handler call.
+ *
+ * Handlers of a map run only inside a `loop()` on that map, and only one `loop()` may run on a map
+ * at a time (a second one rejects at once). The loop yields to Node's event loop between rounds,
+ * so I/O and timers keep running; note that a dispatcher whose `writable()` is always true (the
+ * default!) is ready every round: asyncore's busy loop, reproduced faithfully.
+ *
+ * Resolves when the map is empty, after `count` rounds, or when `signal` aborts.
+ *
+ * @throws {RangeError} If `timeout` or `count` is out of range.
+ * @throws {Error} If another `loop()` is already running on the map.
+ *
+ * @example
+ * ```ts
+ * const map = new SocketMap();
+ * const client = new HttpClient({ map });
+ * client.connect({ host: '127.0.0.1', port });
+ * await loop({ map, timeout: 1_000 }); // resolves when the client has closed
+ * ```
+ */
+export async function loop(options: LoopOptions = {}): Promise<void> {
+  const map = options.map ?? socketMap;
+  const timeout = options.timeout ?? 30_000;
+  const count = options.count ?? Infinity;
+  const signal = options.signal;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+    throw new RangeError(
+      `Expected \`timeout\` to be a non-negative number, got \`${String(timeout)}\` (${typeof timeout})`,
+    );
+  }
+  if (typeof count !== 'number' || !(Number.isInteger(count) || count === Infinity) || count < 0) {
+    throw new RangeError(
+      `Expected \`count\` to be a non-negative integer, got \`${String(count)}\` (${typeof count})`,
+    );
+  }
+  if (signal?.aborted) return;
+  map[kBeginLoop]();
+  const wake = (): void => map.wake();
+  signal?.addEventListener('abort', wake, { once: true });
+  // One timer for the whole loop, re-armed with refresh() before each wait: cheaper than a new
+  // timer per round. A firing while nobody waits is a harmless no-op wake().
+  const timer = Number.isFinite(timeout) ? setTimeout(wake, timeout) : null;
+  const ready: Dispatcher[] = [];
+  try {
+    for (let round = 0; round < count; round++) {
+      if (map.size === 0 || signal?.aborted) return;
+      await immediate();
+      collectReady(map, ready);
+      if (ready.length === 0) {
+        const deadline = timer === null ? Infinity : performance.now() + timeout;
+        while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
+          const left = deadline - performance.now();
+          if (left <= 0) break;
+          if (timer !== null) {
+            // refresh() re-arms for the full timeout; a spurious early wake-up loops back here.
+            timer.refresh();
+          }
+          await map[kWait]();
+          collectReady(map, ready);
+        }
+      }
+      try {
+        for (const dispatcher of ready) dispatcher[kDispatch]();
+      } finally {
+        ready.length = 0;
+      }
+    }
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+    signal?.removeEventListener('abort', wake);
+    map[kEndLoop]();
+  }
+}
+
+function collectReady(map: SocketMap, ready: Dispatcher[]): void {
+  for (const dispatcher of map) {
+    if (dispatcher[kReady]()) ready.push(dispatcher);
+  }
+}

@@ -1,0 +1,140 @@
+import { kAdd, kBeginLoop, kDelete, kEndLoop, kWait } from './_internal.js';
+import type { Dispatcher } from './dispatcher.js';
+
+/**
+ * The set of dispatchers one `loop()` drives (asyncore's `socket_map`).
+ *
+ * A dispatcher joins its map when it gets a transport (`new Dispatcher({ socket })`, `connect()`,
+ * `bind()`, `createSocket()`) and leaves it on `close()`. `loop({ map })` resolves once the map
+ * is empty. Most programs use the default {@link socketMap}; tests and embedders create their own
+ * so that independent servers do not share a loop.
+ *
+ * @example
+ * ```ts
+ * const map = new SocketMap();
+ * const server = new EchoServer({ map });
+ * await server.listen();
+ * const done = loop({ map });
+ * // ... later
+ * map.closeAll(); // every dispatcher closes, the map empties, `done` resolves
+ * await done;
+ * ```
+ */
+export class SocketMap implements Iterable<Dispatcher> {
+  // Source of truth for membership; insertion order is the dispatch order within a round.
+  #dispatchers = new Set<Dispatcher>();
+  // Resolver of the loop's pending wait, or null when the loop is not waiting.
+  #waker: (() => void) | null = null;
+  #looping = false;
+
+  /** How many dispatchers are in the map. */
+  get size(): number {
+    return this.#dispatchers.size;
+  }
+
+  /** Whether `dispatcher` is in this map. */
+  has(dispatcher: Dispatcher): boolean {
+    return this.#dispatchers.has(dispatcher);
+  }
+
+  /** Whether a `loop()` is currently running on this map. */
+  get looping(): boolean {
+    return this.#looping;
+  }
+
+  [Symbol.iterator](): Iterator<Dispatcher> {
+    return this.#dispatchers.values();
+  }
+
+  /**
+   * Close every dispatcher in the map (asyncore `close_all`). No handler runs; the map is empty
+   * afterwards and a running `loop()` resolves.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGINT', () => socketMap.closeAll());
+   * ```
+   */
+  closeAll(): void {
+    for (const dispatcher of [...this.#dispatchers]) dispatcher.close();
+    this.#dispatchers.clear();
+    this.wake();
+  }
+
+  /**
+   * Make a waiting `loop()` start a round now and ask every predicate again.
+   *
+   * Transport events (data, end-of-stream, drain, a new connection) wake the loop by themselves.
+   * Call this after changing state that a `readable()` / `writable()` override depends on from
+   * outside a handler (a timer, a promise, another map's loop); asyncore would only notice at
+   * the next `timeout`.
+   *
+   * @example
+   * ```ts
+   * setTimeout(() => { handler.paused = false; socketMap.wake(); }, 100);
+   * ```
+   */
+  wake(): void {
+    const waker = this.#waker;
+    if (waker !== null) {
+      this.#waker = null;
+      waker();
+    }
+  }
+
+  /** @internal */
+  [kAdd](dispatcher: Dispatcher): void {
+    this.#dispatchers.add(dispatcher);
+    this.wake();
+  }
+
+  /** @internal */
+  [kDelete](dispatcher: Dispatcher): void {
+    if (this.#dispatchers.delete(dispatcher)) this.wake();
+  }
+
+  /** @internal */
+  [kBeginLoop](): void {
+    if (this.#looping) {
+      throw new Error('Cannot start loop(): another loop is already running on this map');
+    }
+    this.#looping = true;
+  }
+
+  /** @internal */
+  [kEndLoop](): void {
+    this.#looping = false;
+    this.#waker = null;
+  }
+
+  /** @internal Resolves on the next `wake()`; the caller owns the timer that also wakes it. */
+  [kWait](): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#waker = resolve;
+    });
+  }
+}
+
+/**
+ * The default map, used by every dispatcher and `loop()` that is not given one (asyncore's
+ * `socket_map`).
+ *
+ * @example
+ * ```ts
+ * new EchoClient().connect({ host: '127.0.0.1', port });
+ * await loop(); // drives socketMap until it is empty
+ * ```
+ */
+export const socketMap: SocketMap = new SocketMap();
+
+/**
+ * Close every dispatcher in `map` (default {@link socketMap}); asyncore's `close_all()`.
+ *
+ * @example
+ * ```ts
+ * closeAll(); // emergency stop: every connection and listener of the default map closes
+ * ```
+ */
+export function closeAll(map: SocketMap = socketMap): void {
+  map.closeAll();
+}

@@ -1,0 +1,52 @@
+// Argument checks shared by the modern layer. Messages follow the project pattern:
+// "Expected `limit` to be a positive integer, got `0` (number)".
+
+function describe(value: unknown): string {
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? value : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  return `\`${shown}\` (${value === null ? 'null' : typeof value})`;
+}
+
+/** Throws unless `value` is an integer >= `min` (TypeError for a non-number, RangeError otherwise). */
+export function checkInteger(name: string, value: unknown, min: number, what: string): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
+  }
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A positive integer (>= 1). */
+export function checkPositiveInteger(name: string, value: unknown): number {
+  return checkInteger(name, value, 1, 'a positive integer');
+}
+
+/** A finite number of milliseconds >= 0. */
+export function checkMilliseconds(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`Expected \`${name}\` to be a non-negative number, got ${describe(value)}`);
+  }
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(
+      `Expected \`${name}\` to be a non-negative number, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** An optional AbortSignal. */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+  }
+  return signal;
+}
+
+export { describe as describeValue };

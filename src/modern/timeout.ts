@@ -1,0 +1,71 @@
+/* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
+   Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
+   whatever their type (DESIGN: "rejects with the signal's reason"). */
+import { TimeoutError } from './errors.js';
+import { checkMilliseconds, checkSignal } from './_validate.js';
+
+/**
+ * Runs `work` with a deadline (asyncio's `wait_for()` / `timeout()`).
+ *
+ * `work` receives a signal. When `ms` pass first, the signal is aborted with a `TimeoutError` and
+ * the returned promise rejects with that same error at once: it does not wait for `work` to
+ * notice (a late result or error of `work` is ignored, never unhandled). The timer is cleared on
+ * every path. An outer `signal` aborts the work the same way, with its own reason.
+ *
+ * @throws {TimeoutError} When `ms` pass before `work` settles.
+ *
+ * @example
+ * ```ts
+ * const line = await timeout(5_000, (signal) => reader.readLine({ signal }));
+ * ```
+ */
+export function timeout<T>(
+  ms: number,
+  work: (signal: AbortSignal) => Promise<T>,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<T> {
+  try {
+    checkMilliseconds('ms', ms);
+    if (typeof work !== 'function') {
+      throw new TypeError(`Expected \`work\` to be a function, got \`${typeof work}\``);
+    }
+    const outer = checkSignal(options.signal);
+    if (outer?.aborted) return Promise.reject(outer.reason);
+    const controller = new AbortController();
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        outer?.removeEventListener('abort', onAbort);
+        return true;
+      };
+      const cancel = (reason: unknown): void => {
+        if (!settle()) return;
+        controller.abort(reason);
+        reject(reason);
+      };
+      const onAbort = (): void => cancel(outer?.reason);
+      const timer = setTimeout(() => cancel(new TimeoutError(ms)), ms);
+      outer?.addEventListener('abort', onAbort, { once: true });
+      let promise: Promise<T>;
+      try {
+        promise = Promise.resolve(work(controller.signal));
+      } catch (error) {
+        if (settle()) reject(error);
+        return;
+      }
+      promise.then(
+        (value) => {
+          if (settle()) resolve(value);
+        },
+        (error: unknown) => {
+          if (settle()) reject(error);
+        },
+      );
+    });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

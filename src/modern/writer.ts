@@ -1,0 +1,383 @@
+/* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
+   Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
+   whatever their type (DESIGN: "rejects with the signal's reason"). */
+import type { Duplex } from 'node:stream';
+import net from 'node:net';
+import tls from 'node:tls';
+import { ConnectionClosedError } from './errors.js';
+import { checkSignal, describeValue } from './_validate.js';
+
+// Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
+const BIG_WRITE = 16 * 1024;
+
+/** An endpoint address: TCP (`host`, `port`, `family`) or a Unix socket / Windows pipe (`path`). */
+export type StreamAddress = { host: string; port: number; family?: string } | { path: string };
+
+/** The names {@link StreamWriter.getExtraInfo} knows. */
+export type ExtraInfoName = 'peername' | 'sockname' | 'socket' | 'peercert';
+
+/** Options of {@link StreamWriter}. */
+export interface StreamWriterOptions {
+  /**
+   * Values returned by {@link StreamWriter.getExtraInfo} instead of the ones derived from the
+   * stream (for example `peername` of a Unix-socket client, or the addresses of a non-socket
+   * transport built by an adapter).
+   */
+  extraInfo?: Partial<Record<ExtraInfoName, unknown>> | undefined;
+}
+
+interface DrainWaiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * An asyncio-style stream writer over any Node `Duplex` (a `net.Socket`, a `tls.TLSSocket`, an
+ * in-memory pair, or a Duplex an adapter builds around another transport).
+ *
+ * The transport contract is small: `write()`, `end()`, `destroy()`, `writableNeedDrain`,
+ * `writableLength`, `writableHighWaterMark`,
+ * `destroyed`, and the `'drain'`, `'finish'`, `'error'` and `'close'` events. The writer adds
+ * one listener for each of those four events and keeps them for the stream's lifetime.
+ *
+ * Rules:
+ * - `write()` never waits; call {@link drain} to respect backpressure.
+ * - Writing after {@link close} or {@link writeEof}, or on a closed connection, throws
+ *   {@link ConnectionClosedError} synchronously (asyncio silently drops such writes; we make
+ *   the bug visible).
+ * - {@link close} flushes what is queued, then closes the transport; {@link abort} closes at
+ *   once.
+ *
+ * @example
+ * ```ts
+ * const { reader, writer } = await openConnection({ host: '127.0.0.1', port });
+ * writer.write('PING\n');
+ * await writer.drain();
+ * writer.close();
+ * await writer.waitClosed();
+ * ```
+ */
+export class StreamWriter implements AsyncDisposable {
+  #stream: Duplex;
+  #extra: Partial<Record<ExtraInfoName, unknown>>;
+  #closing = false;
+  #eofWritten = false;
+  // Set once the stream emitted 'close'; the source of truth for "the connection is gone".
+  #closed = false;
+  #error: unknown = undefined;
+  #drainWaiters = new Set<DrainWaiter>();
+  #closeWaiters: (() => void)[] = [];
+  // Small writes of the current tick, gathered and handed to the transport as one Buffer on the
+  // next tick (or sooner: drain() under pressure, a big write, writeEof(), close()).
+  #pending: Buffer[] = [];
+  #pendingLength = 0;
+  #flushScheduled = false;
+
+  constructor(stream: Duplex, options: StreamWriterOptions = {}) {
+    this.#stream = stream;
+    this.#extra = options.extraInfo ?? {};
+    this.#closed = stream.closed;
+    stream.on('drain', this.#onDrain);
+    stream.on('finish', this.#onDrain);
+    stream.on('error', this.#onError);
+    stream.on('close', this.#onClose);
+  }
+
+  /** The transport this writer writes to. */
+  get transport(): Duplex {
+    return this.#stream;
+  }
+
+  /** Bytes written and not yet handed to the OS (gathered here or queued in the transport). */
+  get bufferedLength(): number {
+    return this.#pendingLength + this.#stream.writableLength;
+  }
+
+  /**
+   * Queues `data` for writing (strings as UTF-8). Never waits: follow with {@link drain}.
+   *
+   * Small writes made in the same tick are gathered and handed to the transport as one Buffer on
+   * the next tick (`process.nextTick`): one system call for the many small writes a line-by-line
+   * echo makes. Writes of 16 KiB or more go to the transport at once. Keep a Buffer unchanged
+   * after writing it.
+   *
+   * @throws {ConnectionClosedError} After {@link close} or {@link writeEof}, or when the
+   * connection is gone.
+   * @throws {TypeError} If `data` is neither a string nor a Uint8Array.
+   *
+   * @example
+   * ```ts
+   * writer.write('hello\n');
+   * await writer.drain();
+   * ```
+   */
+  write(data: Uint8Array | string): void {
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      throw new TypeError(
+        `Expected \`data\` to be a string or a Uint8Array, got ${describeValue(data)}`,
+      );
+    }
+    this.#checkWritable('write');
+    if (data.length === 0) return;
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    if (chunk.length >= BIG_WRITE) {
+      this.#flush();
+      this.#stream.write(chunk);
+      return;
+    }
+    this.#pending.push(
+      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
+    );
+    this.#pendingLength += chunk.length;
+    if (this.#pendingLength >= BIG_WRITE) this.#flush();
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flush);
+    }
+  }
+
+  /**
+   * Writes every item of `data` (gathered into one batch, like every write of a tick).
+   *
+   * @example
+   * ```ts
+   * writer.writeLines(['a\n', 'b\n']);
+   * ```
+   */
+  writeLines(data: Iterable<Uint8Array | string>): void {
+    for (const item of data) this.write(item);
+  }
+
+  /**
+   * Waits until the transport is no longer congested. Resolves at once when it is not; otherwise
+   * waits for its `'drain'` (several callers may wait together).
+   *
+   * @throws {ConnectionClosedError} When the connection is gone, or closes while waiting (never
+   * hangs); the transport's error, if any, is the `cause`.
+   *
+   * @example
+   * ```ts
+   * for (const row of rows) {
+   *   writer.write(row);
+   *   await writer.drain({ signal });
+   * }
+   * ```
+   */
+  drain(options?: { signal?: AbortSignal | undefined }): Promise<void> {
+    const signal = checkSignal(options?.signal);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#closed || this.#stream.destroyed) {
+      return Promise.reject(this.#closedError('drain'));
+    }
+    if (this.#pendingLength + this.#stream.writableLength >= this.#stream.writableHighWaterMark) {
+      this.#flush();
+    }
+    if (!this.#stream.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#drainWaiters.delete(waiter);
+        reject(signal?.reason);
+      };
+      const waiter: DrainWaiter = {
+        resolve() {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject(error) {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#drainWaiters.add(waiter);
+    });
+  }
+
+  /** Whether the transport supports {@link writeEof} (half-close); false for TLS, as in asyncio. */
+  canWriteEof(): boolean {
+    return !(this.#stream instanceof tls.TLSSocket);
+  }
+
+  /**
+   * Half-closes: flushes what is queued, then sends end-of-stream; reading goes on.
+   *
+   * @throws {Error} If the transport cannot half-close ({@link canWriteEof} is false).
+   *
+   * @example
+   * ```ts
+   * writer.write(request);
+   * writer.writeEof();
+   * const response = await reader.read();
+   * ```
+   */
+  writeEof(): void {
+    if (!this.canWriteEof()) {
+      throw new Error('Cannot write end-of-stream: the transport does not support half-close');
+    }
+    if (this.#eofWritten || this.#closing || this.#closed) return;
+    this.#eofWritten = true;
+    this.#flush();
+    this.#stream.end();
+  }
+
+  /**
+   * Closes the connection: flushes what is queued, sends end-of-stream, then destroys the
+   * transport (which ends reading too). Idempotent; {@link waitClosed} tells when it is done.
+   *
+   * @example
+   * ```ts
+   * writer.close();
+   * await writer.waitClosed();
+   * ```
+   */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const stream = this.#stream;
+    if (this.#closed || stream.destroyed) return;
+    this.#flush();
+    if (stream.writableFinished) {
+      stream.destroy();
+      return;
+    }
+    stream.once('finish', () => stream.destroy());
+    if (!stream.writableEnded) stream.end();
+  }
+
+  /**
+   * Closes the connection at once, dropping queued data (asyncio's `transport.abort()`).
+   *
+   * @example
+   * ```ts
+   * writer.abort();
+   * ```
+   */
+  abort(): void {
+    this.#closing = true;
+    this.#pending = [];
+    this.#pendingLength = 0;
+    this.#stream.destroy();
+  }
+
+  /** True once {@link close} or {@link abort} was called, or the connection is gone. */
+  isClosing(): boolean {
+    return this.#closing || this.#closed || this.#stream.destroyed;
+  }
+
+  /**
+   * Resolves once the transport has closed (after {@link close}, {@link abort}, or when the
+   * connection goes away). Never rejects.
+   *
+   * @example
+   * ```ts
+   * writer.close();
+   * await writer.waitClosed();
+   * ```
+   */
+  waitClosed(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+  }
+
+  /**
+   * Information about the transport (asyncio's `get_extra_info`): `'peername'` and
+   * `'sockname'` as {@link StreamAddress}, `'socket'` (the Duplex itself), `'peercert'` (TLS
+   * only: the peer's certificate). `undefined` when unknown.
+   *
+   * @example
+   * ```ts
+   * const peer = writer.getExtraInfo('peername'); // { host: '127.0.0.1', port: 53124, family: 'IPv4' }
+   * ```
+   */
+  getExtraInfo(name: ExtraInfoName): unknown {
+    if (name in this.#extra) return this.#extra[name];
+    const stream = this.#stream;
+    switch (name) {
+      case 'socket':
+        return stream;
+      case 'peername':
+        if (stream instanceof net.Socket && stream.remoteAddress !== undefined) {
+          return {
+            host: stream.remoteAddress,
+            port: stream.remotePort ?? 0,
+            family: stream.remoteFamily ?? '',
+          };
+        }
+        return undefined;
+      case 'sockname':
+        if (stream instanceof net.Socket) {
+          const address = stream.address();
+          if ('port' in address && typeof address.port === 'number') {
+            return { host: address.address, port: address.port, family: address.family };
+          }
+        }
+        return undefined;
+      case 'peercert':
+        if (stream instanceof tls.TLSSocket) return stream.getPeerCertificate();
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  /** Closes and waits until closed: `await using writer = ...`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.waitClosed();
+  }
+
+  #checkWritable(name: string): void {
+    if (this.#closing) {
+      throw new ConnectionClosedError(`Cannot ${name}: the writer is closed`);
+    }
+    if (this.#eofWritten) {
+      throw new ConnectionClosedError(`Cannot ${name}: end-of-stream was already written`);
+    }
+    if (this.#closed || this.#stream.destroyed) throw this.#closedError(name);
+  }
+
+  #closedError(name: string): ConnectionClosedError {
+    return this.#error === undefined
+      ? new ConnectionClosedError(`Cannot ${name}: the connection is closed`)
+      : new ConnectionClosedError(`Cannot ${name}: the connection was lost`, {
+          cause: this.#error,
+        });
+  }
+
+  // Hands the gathered writes to the transport (dropped if it is already gone).
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    const count = this.#pending.length;
+    if (count === 0) return;
+    const data =
+      count === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingLength);
+    this.#pending = [];
+    this.#pendingLength = 0;
+    if (!this.#stream.destroyed) this.#stream.write(data);
+  };
+
+  #onDrain = (): void => {
+    if (this.#drainWaiters.size === 0) return;
+    // A transport torn down mid-write may flush its callbacks first: that is no drain.
+    if (this.#stream.destroyed) return;
+    const waiters = [...this.#drainWaiters];
+    this.#drainWaiters.clear();
+    for (const waiter of waiters) waiter.resolve();
+  };
+
+  #onError = (error: unknown): void => {
+    this.#error ??= error;
+  };
+
+  #onClose = (): void => {
+    this.#closed = true;
+    if (this.#drainWaiters.size > 0) {
+      const waiters = [...this.#drainWaiters];
+      this.#drainWaiters.clear();
+      for (const waiter of waiters) waiter.reject(this.#closedError('drain'));
+    }
+    const closeWaiters = this.#closeWaiters;
+    this.#closeWaiters = [];
+    for (const resolve of closeWaiters) resolve();
+  };
+}

@@ -1,0 +1,448 @@
+import { expect } from 'chai';
+import type { Duplex } from 'node:stream';
+import {
+  AsyncChat,
+  LimitOverrunError,
+  SimpleProducer,
+  SocketMap,
+  loop,
+  type Producer,
+} from '../../src/legacy/index.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import {
+  RecordingChat,
+  collect,
+  connectClient,
+  eventually,
+  listenOn,
+  nextEvent,
+} from './_support.js';
+
+/** A chat that only sends: what the test queues, then closeWhenDone(). */
+class Sender extends AsyncChat {
+  override collectIncomingData(): void {}
+  override foundTerminator(): void {}
+  override logInfo(): void {}
+}
+
+/**
+ * Feeds `input` to a RecordingChat over an in-memory pair, at most `chunkSize` bytes per
+ * handleRead(), then end-of-stream; resolves once the chat has closed.
+ */
+async function feed(
+  input: string | Buffer,
+  options: {
+    terminator?: string | number | null;
+    chunkSize?: number;
+    maxIncoming?: number;
+    setup?: (chat: RecordingChat) => void;
+  } = {},
+): Promise<RecordingChat> {
+  const map = new SocketMap();
+  const [peer, socket] = duplexPair();
+  const chat = new RecordingChat({ socket, map, maxIncoming: options.maxIncoming });
+  if (options.terminator !== undefined) chat.setTerminator(options.terminator);
+  if (options.chunkSize !== undefined) chat.acInBufferSize = options.chunkSize;
+  options.setup?.(chat);
+  peer.resume();
+  peer.end(input);
+  await loop({ map });
+  return chat;
+}
+
+describe('AsyncChat', () => {
+  describe('byte-string terminators (CPython test_asynchat line_terminator_check)', () => {
+    for (const terminator of ['\n', '\r\n', 'qqq']) {
+      for (const chunkSize of [1, 2, 3, 4, 7, 65536]) {
+        it(`splits on ${JSON.stringify(terminator)} with input in chunks of ${chunkSize}`, async () => {
+          const input = `hello world${terminator}I'm not dead yet!${terminator}`;
+          const chat = await feed(input, { terminator, chunkSize });
+          expect(chat.messages).to.deep.equal(['hello world', "I'm not dead yet!"]);
+          expect(chat.closes).to.equal(1);
+        });
+      }
+    }
+
+    it('delivers empty lines as empty messages (test_empty_line)', async () => {
+      const chat = await feed("hello world\n\nI'm not dead yet!\n\n", {
+        terminator: '\n',
+        chunkSize: 1,
+      });
+      expect(chat.messages).to.deep.equal(['hello world', '', "I'm not dead yet!", '']);
+    });
+
+    it('never calls collectIncomingData with an empty chunk (held-back partial terminators)', async () => {
+      const chat = await feed('ab\r\r\ncd\r\n\r\n', { terminator: '\r\n', chunkSize: 1 });
+      expect(chat.messages).to.deep.equal(['ab\r', 'cd', '']);
+      expect(chat.collected.every((c) => c.length > 0)).to.equal(true);
+    });
+
+    it('encodes a string terminator as UTF-8', async () => {
+      const chat = await feed(Buffer.from('a€b€', 'utf8'), { terminator: '€', chunkSize: 2 });
+      expect(chat.messages).to.deep.equal(['a', 'b']);
+      expect(chat.getTerminator()).to.deep.equal(Buffer.from('€', 'utf8'));
+    });
+
+    it('accepts a Uint8Array terminator, and copies it', async () => {
+      const terminator = new Uint8Array([0, 0]);
+      const chat = await feed(Buffer.from([1, 0, 0, 2, 0, 0]), {
+        setup: (c) => {
+          c.setTerminator(terminator);
+          terminator[0] = 9;
+        },
+      });
+      expect(chat.messages.map((m) => Buffer.from(m, 'latin1'))).to.deep.equal([
+        Buffer.from([1]),
+        Buffer.from([2]),
+      ]);
+    });
+  });
+
+  describe('numeric terminators', () => {
+    for (const length of [1, 5, 13, 31]) {
+      it(`collects exactly ${length} bytes, then foundTerminator() and terminator 0 (test_numeric_terminator)`, async () => {
+        const data = "hello world, I'm not dead yet!\n";
+        const chat = await feed(data, { terminator: length, chunkSize: 3 });
+        expect(chat.messages).to.deep.equal([data.slice(0, length)]);
+        // After the count, terminator 0 collects everything else, as asynchat does.
+        expect(chat.getTerminator()).to.equal(0);
+        expect(Buffer.concat(chat.collected).toString()).to.equal(data);
+      });
+    }
+
+    it('switches between lines and counted bodies from foundTerminator()', async () => {
+      class Framed extends RecordingChat {
+        override foundTerminator(): void {
+          const message = Buffer.concat(this.parts.splice(0)).toString();
+          this.messages.push(message);
+          if (this.getTerminator() === 0) this.setTerminator('\n');
+          else if (message.startsWith('LEN ')) this.setTerminator(Number(message.slice(4)));
+        }
+      }
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair();
+      const chat = new Framed({ socket, map });
+      chat.setTerminator('\n');
+      chat.acInBufferSize = 2;
+      peer.resume();
+      peer.end('LEN 5\nab\ncdLEN 0\nend\n');
+      await loop({ map });
+      // As in asynchat, a terminator of 0 is "no terminator": the rest is collected as is.
+      expect(chat.messages).to.deep.equal(['LEN 5', 'ab\ncd', 'LEN 0']);
+      expect(Buffer.concat(chat.parts).toString()).to.equal('end\n');
+    });
+
+    it('rejects a negative or fractional number with RangeError', () => {
+      const chat = new RecordingChat();
+      expect(() => chat.setTerminator(-1)).to.throw(
+        RangeError,
+        'Expected `terminator` to be a non-negative integer, got `-1` (number)',
+      );
+      expect(() => chat.setTerminator(1.5)).to.throw(RangeError);
+      expect(() => chat.setTerminator({} as unknown as string)).to.throw(TypeError);
+      expect(chat.getTerminator()).to.equal(null);
+    });
+  });
+
+  describe('null terminator', () => {
+    it('delivers everything and never calls foundTerminator() (test_none_terminator)', async () => {
+      const data = "hello world, I'm not dead yet!\n";
+      const chat = await feed(data, { terminator: null, chunkSize: 4 });
+      expect(chat.messages).to.deep.equal([]);
+      expect(Buffer.concat(chat.collected).toString()).to.equal(data);
+    });
+
+    it('is the behaviour before any setTerminator()', async () => {
+      const chat = await feed('no terminator set\n');
+      expect(chat.getTerminator()).to.equal(null);
+      expect(chat.messages).to.deep.equal([]);
+      expect(Buffer.concat(chat.collected).toString()).to.equal('no terminator set\n');
+    });
+  });
+
+  describe('end-of-stream', () => {
+    it('delivers a held-back partial terminator to collectIncomingData() before handleClose()', async () => {
+      const order: string[] = [];
+      const chat = await feed('tail\r', {
+        terminator: '\r\n',
+        setup: (c) => {
+          c.on('close', () => order.push(`close after ${Buffer.concat(c.parts).toString()}`));
+        },
+      });
+      expect(order).to.deep.equal(['close after tail\r']);
+      expect(chat.messages).to.deep.equal([]);
+      expect(chat.closes).to.equal(1);
+    });
+  });
+
+  describe('maxIncoming', () => {
+    it('reports an over-long line as LimitOverrunError, closes that connection only', async () => {
+      const map = new SocketMap();
+      const { server, port } = await listenOn(map, (socket, m) => {
+        const chat = new RecordingChat({ socket, map: m, maxIncoming: 1024 });
+        chat.setTerminator('\n');
+        return chat;
+      });
+      const done = loop({ map });
+      const good = await connectClient({ host: '127.0.0.1', port });
+      const bad = await connectClient({ host: '127.0.0.1', port });
+      try {
+        const badEnded = collect(bad);
+        bad.write(Buffer.alloc(4096, 0x61));
+        await badEnded;
+        const badChat = server.accepted.find((c) => c.errors.length > 0) as RecordingChat;
+        expect(badChat.errors).to.have.length(1);
+        const error = badChat.errors[0] as LimitOverrunError;
+        expect(error).to.be.instanceOf(LimitOverrunError);
+        expect(error.consumed).to.be.above(1024);
+        expect(error.message).to.match(
+          /^Cannot collect incoming data: \d+ bytes without a terminator exceed maxIncoming \(1024\)$/,
+        );
+        expect(Buffer.concat(badChat.collected).length).to.be.at.most(1024);
+        expect(badChat.closed).to.equal(true);
+        expect(badChat.closes).to.equal(1);
+        const goodChat = server.accepted.find((c) => c !== badChat) as RecordingChat;
+        const line = nextEvent(goodChat, 'read');
+        good.write('still here\n');
+        await line;
+        expect(goodChat.messages).to.deep.equal(['still here']);
+        expect(map.size).to.equal(2);
+      } finally {
+        good.destroy();
+        bad.destroy();
+        map.closeAll();
+        await done;
+      }
+    });
+
+    it('defaults to 1 MiB, is off with Infinity, and is validated', async () => {
+      const big = Buffer.alloc(3 << 20, 0x62);
+      const limited = await feed(big, { terminator: '\n' });
+      expect(limited.maxIncoming).to.equal(1024 * 1024);
+      expect(limited.errors).to.have.length(1);
+      expect(limited.errors[0]).to.be.instanceOf(LimitOverrunError);
+      const unlimited = await feed(big, { terminator: '\n', maxIncoming: Infinity });
+      expect(unlimited.errors).to.deep.equal([]);
+      expect(Buffer.concat(unlimited.collected).equals(big)).to.equal(true);
+      expect(unlimited.closes).to.equal(1);
+      expect(() => new RecordingChat({ maxIncoming: 0 })).to.throw(
+        RangeError,
+        'Expected `maxIncoming` to be a positive integer or Infinity, got `0` (number)',
+      );
+    });
+
+    it('counts only the bytes of the current message', async () => {
+      const line = 'x'.repeat(600);
+      const chat = await feed(`${line}\n${line}\n${line}\n`, {
+        terminator: '\n',
+        chunkSize: 100,
+        maxIncoming: 1000,
+      });
+      expect(chat.errors).to.deep.equal([]);
+      expect(chat.messages).to.deep.equal([line, line, line]);
+    });
+  });
+
+  describe('a peer that resets mid-message', () => {
+    function ourListeners(stream: Duplex): number {
+      let count = 0;
+      for (const event of stream.eventNames()) {
+        for (const listener of stream.listeners(event)) if (listener.name.startsWith('#')) count++;
+      }
+      return count;
+    }
+
+    it('over TCP: handleClose once, never handleError, nothing leaked', async () => {
+      const map = new SocketMap();
+      const { server, port } = await listenOn(map, (socket, m) => {
+        const chat = new RecordingChat({ socket, map: m });
+        chat.setTerminator('\n');
+        return chat;
+      });
+      const done = loop({ map });
+      const client = await connectClient({ host: '127.0.0.1', port });
+      try {
+        client.write('complete\nhalf a mess');
+        const chat = await eventually(() => {
+          const accepted = server.accepted[0];
+          return accepted !== undefined && accepted.messages.length > 0 ? accepted : undefined;
+        });
+        const closed = nextEvent(chat, 'close');
+        client.resetAndDestroy();
+        await closed;
+        expect(chat.messages).to.deep.equal(['complete']);
+        expect(chat.closes).to.equal(1);
+        expect(chat.errors).to.deep.equal([]);
+        expect(map.size).to.equal(1); // only the listener is left
+        const transport = chat.socket as Duplex;
+        if (!transport.closed) await new Promise((resolve) => transport.once('close', resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(ourListeners(transport)).to.equal(0);
+      } finally {
+        client.destroy();
+        map.closeAll();
+        await done;
+      }
+      expect(map.size).to.equal(0);
+    });
+
+    it('over an in-memory pair: handleClose once, never handleError', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair();
+      const chat = new RecordingChat({ socket, map });
+      chat.setTerminator('\n');
+      const done = loop({ map });
+      const firstLine = nextEvent(chat, 'read');
+      peer.write('line\npartial');
+      await firstLine;
+      peer.destroy();
+      await done;
+      expect(chat.messages).to.deep.equal(['line']);
+      expect(chat.closes).to.equal(1);
+      expect(chat.errors).to.deep.equal([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(ourListeners(socket)).to.equal(0);
+    });
+  });
+
+  describe('output', () => {
+    it('closeWhenDone(): all pushed data arrives, then end-of-stream (test_close_when_done)', async () => {
+      const map = new SocketMap();
+      const payload = Buffer.alloc(1 << 20);
+      for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+      const { server, port } = await listenOn(map, (socket, m) => {
+        const chat = new Sender({ socket, map: m });
+        chat.push(payload);
+        chat.push('and a string €');
+        chat.closeWhenDone();
+        chat.push('never sent');
+        return chat;
+      });
+      const done = loop({ map });
+      const client = await connectClient({ host: '127.0.0.1', port });
+      try {
+        const received = await collect(client);
+        expect(received.length).to.equal(payload.length + Buffer.byteLength('and a string €'));
+        expect(received.subarray(0, payload.length).equals(payload)).to.equal(true);
+        expect(received.subarray(payload.length).toString()).to.equal('and a string €');
+        server.close();
+        await done;
+        expect(server.accepted[0]?.closed).to.equal(true);
+      } finally {
+        client.destroy();
+        map.closeAll();
+      }
+    });
+
+    it('sends a SimpleProducer in order (test_simple_producer)', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair({ highWaterMark: 64 });
+      const sender = new Sender({ socket: a, map });
+      const receiver = new RecordingChat({ socket: b, map });
+      receiver.setTerminator('\n');
+      const data = "hello world\nI'm not dead yet!\n".repeat(20);
+      sender.pushWithProducer(new SimpleProducer(data, 8));
+      sender.closeWhenDone();
+      await loop({ map });
+      expect(receiver.messages).to.deep.equal(data.trimEnd().split('\n'));
+      expect(sender.outgoingQueueLength).to.equal(0);
+    });
+
+    it('sends string producers as UTF-8, and push() strings too', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      const sender = new Sender({ socket: a, map });
+      const receiver = new RecordingChat({ socket: b, map });
+      receiver.setTerminator('\n');
+      const pieces = ['héllo ', 'wörld\n', '', 'ignored after the empty piece'];
+      const producer: Producer = { more: () => pieces.shift() ?? '' };
+      sender.push('first\n');
+      sender.pushWithProducer(producer);
+      sender.push(new TextEncoder().encode('last\n'));
+      sender.closeWhenDone();
+      await loop({ map });
+      const lines = receiver.messages.map((m) => Buffer.from(m, 'latin1').toString('utf8'));
+      expect(lines).to.deep.equal(['first', 'héllo wörld', 'last']);
+    });
+
+    it('queues output pushed before the connection is established (connecting)', async () => {
+      const map = new SocketMap();
+      const { server, port } = await listenOn(map, (socket, m) => {
+        const chat = new RecordingChat({ socket, map: m });
+        chat.setTerminator('\n');
+        return chat;
+      });
+      const client = new Sender({ map });
+      client.connect({ host: '127.0.0.1', port });
+      client.push('queued early\n');
+      client.closeWhenDone();
+      const done = loop({ map });
+      await nextEvent(client, 'close');
+      const handler = await eventually(() => {
+        const chat = server.accepted[0];
+        return chat?.closed === true ? chat : undefined;
+      });
+      expect(handler.messages).to.deep.equal(['queued early']);
+      server.close();
+      await done;
+    });
+
+    it('push() of a wrong type throws TypeError (Issue #12523)', () => {
+      const chat = new Sender();
+      expect(() => chat.push(42 as unknown as string)).to.throw(
+        TypeError,
+        'Expected `data` of push() to be a Uint8Array or a string, got `42` (number)',
+      );
+      expect(() => chat.push({} as unknown as string)).to.throw(TypeError);
+      expect(() => chat.pushWithProducer('text' as unknown as Producer)).to.throw(
+        TypeError,
+        'Expected `producer` to have a more() method, got `text` (string)',
+      );
+    });
+
+    it('discardBuffers() drops queued output, including a pending closeWhenDone()', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair({ highWaterMark: 16 });
+      const sender = new Sender({ socket: a, map });
+      sender.push(Buffer.alloc(1024));
+      sender.closeWhenDone();
+      expect(sender.outgoingQueueLength).to.equal(2);
+      sender.discardBuffers();
+      expect(sender.outgoingQueueLength).to.equal(0);
+      expect(sender.writable()).to.equal(false);
+      await loop({ map, count: 1, timeout: 1 });
+      expect(sender.closed).to.equal(false);
+      sender.close();
+      b.destroy();
+    });
+  });
+
+  it('works as a client and server over TCP: a line echo', async () => {
+    class LineEcho extends RecordingChat {
+      override foundTerminator(): void {
+        super.foundTerminator();
+        this.push(`${this.messages.at(-1) ?? ''}\n`);
+      }
+    }
+    const map = new SocketMap();
+    const { server, port } = await listenOn(map, (socket: Duplex, m) => {
+      const chat = new LineEcho({ socket, map: m });
+      chat.setTerminator('\r\n');
+      return chat;
+    });
+    const done = loop({ map });
+    const client = await connectClient({ host: '127.0.0.1', port });
+    try {
+      const received = collect(client);
+      client.write('one\r\ntw');
+      client.end('o\r\n');
+      expect((await received).toString()).to.equal('one\ntwo\n');
+      server.close();
+      await done;
+      expect(server.accepted[0]?.closes).to.equal(1);
+    } finally {
+      client.destroy();
+      map.closeAll();
+    }
+  });
+});

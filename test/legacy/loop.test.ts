@@ -1,0 +1,252 @@
+import { expect } from 'chai';
+import { getEventListeners } from 'node:events';
+import { Dispatcher, SocketMap, loop } from '../../src/legacy/index.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+
+/** A connected dispatcher over an in-memory pair whose handlers count their calls. */
+class Counting extends Dispatcher {
+  reads = 0;
+  writes = 0;
+  wantRead = true;
+  wantWrite = true;
+  closeAfterWrites = Infinity;
+  override readable(): boolean {
+    return this.wantRead;
+  }
+  override writable(): boolean {
+    return this.wantWrite;
+  }
+  override handleRead(): void {
+    this.reads++;
+    this.recv(1024);
+  }
+  override handleWrite(): void {
+    this.writes++;
+    if (this.writes >= this.closeAfterWrites) this.close();
+  }
+  override logInfo(_message?: string): void {}
+}
+
+function pairDispatcher(map: SocketMap): {
+  dispatcher: Counting;
+  peer: ReturnType<typeof duplexPair>[0];
+} {
+  const [peer, socket] = duplexPair();
+  return { dispatcher: new Counting({ socket, map }), peer };
+}
+
+describe('loop()', () => {
+  let map: SocketMap;
+  const peers: Array<ReturnType<typeof duplexPair>[0]> = [];
+  beforeEach(() => {
+    map = new SocketMap();
+  });
+  afterEach(() => {
+    map.closeAll();
+    for (const peer of peers.splice(0)) peer.destroy();
+  });
+
+  function make(): Counting {
+    const { dispatcher, peer } = pairDispatcher(map);
+    peers.push(peer);
+    return dispatcher;
+  }
+
+  it('resolves at once when the map is empty', async () => {
+    await loop({ map });
+    expect(map.size).to.equal(0);
+    expect(map.looping).to.equal(false);
+  });
+
+  it('returns after one round with count: 1', async () => {
+    const dispatcher = make();
+    await loop({ map, count: 1 });
+    expect(dispatcher.writes).to.equal(1);
+    await loop({ map, count: 3 });
+    expect(dispatcher.writes).to.equal(4);
+  });
+
+  it('dispatches every ready dispatcher once per round', async () => {
+    const a = make();
+    const b = make();
+    const idle = make();
+    idle.wantWrite = false;
+    await loop({ map, count: 2, timeout: 0 });
+    expect([a.writes, b.writes, idle.writes, idle.reads]).to.deep.equal([2, 2, 0, 0]);
+  });
+
+  it('resolves when the map empties', async () => {
+    const a = make();
+    const b = make();
+    a.closeAfterWrites = 3;
+    b.closeAfterWrites = 5;
+    await loop({ map });
+    expect(map.size).to.equal(0);
+    expect([a.writes, b.writes]).to.deep.equal([3, 5]);
+  });
+
+  it('counts a round that timed out with nothing ready', async () => {
+    const dispatcher = make();
+    dispatcher.wantWrite = false;
+    await loop({ map, count: 2, timeout: 1 });
+    expect([dispatcher.reads, dispatcher.writes]).to.deep.equal([0, 0]);
+    expect(map.size).to.equal(1);
+  });
+
+  it('calls handleRead only when data is buffered and readable() says yes', async () => {
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    const dispatcher = new Counting({ socket, map });
+    dispatcher.wantWrite = false;
+    dispatcher.wantRead = false;
+    peer.write('hello');
+    await loop({ map, count: 1, timeout: 5 });
+    expect(dispatcher.reads).to.equal(0);
+    expect(socket.readableLength).to.equal(5);
+    dispatcher.wantRead = true;
+    await loop({ map, count: 1 });
+    expect(dispatcher.reads).to.equal(1);
+    expect(socket.readableLength).to.equal(0);
+  });
+
+  it('wakes up on new data instead of waiting for the timeout', async () => {
+    const dispatcher = make();
+    dispatcher.wantWrite = false;
+    const done = loop({ map, count: 1, timeout: Infinity });
+    (peers[0] as ReturnType<typeof duplexPair>[0]).write('x');
+    await done;
+    expect(dispatcher.reads).to.equal(1);
+  });
+
+  it('re-checks predicates after map.wake()', async () => {
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    const dispatcher = new Counting({ socket, map });
+    dispatcher.wantWrite = false;
+    dispatcher.wantRead = false;
+    peer.write('queued');
+    const done = loop({ map, count: 1, timeout: Infinity });
+    setImmediate(() => {
+      dispatcher.wantRead = true;
+      map.wake();
+    });
+    await done;
+    expect(dispatcher.reads).to.equal(1);
+  });
+
+  it('keeps the process responsive during the asyncore busy loop (writable() always true)', async () => {
+    const dispatcher = make();
+    // A timer can only fire if the loop yields to Node's event loop between rounds.
+    const timer = setTimeout(() => dispatcher.close(), 5);
+    try {
+      await loop({ map });
+    } finally {
+      clearTimeout(timer);
+    }
+    expect(dispatcher.writes).to.be.greaterThan(1);
+    expect(map.size).to.equal(0);
+  });
+
+  it('resolves when the signal aborts, and removes its abort listener', async () => {
+    const dispatcher = make();
+    dispatcher.wantWrite = false;
+    const controller = new AbortController();
+    const done = loop({ map, signal: controller.signal });
+    setImmediate(() => controller.abort());
+    await done;
+    expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
+    expect(map.size).to.equal(1);
+    expect(map.looping).to.equal(false);
+  });
+
+  it('returns at once for an already aborted signal', async () => {
+    const dispatcher = make();
+    await loop({ map, signal: AbortSignal.abort() });
+    expect(dispatcher.writes).to.equal(0);
+  });
+
+  it('rejects a second concurrent loop on the same map, and the first goes on', async () => {
+    const dispatcher = make();
+    dispatcher.closeAfterWrites = 3;
+    const first = loop({ map });
+    let error: unknown;
+    await loop({ map }).catch((e: unknown) => (error = e));
+    expect(error).to.be.instanceOf(Error);
+    expect((error as Error).message).to.equal(
+      'Cannot start loop(): another loop is already running on this map',
+    );
+    await first;
+    expect(dispatcher.writes).to.equal(3);
+  });
+
+  it('allows loops on different maps at the same time', async () => {
+    const other = new SocketMap();
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    const b = new Counting({ socket, map: other });
+    b.closeAfterWrites = 2;
+    const a = make();
+    a.closeAfterWrites = 2;
+    await Promise.all([loop({ map }), loop({ map: other })]);
+    expect([a.writes, b.writes]).to.deep.equal([2, 2]);
+  });
+
+  it('rejects bad options with RangeError', async () => {
+    let error: unknown;
+    await loop({ map, timeout: -1 }).catch((e: unknown) => (error = e));
+    expect(error).to.be.instanceOf(RangeError);
+    expect((error as Error).message).to.equal(
+      'Expected `timeout` to be a non-negative number, got `-1` (number)',
+    );
+    await loop({ map, count: 1.5 }).catch((e: unknown) => (error = e));
+    expect((error as Error).message).to.equal(
+      'Expected `count` to be a non-negative integer, got `1.5` (number)',
+    );
+  });
+
+  it('closes a dispatcher whose handleError() itself throws, and goes on with the others', async () => {
+    const logged: string[] = [];
+    class Broken extends Counting {
+      override handleWrite(): void {
+        throw new Error('first');
+      }
+      override handleError(): void {
+        throw new Error('second');
+      }
+      override logInfo(message: string): void {
+        logged.push(message.split('\n')[0] ?? '');
+      }
+    }
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    const broken = new Broken({ socket, map });
+    const good = make();
+    good.closeAfterWrites = 3;
+    await loop({ map });
+    expect(broken.closed).to.equal(true);
+    expect(logged).to.deep.equal(['Error in handleError(), closing: Error: second']);
+    expect(good.writes).to.equal(3);
+  });
+
+  it('sends an exception thrown by a predicate to that dispatcher only', async () => {
+    class BadPredicate extends Counting {
+      errors: unknown[] = [];
+      override writable(): boolean {
+        throw new Error('predicate failed');
+      }
+      override handleError(error: unknown): void {
+        this.errors.push(error);
+        super.handleError(error);
+      }
+    }
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    const bad = new BadPredicate({ socket, map });
+    const good = make();
+    good.closeAfterWrites = 3;
+    await loop({ map });
+    expect(bad.errors).to.have.length(1);
+    expect(bad.closed).to.equal(true);
+    expect(good.writes).to.equal(3);
+  });
+});

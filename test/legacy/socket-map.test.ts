@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { Dispatcher, SocketMap, closeAll, loop, socketMap } from '../../src/legacy/index.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+
+class Quiet extends Dispatcher {
+  override writable(): boolean {
+    return false;
+  }
+  override logInfo(): void {}
+}
+
+describe('SocketMap', () => {
+  it('holds a dispatcher from the moment it has a transport until close()', () => {
+    const map = new SocketMap();
+    const [peer, socket] = duplexPair();
+    const unbound = new Quiet({ map });
+    expect(map.size).to.equal(0);
+    const connected = new Quiet({ socket, map });
+    expect(map.size).to.equal(1);
+    expect([...map]).to.deep.equal([connected]);
+    unbound.createSocket();
+    expect(map.has(unbound)).to.equal(true);
+    connected.close();
+    unbound.close();
+    expect(map.size).to.equal(0);
+    peer.destroy();
+  });
+
+  it('closeAll() closes every dispatcher (handleClose once each), and ends the loop', async () => {
+    const map = new SocketMap();
+    const peers = [duplexPair(), duplexPair()];
+    let handled = 0;
+    class Counting extends Quiet {
+      override handleClose(): void {
+        handled++;
+        super.handleClose();
+      }
+    }
+    const dispatchers = peers.map(([, socket]) => new Counting({ socket, map }));
+    const done = loop({ map, timeout: Infinity });
+    setImmediate(() => closeAll(map));
+    await done;
+    expect(dispatchers.every((d) => d.closed)).to.equal(true);
+    expect(handled).to.equal(2);
+    expect(map.size).to.equal(0);
+    for (const [peer] of peers) peer.destroy();
+  });
+
+  it('the default socketMap is used when no map is given', () => {
+    const [peer, socket] = duplexPair();
+    const dispatcher = new Quiet({ socket });
+    expect(dispatcher.map).to.equal(socketMap);
+    expect(socketMap.has(dispatcher)).to.equal(true);
+    closeAll();
+    expect(socketMap.size).to.equal(0);
+    peer.destroy();
+  });
+});

@@ -1,0 +1,90 @@
+import { getEventListeners } from 'node:events';
+import { expect } from 'chai';
+import { Queue, QueueEmpty, QueueFull } from '../../src/modern/index.js';
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('Expected the promise to reject');
+}
+
+describe('Queue', () => {
+  it('delivers items in FIFO order and get() waits for a put', async () => {
+    const queue = new Queue<number>();
+    const first = queue.get();
+    await queue.put(1);
+    await queue.put(2);
+    expect(await first).to.equal(1);
+    expect(queue.size).to.equal(1);
+    expect(await queue.get()).to.equal(2);
+    expect(queue.empty()).to.equal(true);
+  });
+
+  it('put() waits while a bounded queue is full', async () => {
+    const queue = new Queue<string>(1);
+    await queue.put('a');
+    expect(queue.full()).to.equal(true);
+    let done = false;
+    const pending = queue.put('b').then(() => (done = true));
+    await tick();
+    expect(done).to.equal(false);
+    expect(queue.getNowait()).to.equal('a');
+    await pending;
+    expect(queue.getNowait()).to.equal('b');
+  });
+
+  it('putNowait/getNowait throw QueueFull/QueueEmpty', () => {
+    const queue = new Queue<number>(1);
+    expect(() => queue.getNowait()).to.throw(QueueEmpty, 'Cannot get: the queue is empty');
+    queue.putNowait(1);
+    expect(() => queue.putNowait(2)).to.throw(QueueFull, 'Cannot put: the queue is full');
+  });
+
+  it('join() resolves once every item is marked done', async () => {
+    const queue = new Queue<number>();
+    queue.putNowait(1);
+    queue.putNowait(2);
+    let joined = false;
+    const join = queue.join().then(() => (joined = true));
+    queue.getNowait();
+    queue.taskDone();
+    await tick();
+    expect(joined).to.equal(false);
+    queue.getNowait();
+    queue.taskDone();
+    await join;
+    expect(() => queue.taskDone()).to.throw(Error, 'Cannot mark a task done');
+  });
+
+  it('get(), put() and join() are cancellable and leave no listener or waiter behind', async () => {
+    const queue = new Queue<number>(1);
+    const controller = new AbortController();
+    const reason = new Error('cancel');
+    const get = queue.get({ signal: controller.signal });
+    controller.abort(reason);
+    expect(await rejection(get)).to.equal(reason);
+    expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
+    // The cancelled getter did not take the next item.
+    queue.putNowait(7);
+    const putController = new AbortController();
+    const put = queue.put(8, { signal: putController.signal });
+    putController.abort(reason);
+    expect(await rejection(put)).to.equal(reason);
+    expect(queue.size).to.equal(1);
+    expect(await queue.get()).to.equal(7);
+    const joinController = new AbortController();
+    const join = queue.join({ signal: joinController.signal });
+    joinController.abort(reason);
+    expect(await rejection(join)).to.equal(reason);
+    expect(await rejection(queue.get({ signal: AbortSignal.abort(reason) }))).to.equal(reason);
+  });
+
+  it('rejects a bad maxSize', () => {
+    expect(() => new Queue(-1)).to.throw(RangeError);
+  });
+});

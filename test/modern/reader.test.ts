@@ -1,0 +1,427 @@
+import { getEventListeners } from 'node:events';
+import { expect } from 'chai';
+import { IncompleteReadError, LimitOverrunError, StreamReader } from '../../src/modern/index.js';
+import { readerStats } from '../../src/modern/_stats.js';
+
+const b = (text: string): Buffer => Buffer.from(text);
+
+/** Settles after pending microtasks and I/O callbacks have run. */
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('Expected the promise to reject');
+}
+
+/** Every way to split `text` into at most 3 non-empty chunks. */
+function* splits(text: string): Generator<string[]> {
+  yield [text];
+  for (let i = 1; i < text.length; i++) {
+    yield [text.slice(0, i), text.slice(i)];
+    for (let j = i + 1; j < text.length; j++) {
+      yield [text.slice(0, i), text.slice(i, j), text.slice(j)];
+    }
+  }
+}
+
+describe('StreamReader', () => {
+  describe('constructor', () => {
+    it('defaults the limit to 65536', () => {
+      expect(new StreamReader().limit).to.equal(65536);
+    });
+
+    it('rejects a limit that is not a positive integer', () => {
+      expect(() => new StreamReader({ limit: 0 })).to.throw(
+        RangeError,
+        'Expected `limit` to be a positive integer, got `0` (number)',
+      );
+      expect(() => new StreamReader({ limit: '5' as unknown as number })).to.throw(TypeError);
+    });
+  });
+
+  describe('#read()', () => {
+    it('returns an empty Buffer for read(0) even with data buffered', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('abc'));
+      expect((await reader.read(0)).length).to.equal(0);
+      expect(reader.bufferedLength).to.equal(3);
+    });
+
+    it('returns up to n bytes as soon as any are available', async () => {
+      const reader = new StreamReader();
+      const pending = reader.read(10);
+      reader.feedData(b('abc'));
+      expect((await pending).toString()).to.equal('abc');
+      reader.feedData(b('defghijklmnop'));
+      expect((await reader.read(5)).toString()).to.equal('defgh');
+      expect(reader.bufferedLength).to.equal(8);
+    });
+
+    it('read(-1) returns everything until end-of-stream', async () => {
+      const reader = new StreamReader();
+      const pending = reader.read();
+      reader.feedData(b('line1\n'));
+      await tick();
+      reader.feedData(b('line2\n'));
+      await tick();
+      reader.feedEof();
+      expect((await pending).toString()).to.equal('line1\nline2\n');
+      expect(reader.atEof()).to.equal(true);
+    });
+
+    it('returns an empty Buffer at end-of-stream', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('x'));
+      reader.feedEof();
+      expect((await reader.read(5)).toString()).to.equal('x');
+      expect((await reader.read(5)).length).to.equal(0);
+      expect((await reader.read()).length).to.equal(0);
+    });
+
+    it('rejects a non-integer n with a RangeError', async () => {
+      const reader = new StreamReader();
+      expect(await rejection(reader.read(1.5))).to.be.instanceOf(RangeError);
+    });
+  });
+
+  describe('#readExactly()', () => {
+    it('waits until exactly n bytes arrived over several chunks', async () => {
+      const reader = new StreamReader();
+      const pending = reader.readExactly(7);
+      for (const chunk of ['ab', 'c', 'defgh']) {
+        reader.feedData(b(chunk));
+        await tick();
+      }
+      expect((await pending).toString()).to.equal('abcdefg');
+      expect((await reader.read(10)).toString()).to.equal('h');
+    });
+
+    it('rejects with IncompleteReadError carrying the partial bytes at end-of-stream', async () => {
+      const reader = new StreamReader();
+      const pending = reader.readExactly(10);
+      reader.feedData(b('12345'));
+      await tick();
+      reader.feedEof();
+      const error = await rejection(pending);
+      expect(error).to.be.instanceOf(IncompleteReadError);
+      expect((error as IncompleteReadError).partial.toString()).to.equal('12345');
+      expect((error as IncompleteReadError).expected).to.equal(10);
+      expect(reader.atEof()).to.equal(true);
+    });
+
+    it('returns an empty Buffer for readExactly(0) and rejects a negative n', async () => {
+      const reader = new StreamReader();
+      expect((await reader.readExactly(0)).length).to.equal(0);
+      expect(await rejection(reader.readExactly(-1))).to.be.instanceOf(RangeError);
+    });
+  });
+
+  describe('#readUntil()', () => {
+    for (const separator of ['\n', '\r\n', 'qqq']) {
+      const text = `hello world${separator}I'm not dead yet!${separator}tail`;
+      it(`finds ${JSON.stringify(separator)} for every split of the input into chunks`, async () => {
+        for (const chunks of splits(text)) {
+          const reader = new StreamReader();
+          const first = reader.readUntil(separator);
+          for (const chunk of chunks) {
+            reader.feedData(b(chunk));
+            await Promise.resolve();
+          }
+          reader.feedEof();
+          expect((await first).toString()).to.equal(`hello world${separator}`);
+          expect((await reader.readUntil(separator)).toString()).to.equal(
+            `I'm not dead yet!${separator}`,
+          );
+          const error = await rejection(reader.readUntil(separator));
+          expect(error).to.be.instanceOf(IncompleteReadError);
+          expect((error as IncompleteReadError).partial.toString()).to.equal('tail');
+        }
+      });
+    }
+
+    it('finds a multi-byte separator split across chunks (asyncio test_readuntil_multi_chunks_1)', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('QWEaa'));
+      reader.feedData(b('XYaa'));
+      reader.feedData(b('a'));
+      expect((await reader.readUntil('aaa')).toString()).to.equal('QWEaaXYaaa');
+      expect(reader.bufferedLength).to.equal(0);
+    });
+
+    it('accepts a Uint8Array separator', async () => {
+      const reader = new StreamReader();
+      reader.feedData(new Uint8Array([1, 2, 0, 0, 3]));
+      const chunk = await reader.readUntil(new Uint8Array([0, 0]));
+      expect([...chunk]).to.deep.equal([1, 2, 0, 0]);
+    });
+
+    it('rejects with IncompleteReadError at end-of-stream and consumes the partial data', async () => {
+      const reader = new StreamReader();
+      const pending = reader.readUntil('\r\n');
+      reader.feedData(b('no separator\r'));
+      await tick();
+      reader.feedEof();
+      const error = await rejection(pending);
+      expect(error).to.be.instanceOf(IncompleteReadError);
+      expect((error as IncompleteReadError).partial.toString()).to.equal('no separator\r');
+      expect((error as IncompleteReadError).expected).to.equal(null);
+      expect(reader.atEof()).to.equal(true);
+    });
+
+    it('rejects with LimitOverrunError and keeps the data when no separator is within the limit', async () => {
+      const reader = new StreamReader({ limit: 8 });
+      reader.feedData(b('0123456789abcdef\nrest\n'));
+      const error = await rejection(reader.readUntil('!'));
+      expect(error).to.be.instanceOf(LimitOverrunError);
+      expect(reader.bufferedLength).to.equal(22);
+      // The data is intact: a successful read of what remains.
+      expect((await reader.read(16)).toString()).to.equal('0123456789abcdef');
+      expect((await reader.readUntil('\n')).toString()).to.equal('\n');
+      expect((await reader.readLine()).toString()).to.equal('rest\n');
+    });
+
+    it('rejects with LimitOverrunError when the separator is found past the limit', async () => {
+      const reader = new StreamReader({ limit: 4 });
+      reader.feedData(b('123456\n'));
+      const error = await rejection(reader.readUntil('\n'));
+      expect(error).to.be.instanceOf(LimitOverrunError);
+      expect((error as LimitOverrunError).consumed).to.equal(6);
+      expect(reader.bufferedLength).to.equal(7);
+      expect((await reader.readExactly(7)).toString()).to.equal('123456\n');
+    });
+
+    it('rejects an empty separator with a RangeError', async () => {
+      expect(await rejection(new StreamReader().readUntil(''))).to.be.instanceOf(RangeError);
+    });
+
+    it('scans linearly: 10 000 one-byte chunks before the separator', async () => {
+      const reader = new StreamReader({ limit: 1 << 20 });
+      for (const separator of ['\n', 'END']) {
+        const before = readerStats.bytesScanned;
+        const pending = reader.readUntil(separator);
+        for (let i = 0; i < 10_000; i++) {
+          reader.feedData(b('x'));
+          if (i % 1000 === 0 || i > 9990) await tick();
+          else await Promise.resolve();
+        }
+        reader.feedData(b(separator));
+        const line = await pending;
+        expect(line.length).to.equal(10_000 + separator.length);
+        const scanned = readerStats.bytesScanned - before;
+        // A rescan from the start on every chunk would examine ~50 000 000 bytes.
+        expect(scanned).to.be.below(10_000 * 10);
+        expect(scanned).to.be.at.least(10_000);
+      }
+    });
+  });
+
+  describe('#readLine()', () => {
+    it('returns lines, then what is left at end-of-stream, then empty', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('one\ntw'));
+      reader.feedData(b('o\nthree'));
+      reader.feedEof();
+      expect((await reader.readLine()).toString()).to.equal('one\n');
+      expect((await reader.readLine()).toString()).to.equal('two\n');
+      expect((await reader.readLine()).toString()).to.equal('three');
+      expect((await reader.readLine()).length).to.equal(0);
+    });
+
+    it('rejects an over-long line with LimitOverrunError and keeps the data (documented deviation)', async () => {
+      const reader = new StreamReader({ limit: 10 });
+      reader.feedData(b('x'.repeat(30)));
+      reader.feedData(b('\nshort\n'));
+      const error = await rejection(reader.readLine());
+      expect(error).to.be.instanceOf(LimitOverrunError);
+      expect(reader.bufferedLength).to.equal(37);
+      // The caller may skip the long line and go on.
+      await reader.readExactly((error as LimitOverrunError).consumed);
+      expect((await reader.readLine()).toString()).to.equal('\n');
+      expect((await reader.readLine()).toString()).to.equal('short\n');
+    });
+  });
+
+  describe('[Symbol.asyncIterator]()', () => {
+    it('yields lines until end-of-stream', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('a\nb\nc'));
+      reader.feedEof();
+      const lines: string[] = [];
+      for await (const line of reader) lines.push(line.toString());
+      expect(lines).to.deep.equal(['a\n', 'b\n', 'c']);
+    });
+
+    it('leaves the rest buffered when the loop breaks', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('a\nb\n'));
+      for await (const line of reader) {
+        expect(line.toString()).to.equal('a\n');
+        break;
+      }
+      expect((await reader.readLine()).toString()).to.equal('b\n');
+    });
+  });
+
+  describe('#chunks()', () => {
+    it('yields the raw chunks as they were fed, until end-of-stream', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('ab'));
+      reader.feedData(b('cde'));
+      const seen: string[] = [];
+      const done = (async () => {
+        for await (const chunk of reader.chunks()) seen.push(chunk.toString());
+      })();
+      await tick();
+      reader.feedData(b('f'));
+      await tick();
+      reader.feedEof();
+      await done;
+      expect(seen).to.deep.equal(['ab', 'cde', 'f']);
+    });
+  });
+
+  describe('cancellation', () => {
+    it('an aborted readLine rejects with signal.reason and leaves a line split across chunks buffered', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const pending = reader.readLine({ signal: controller.signal });
+      for (const chunk of ['par', 'tial ', 'li']) {
+        reader.feedData(b(chunk));
+        await tick();
+      }
+      const reason = new Error('stop');
+      controller.abort(reason);
+      expect(await rejection(pending)).to.equal(reason);
+      expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
+      expect(reader.bufferedLength).to.equal(10);
+      reader.feedData(b('ne\n'));
+      expect((await reader.readLine()).toString()).to.equal('partial line\n');
+    });
+
+    it('an aborted readExactly leaves every byte for the next read', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const pending = reader.readExactly(6, { signal: controller.signal });
+      reader.feedData(b('abc'));
+      await tick();
+      controller.abort();
+      expect(await rejection(pending)).to.equal(controller.signal.reason);
+      reader.feedData(b('def'));
+      expect((await reader.readExactly(6)).toString()).to.equal('abcdef');
+    });
+
+    it('an already-aborted signal rejects at once, even with data buffered', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('line\n'));
+      const reason = new Error('already');
+      const signal = AbortSignal.abort(reason);
+      expect(await rejection(reader.readLine({ signal }))).to.equal(reason);
+      expect(await rejection(reader.read(3, { signal }))).to.equal(reason);
+      expect(reader.bufferedLength).to.equal(5);
+      expect(getEventListeners(signal, 'abort').length).to.equal(0);
+    });
+
+    it('removes the abort listener when the read succeeds or fails', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const ok = reader.readLine({ signal: controller.signal });
+      expect(getEventListeners(controller.signal, 'abort').length).to.equal(1);
+      reader.feedData(b('x\n'));
+      await ok;
+      expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
+      const failing = reader.readLine({ signal: controller.signal });
+      reader.setException(new Error('boom'));
+      await rejection(failing);
+      expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
+    });
+    it('an aborted read(-1) leaves everything it waited on buffered', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const pending = reader.read(-1, { signal: controller.signal });
+      reader.feedData(b('abc'));
+      await tick();
+      reader.feedData(b('def'));
+      await tick();
+      controller.abort();
+      expect(await rejection(pending)).to.equal(controller.signal.reason);
+      reader.feedEof();
+      expect((await reader.read()).toString()).to.equal('abcdef');
+    });
+  });
+
+  describe('misuse and errors', () => {
+    it('rejects a second read at once while another waits for data', async () => {
+      const reader = new StreamReader();
+      const first = reader.readLine();
+      const error = await rejection(reader.read(1));
+      expect(error).to.be.instanceOf(Error);
+      expect((error as Error).message).to.equal(
+        'Cannot call read(): another read is already waiting for data',
+      );
+      reader.feedData(b('ok\n'));
+      expect((await first).toString()).to.equal('ok\n');
+    });
+
+    it('setException rejects the pending read and every later read, even with data buffered', async () => {
+      const reader = new StreamReader();
+      const pending = reader.readLine();
+      const boom = new Error('boom');
+      reader.setException(boom);
+      expect(await rejection(pending)).to.equal(boom);
+      reader.feedData(b('data\n'));
+      expect(await rejection(reader.readLine())).to.equal(boom);
+      expect(await rejection(reader.read(1))).to.equal(boom);
+      expect(await rejection(reader.readExactly(1))).to.equal(boom);
+      expect(reader.exception()).to.equal(boom);
+    });
+
+    it('feedData rejects non-bytes and data after end-of-stream', () => {
+      const reader = new StreamReader();
+      expect(() => reader.feedData('text' as unknown as Uint8Array)).to.throw(TypeError);
+      reader.feedEof();
+      expect(() => reader.feedData(b('late'))).to.throw(
+        Error,
+        'Cannot feed data: end-of-stream was already fed',
+      );
+    });
+  });
+
+  describe('flow control', () => {
+    it('pauses above 2 × limit and resumes at or below limit', async () => {
+      const calls: string[] = [];
+      const reader = new StreamReader({
+        limit: 10,
+        pause: () => calls.push('pause'),
+        resume: () => calls.push('resume'),
+      });
+      reader.feedData(b('x'.repeat(20)));
+      expect(calls).to.deep.equal([]);
+      reader.feedData(b('y'));
+      expect(calls).to.deep.equal(['pause']);
+      expect(reader.paused).to.equal(true);
+      reader.feedData(b('z'.repeat(5)));
+      expect(calls).to.deep.equal(['pause']);
+      await reader.read(15); // 11 left: still above the limit
+      expect(calls).to.deep.equal(['pause']);
+      await reader.read(1); // 10 left
+      expect(calls).to.deep.equal(['pause', 'resume']);
+      expect(reader.paused).to.equal(false);
+    });
+
+    it('resumes when a read must wait for more than is buffered', async () => {
+      const calls: string[] = [];
+      const reader = new StreamReader({ limit: 4 });
+      reader.setTransport({ pause: () => calls.push('pause'), resume: () => calls.push('resume') });
+      reader.feedData(b('123456789'));
+      expect(calls).to.deep.equal(['pause']);
+      const pending = reader.readExactly(12);
+      expect(calls).to.deep.equal(['pause', 'resume']);
+      reader.feedData(b('abc'));
+      expect((await pending).toString()).to.equal('123456789abc');
+    });
+  });
+});

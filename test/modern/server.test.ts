@@ -1,0 +1,415 @@
+import { getEventListeners } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import {
+  ConnectionClosedError,
+  openConnection,
+  startServer,
+  TimeoutError,
+  type ConnectionContext,
+  type Server,
+  type ServerOptions,
+  type StreamHandler,
+  type StreamPair,
+} from '../../src/modern/index.js';
+import { cert, key } from '../helpers/tls-fixtures.js';
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A promise with its resolve function exposed. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const echo: StreamHandler = async (reader, writer) => {
+  for await (const line of reader) {
+    writer.write(line);
+    await writer.drain();
+  }
+};
+
+describe('startServer()', () => {
+  let servers: Server[];
+  let clients: StreamPair[];
+
+  beforeEach(() => {
+    servers = [];
+    clients = [];
+  });
+  afterEach(async () => {
+    for (const { writer } of clients) writer.abort();
+    await Promise.all(servers.map((server) => server.shutdown({ timeout: 0 })));
+  });
+
+  async function serve(handler: StreamHandler, options: ServerOptions = {}): Promise<Server> {
+    const server = await startServer(handler, { host: '127.0.0.1', port: 0, ...options });
+    servers.push(server);
+    return server;
+  }
+
+  async function connect(server: Server): Promise<StreamPair> {
+    const address = server.address();
+    const pair =
+      'path' in address
+        ? await openConnection({ path: address.path })
+        : await openConnection({ host: address.host, port: address.port });
+    clients.push(pair);
+    return pair;
+  }
+
+  it('serves an echo handler with readLine/write/drain and reports its address', async () => {
+    const contexts: ConnectionContext[] = [];
+    const server = await serve(async (reader, writer, context) => {
+      contexts.push(context);
+      await echo(reader, writer, context);
+    });
+    const address = server.address();
+    expect(address).to.include({ host: '127.0.0.1' });
+    const { reader, writer } = await connect(server);
+    writer.write('ping\n');
+    expect((await reader.readLine()).toString()).to.equal('ping\n');
+    expect(server.connections).to.equal(1);
+    expect(contexts[0]!.id).to.equal(1);
+    expect(contexts[0]!.remoteAddress).to.include({ host: '127.0.0.1' });
+    expect(contexts[0]!.signal.aborted).to.equal(false);
+    // The connection's lifetime is the handler's: end-of-stream ends the loop, the server closes.
+    writer.writeEof();
+    expect((await reader.read()).length).to.equal(0);
+    await writer.waitClosed();
+    while (server.connections > 0) await tick();
+    expect(contexts[0]!.signal.aborted).to.equal(true);
+    expect(contexts[0]!.signal.reason).to.be.instanceOf(ConnectionClosedError);
+  });
+
+  it('serves over ::1 too', async () => {
+    const server = await serve(echo, { host: '::1' });
+    const { reader, writer } = await connect(server);
+    writer.write('six\n');
+    expect((await reader.readLine()).toString()).to.equal('six\n');
+  });
+
+  it('round-trips over a Unix socket path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dispatch-bridge-'));
+    try {
+      const path = join(dir, 'echo.sock');
+      let seen: ConnectionContext | undefined;
+      const server = await serve(
+        async (reader, writer, context) => {
+          seen = context;
+          await echo(reader, writer, context);
+        },
+        { path, host: undefined },
+      );
+      expect(server.address()).to.deep.equal({ path });
+      const { reader, writer } = await connect(server);
+      writer.write('unix\n');
+      expect((await reader.readLine()).toString()).to.equal('unix\n');
+      expect(seen!.remoteAddress).to.deep.equal({ path });
+      expect(writer.getExtraInfo('peername')).to.deep.equal({ path });
+      await server.shutdown({ timeout: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('round-trips over TLS with the test certificate', async () => {
+    const server = await serve(echo, { tls: { key, cert } });
+    const { port } = server.address() as { port: number };
+    const pair = await openConnection({ host: 'localhost', port, tls: { ca: cert } });
+    clients.push(pair);
+    pair.writer.write('secret\n');
+    expect((await pair.reader.readLine()).toString()).to.equal('secret\n');
+    expect(pair.writer.canWriteEof()).to.equal(false);
+    const peerCert = pair.writer.getExtraInfo('peercert') as { subject?: { CN?: string } };
+    expect(peerCert.subject?.CN).to.equal('localhost');
+  });
+
+  it('a handler that throws closes only its own connection and is reported', async () => {
+    const reported: [unknown, ConnectionContext | undefined][] = [];
+    const onError: [unknown, ConnectionContext][] = [];
+    const server = await serve(
+      async (reader, writer, context) => {
+        const line = (await reader.readLine()).toString();
+        if (line === 'boom\n') throw new Error('handler failed');
+        writer.write(line);
+        await echo(reader, writer, context);
+      },
+      { onError: (error, context) => onError.push([error, context]) },
+    );
+    server.on('error', (error, context) => reported.push([error, context]));
+    const good = await connect(server);
+    const bad = await connect(server);
+    bad.writer.write('boom\n');
+    expect((await bad.reader.read()).length).to.equal(0); // closed by the server
+    expect(reported).to.have.length(1);
+    expect((reported[0]![0] as Error).message).to.equal('handler failed');
+    expect(reported[0]![1]!.id).to.equal(onError[0]![1].id);
+    expect(onError).to.have.length(1);
+    good.writer.write('still here\n');
+    expect((await good.reader.readLine()).toString()).to.equal('still here\n');
+  });
+
+  it('a handler that throws synchronously, with an onError that throws too, is still contained', async () => {
+    const reported: unknown[] = [];
+    const server = await serve(
+      () => {
+        throw new Error('sync failure');
+      },
+      {
+        onError: () => {
+          throw new Error('onError failed');
+        },
+      },
+    );
+    server.on('error', (error) => reported.push(error));
+    const { reader } = await connect(server);
+    expect((await reader.read()).length).to.equal(0);
+    expect(reported.map((e) => (e as Error).message)).to.deep.equal(['sync failure']);
+    expect(server.listening).to.equal(true);
+  });
+
+  it('a client that fails the TLS handshake affects nothing else', async () => {
+    const server = await serve(echo, { tls: { key, cert } });
+    const { port } = server.address() as { port: number };
+    const raw = net.connect({ host: '127.0.0.1', port });
+    raw.on('error', () => undefined);
+    raw.end('this is not a TLS client hello\n');
+    raw.resume();
+    await new Promise((resolve) => raw.once('close', resolve));
+    const pair = await openConnection({ host: 'localhost', port, tls: { ca: cert } });
+    clients.push(pair);
+    pair.writer.write('fine\n');
+    expect((await pair.reader.readLine()).toString()).to.equal('fine\n');
+  });
+
+  it('shutdown() at its timeout also cuts a TLS client stuck before its handshake', async () => {
+    const server = await serve(echo, { tls: { key, cert } });
+    const { port } = server.address() as { port: number };
+    const raw = net.connect({ host: '127.0.0.1', port });
+    raw.on('error', () => undefined);
+    await new Promise((resolve) => raw.once('connect', resolve));
+    raw.resume();
+    await server.shutdown({ timeout: 20 });
+    await new Promise((resolve) => raw.once('close', resolve));
+    expect(server.connections).to.equal(0);
+  });
+
+  it('emits connection with the context of each accepted connection', async () => {
+    const server = await serve(echo);
+    const ids: number[] = [];
+    server.on('connection', (context) => ids.push(context.id));
+    await connect(server);
+    await connect(server);
+    while (ids.length < 2) await tick();
+    expect(ids).to.deep.equal([1, 2]);
+  });
+
+  it('runs at most `concurrency` handlers at once; later connections wait their turn', async () => {
+    let active = 0;
+    let maxActive = 0;
+    let started = 0;
+    const server = await serve(
+      async (reader, writer) => {
+        started++;
+        active++;
+        maxActive = Math.max(maxActive, active);
+        try {
+          const line = await reader.readLine(); // blocks until the test writes
+          writer.write(line);
+          await writer.drain();
+        } finally {
+          active--;
+        }
+      },
+      { concurrency: 3 },
+    );
+    const pairs = await Promise.all(Array.from({ length: 10 }, () => connect(server)));
+    for (let i = 0; i < 1000 && started < 3; i++) await tick();
+    while (server.connections < 10) await tick();
+    for (let i = 0; i < 5; i++) await tick();
+    expect(started).to.equal(3); // the other 7 wait their turn, their input buffered
+    pairs.forEach(({ writer }, i) => writer.write(`client ${i}\n`));
+    const answers = await Promise.all(pairs.map(({ reader }) => reader.readLine()));
+    expect(answers.map(String)).to.deep.equal(pairs.map((_, i) => `client ${i}\n`));
+    expect(started).to.equal(10);
+    expect(maxActive).to.equal(3);
+  });
+
+  it('closes connections beyond maxConnections at once', async () => {
+    const started = deferred();
+    let handled = 0;
+    const server = await serve(
+      async (reader) => {
+        handled++;
+        if (handled === 2) started.resolve();
+        await reader.read();
+      },
+      { maxConnections: 2 },
+    );
+    await connect(server);
+    await connect(server);
+    await started.promise;
+    const extra = await connect(server);
+    const result = await extra.reader.read().then(
+      (data) => data.length,
+      (error: unknown) => error,
+    );
+    // Refused: end-of-stream, or a reset if the kernel saw it that way.
+    if (typeof result === 'number') expect(result).to.equal(0);
+    else expect(result).to.be.instanceOf(ConnectionClosedError);
+    expect(handled).to.equal(2);
+    expect(server.connections).to.equal(2);
+  });
+
+  it('closes an idle connection: its signal and reader fail with TimeoutError, nothing reported', async () => {
+    const outcome = deferred<unknown>();
+    const errors: unknown[] = [];
+    let signal: AbortSignal | undefined;
+    const server = await serve(
+      async (reader, _writer, context) => {
+        signal = context.signal;
+        await reader.readLine().then(outcome.resolve, outcome.resolve);
+      },
+      { idleTimeout: 30 },
+    );
+    server.on('error', (error) => errors.push(error));
+    const { reader } = await connect(server);
+    const error = await outcome.promise;
+    expect(error).to.be.instanceOf(TimeoutError);
+    expect(signal!.reason).to.equal(error);
+    expect((await reader.read()).length).to.equal(0);
+    while (server.connections > 0) await tick();
+    expect(errors).to.deep.equal([]);
+  });
+
+  it('shutdown() cuts off a handler that ignores its signal once the timeout is up', async () => {
+    const release = deferred();
+    const started = deferred<ConnectionContext>();
+    let finished = false;
+    const errors: unknown[] = [];
+    const server = await serve(async (_reader, _writer, context) => {
+      started.resolve(context);
+      await release.promise; // ignores context.signal on purpose
+      finished = true;
+    });
+    server.on('error', (error) => errors.push(error));
+    const closed = new Promise<void>((resolve) => server.once('close', resolve));
+    const { reader } = await connect(server);
+    const context = await started.promise;
+    await server.shutdown({ timeout: 30 });
+    expect(context.signal.aborted).to.equal(true);
+    expect(context.signal.reason).to.be.instanceOf(TimeoutError);
+    expect(server.connections).to.equal(0);
+    expect(finished).to.equal(false);
+    await closed;
+    expect((await reader.read()).length).to.equal(0);
+    release.resolve();
+    await tick();
+    expect(finished).to.equal(true);
+    expect(errors).to.deep.equal([]);
+  });
+
+  it('shutdown() at its timeout also cancels connections still waiting for their turn', async () => {
+    const release = deferred();
+    let started = 0;
+    const server = await serve(
+      async () => {
+        started++;
+        await release.promise;
+      },
+      { concurrency: 1 },
+    );
+    const first = await connect(server);
+    const second = await connect(server);
+    while (server.connections < 2 || started < 1) await tick();
+    await server.shutdown({ timeout: 20 });
+    expect(server.connections).to.equal(0);
+    expect((await first.reader.read()).length).to.equal(0);
+    expect((await second.reader.read()).length).to.equal(0);
+    release.resolve();
+    for (let i = 0; i < 3; i++) await tick();
+    expect(started).to.equal(1); // the queued handler never ran
+  });
+
+  it('shutdown() waits for handlers that finish in time without aborting them', async () => {
+    let signal: AbortSignal | undefined;
+    const server = await serve(async (reader, writer, context) => {
+      signal = context.signal;
+      const line = await reader.readLine();
+      writer.write(line);
+    });
+    const { reader, writer } = await connect(server);
+    while (signal === undefined) await tick();
+    const shutdown = server.shutdown({ timeout: 10_000 });
+    writer.write('last words\n');
+    expect((await reader.readLine()).toString()).to.equal('last words\n');
+    await shutdown;
+    expect(signal.reason).to.be.instanceOf(ConnectionClosedError);
+    expect(server.connections).to.equal(0);
+  });
+
+  it('close() stops accepting while open connections go on; waitClosed() waits for them', async () => {
+    const server = await serve(echo);
+    const { reader, writer } = await connect(server);
+    writer.write('a\n');
+    await reader.readLine();
+    const address = server.address();
+    server.close();
+    expect(server.listening).to.equal(false);
+    let closed = false;
+    const waiting = server.waitClosed().then(() => (closed = true));
+    writer.write('b\n');
+    expect((await reader.readLine()).toString()).to.equal('b\n');
+    expect(closed).to.equal(false);
+    const refused = await openConnection(address as { port: number }).catch((e: unknown) => e);
+    expect(refused).to.have.property('code', 'ECONNREFUSED');
+    writer.close();
+    await waiting;
+    expect(closed).to.equal(true);
+  });
+
+  it('Symbol.asyncDispose shuts the server down', async () => {
+    let server: Server | undefined;
+    {
+      await using s = await startServer(echo, { host: '127.0.0.1', port: 0 });
+      server = s;
+      expect(s.listening).to.equal(true);
+    }
+    expect(server.listening).to.equal(false);
+    await server.waitClosed();
+  });
+
+  it('rejects bad options with RangeError/TypeError, and a busy port with EADDRINUSE', async () => {
+    const server = await serve(echo);
+    const { port } = server.address() as { port: number };
+    const busy = await startServer(echo, { host: '127.0.0.1', port }).catch((e: unknown) => e);
+    expect(busy).to.have.property('code', 'EADDRINUSE');
+    for (const options of [{ concurrency: 0 }, { maxConnections: -1 }, { limit: 1.5 }]) {
+      const error = await startServer(echo, options).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(RangeError);
+    }
+    const error = await startServer(null as unknown as StreamHandler).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(TypeError);
+  });
+
+  it('handlers see an aborted context.signal stop their waits without leaking listeners', async () => {
+    let signal: AbortSignal | undefined;
+    const result = deferred<unknown>();
+    const server = await serve(async (reader, _writer, context) => {
+      signal = context.signal;
+      await reader.readLine({ signal: context.signal }).then(result.resolve, result.resolve);
+    });
+    await connect(server);
+    while (signal === undefined) await tick();
+    expect(getEventListeners(signal, 'abort').length).to.be.at.least(1);
+    await server.shutdown({ timeout: 0 });
+    const outcome = await result.promise;
+    expect(outcome).to.equal(signal.reason);
+    expect(getEventListeners(signal, 'abort').length).to.equal(0);
+  });
+});
