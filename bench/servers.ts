@@ -3,6 +3,16 @@
 // measures them all: whatever bytes arrive go back unchanged (line servers echo whole lines, which
 // is the same thing for a client that sends newline-terminated lines).
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  AsyncChat,
+  Dispatcher,
+  DispatcherWithSend,
+  SocketMap,
+  loop,
+  type Address,
+} from '../src/legacy/index.js';
+import { startServer, type StreamHandler } from '../src/modern/index.js';
 
 /** A started benchmark server. */
 export interface RunningServer {
@@ -67,6 +77,80 @@ function forAwaitEcho(): Promise<RunningServer> {
   return listen(server);
 }
 
+/** Starts a legacy listening dispatcher whose accepted connections are `Handler`s, plus its loop. */
+async function legacyServer(
+  accept: (socket: Duplex, map: SocketMap) => void,
+): Promise<RunningServer> {
+  const map = new SocketMap();
+  class Listener extends Dispatcher {
+    override handleAccepted(socket: Duplex): void {
+      accept(socket, map);
+    }
+  }
+  const listener = new Listener({ map });
+  listener.bind({ host: '127.0.0.1', port: 0 });
+  await listener.listen(511);
+  const running = loop({ map, timeout: 1_000 });
+  const { port } = listener.address() as Extract<Address, { port: number }>;
+  return {
+    port,
+    close: async () => {
+      map.closeAll();
+      await running;
+    },
+  };
+}
+
+/** asyncore's echo: `handleRead()` → `recv()` → `send()`, partial sends buffered. */
+class RecvSendEcho extends DispatcherWithSend {
+  override handleRead(): void {
+    const data = this.recv(65536);
+    if (data.length > 0) this.send(data);
+  }
+}
+
+/** asynchat's line echo: terminator "\n", `collectIncomingData` + `foundTerminator` + `push`. */
+class LineEchoChat extends AsyncChat {
+  #parts: Buffer[] = [];
+  constructor(socket: Duplex, map: SocketMap) {
+    super({ socket, map });
+    this.setTerminator('\n');
+  }
+  override collectIncomingData(data: Buffer): void {
+    this.#parts.push(data);
+  }
+  override foundTerminator(): void {
+    const line = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    this.#parts = [];
+    this.push(line);
+    this.push('\n');
+  }
+}
+
+/** asyncio's line echo: `readLine()` → `write()`, `drain()` only when the transport is congested. */
+const lineEchoHandler: StreamHandler = async (reader, writer) => {
+  for (;;) {
+    const line = await reader.readLine();
+    if (line.length === 0) return;
+    writer.write(line);
+    await writer.drain();
+  }
+};
+
+/** Chunk echo over `reader.chunks()`. */
+const chunkEchoHandler: StreamHandler = async (reader, writer) => {
+  for await (const chunk of reader.chunks()) {
+    writer.write(chunk);
+    await writer.drain();
+  }
+};
+
+async function modernServer(handler: StreamHandler): Promise<RunningServer> {
+  const server = await startServer(handler, { host: '127.0.0.1', port: 0, backlog: 511 });
+  const address = server.address() as { port: number };
+  return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
+}
+
 /** Every row, in the order the table prints them. */
 export const serverRows: Record<string, ServerRow> = {
   'raw net': {
@@ -77,5 +161,29 @@ export const serverRows: Record<string, ServerRow> = {
     description: 'raw node:net echo, for await (const chunk of socket) + drain',
     reference: 'raw net',
     start: forAwaitEcho,
+  },
+  'legacy Dispatcher': {
+    description: 'DispatcherWithSend echo: handleRead → recv → send, in loop()',
+    reference: 'raw net',
+    target: 1.25,
+    start: () => legacyServer((socket, map) => new RecvSendEcho({ socket, map })),
+  },
+  'legacy AsyncChat': {
+    description: 'AsyncChat line echo: setTerminator("\\n") → foundTerminator → push',
+    reference: 'raw net',
+    target: 1.25,
+    start: () => legacyServer((socket, map) => new LineEchoChat(socket, map)),
+  },
+  'modern readLine': {
+    description: 'startServer line echo: readLine → write → drain',
+    reference: 'raw net',
+    target: 1.25,
+    start: () => modernServer(lineEchoHandler),
+  },
+  'modern chunks': {
+    description: 'startServer chunk echo: for await (chunk of reader.chunks()) → write → drain',
+    reference: 'raw net',
+    target: 1.25,
+    start: () => modernServer(chunkEchoHandler),
   },
 };
