@@ -7,13 +7,15 @@
 // numbers wander while ratios hold.
 //
 // Options: --rounds N (3), --connections N (100), --messages N per connection (1000),
-// --bulk-mb N (32), --rows name,name (all), --no-write (do not update bench/RESULTS.md).
+// --bulk-mb N (32), --rows name,name (all), --no-events (skip the event-bridge benchmark, which
+// takes a few minutes), --no-write (do not update bench/RESULTS.md).
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
+import { runEventBridgeBenchmark } from './event-bridge.js';
 import type { BulkResult, PingPongResult } from './load.js';
 import { serverRows } from './servers.js';
 
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     'bulk-mb': { type: 'string', default: '32' },
     rows: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    'no-events': { type: 'boolean', default: false },
   },
 });
 
@@ -149,8 +152,11 @@ for (let round = 1; round <= rounds; round += 1) {
 progress('');
 client.send({ type: 'exit' });
 
-function ratio(name: string, pick: (s: Sample) => number): number | undefined {
-  const reference = serverRows[name]!.reference;
+function ratio(
+  name: string,
+  pick: (s: Sample) => number,
+  reference = serverRows[name]!.reference,
+): number | undefined {
   const ours = samples.get(name)!;
   const theirs = reference ? samples.get(reference) : undefined;
   if (!theirs) return undefined;
@@ -189,6 +195,17 @@ for (const name of rowNames) {
       }`,
     );
   }
+  for (const { reference, target } of row.alsoAgainst ?? []) {
+    const other = samples.has(reference)
+      ? ratio(name, (x) => x.cpuMicrosPerMessage, reference)
+      : undefined;
+    if (other === undefined) continue;
+    verdicts.push(
+      `- ${name}: server CPU per message ${fmt(other, 2)}× ${reference} (target ≤ ${target}×): ${
+        other <= target ? 'met' : 'MISSED'
+      }`,
+    );
+  }
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -201,14 +218,21 @@ const header = [
     `${bulkBytes / 1024 / 1024} MiB bulk echo on one connection; ${rounds} rounds, medians; ratios are ` +
     'taken within each round.',
 ];
-const table = [...header, '', ...lines, '', ...verdicts].join('\n');
+let table = [...header, '', ...lines, '', ...verdicts].join('\n');
 console.log(table);
+if (!values['no-events']) {
+  progress('event bridge (a few minutes)');
+  const events = await runEventBridgeBenchmark();
+  progress('');
+  console.log(`\n${events}`);
+  table += `\n\n## Event bridge: fromEvents vs events.on vs Repeater\n\n${events}`;
+}
 
 if (!values['no-write']) {
   const results = new URL('./RESULTS.md', import.meta.url);
   writeFileSync(
     results,
-    `# Benchmark results\n\nThe latest \`npm run bench\` on the project's machine. Server CPU time is ` +
+    `# Benchmark results\n\n## Echo servers\n\nThe latest \`npm run bench\` on the project's machine. Server CPU time is ` +
       'measured in the server process with `process.cpuUsage()`; the load client runs in its own ' +
       'process.\n\n' +
       table +
