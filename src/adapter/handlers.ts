@@ -111,6 +111,8 @@ export function asStreamHandler(
     try {
       dispatcher = new HandlerClass({ socket, map });
     } catch (error) {
+      // The half-built dispatcher may have joined the map already: take it out.
+      for (const member of map) if (member.socket === socket) member.close();
       socket.destroy();
       await closed;
       throw error;

@@ -92,9 +92,7 @@ describe('toStreams()', () => {
   });
 
   /** A legacy listener whose connections are Tracked dispatchers adapted with toStreams(). */
-  async function serve(
-    options: Parameters<typeof toStreams>[1] = {},
-  ): Promise<{
+  async function serve(options: Parameters<typeof toStreams>[1] = {}): Promise<{
     port: number;
     accepted: Promise<{ dispatcher: Tracked } & ReturnType<typeof toStreams>>;
   }> {
