@@ -77,13 +77,29 @@ export class StreamDuplex extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
-    const writer = this.#writer;
     try {
-      writer.write(chunk);
+      this.#writer.write(chunk);
     } catch (error) {
       callback(toTransportError(error));
       return;
     }
+    this.#afterWrite(callback);
+  }
+
+  // Many small send()s of a corked dispatcher (AsyncChat corks per tick) arrive here at once.
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: Callback): void {
+    try {
+      for (const { chunk } of chunks) this.#writer.write(chunk);
+    } catch (error) {
+      callback(toTransportError(error));
+      return;
+    }
+    this.#afterWrite(callback);
+  }
+
+  // The write is done when the writer is not congested; else once it drained.
+  #afterWrite(callback: Callback): void {
+    const writer = this.#writer;
     if (writer.bufferedLength < writer.transport.writableHighWaterMark) {
       callback();
       return;

@@ -117,14 +117,26 @@ export function asStreamHandler(
       await closed;
       throw error;
     }
+    // Every way a dispatcher closes goes through its close() method (handleClose(), handleError(),
+    // closeAll() call it): watching it on the instance tells when the legacy side is done.
+    let settle!: () => void;
+    const dispatcherClosed = new Promise<void>((resolve) => (settle = resolve));
+    const close = dispatcher.close.bind(dispatcher);
+    dispatcher.close = (): void => {
+      close();
+      if (dispatcher.closed) settle();
+    };
+    if (dispatcher.closed) settle();
     // The loop ends when the map is empty; the next connection starts it again.
-    if (!map.looping) loop({ map, timeout: Infinity }).catch(swallow);
+    if (!map.looping) loop({ map }).catch(swallow);
+    // The server aborts the signal when the connection closes, so a dispatcher that would never
+    // look at its closed transport (readable() and writable() both false) is closed anyway.
     const onAbort = (): void => dispatcher.close();
     const signal = context.signal;
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await closed;
+      await Promise.all([closed, dispatcherClosed]);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }

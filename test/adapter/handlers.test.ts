@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import ts from 'typescript';
 import type { Duplex } from 'node:stream';
 import { asDispatcherClass, asStreamHandler } from '../../src/adapter/index.js';
 import {
@@ -13,6 +18,7 @@ import {
 } from '../../src/legacy/index.js';
 import {
   ConnectionClosedError,
+  TimeoutError,
   fromDuplex,
   startServer,
   type ConnectionContext,
@@ -218,6 +224,23 @@ describe('asStreamHandler()', () => {
     await ended;
     expect(Echo.instances[0]?.closes).to.equal(1);
     expect(Echo.instances[0]?.closed).to.equal(true);
+  });
+
+  it("a failure on the modern side (an idle timeout) reaches the legacy handler's handleError()", async () => {
+    const [peer, end] = duplexPair({ allowHalfOpen: true });
+    const peerError = once(peer, 'error');
+    const { reader, writer } = fromDuplex(end);
+    const { context } = manualContext();
+    const done = asStreamHandler(Echo)(reader, writer, context);
+    await eventually(() => (Echo.instances.length === 1 ? true : undefined));
+    const timeout = new TimeoutError(10, 'Connection idle for 10 ms');
+    reader.setException(timeout);
+    await done;
+    expect(Echo.instances[0]?.errors).to.deep.equal([timeout]);
+    expect(Echo.instances[0]?.closes).to.equal(1);
+    // The connection was cut (a reset), as the server does on an idle timeout.
+    const [error] = (await peerError) as [NodeJS.ErrnoException];
+    expect(error.code).to.equal('ECONNRESET');
   });
 
   it('gives the handler a socket that looks like a net.Socket (remoteAddress, address())', async () => {
@@ -525,5 +548,75 @@ describe('asDispatcherClass()', () => {
       RangeError,
       'Expected `limit` to be a positive integer, got `1.5` (number)',
     );
+  });
+});
+
+describe('README examples of the handler-level adapters', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('<!-- section:adapter -->'),
+    readme.indexOf('<!-- /section:adapter -->'),
+  );
+  const indexUrl = (layer: string): string =>
+    pathToFileURL(new URL(`../../src/${layer}/index.ts`, import.meta.url).pathname).href;
+
+  // Replaces the example's "// ... later" with a client that sends `input` and records what
+  // comes back (until `length` characters or end-of-stream) in globalThis[key].
+  function probe(address: string, input: string, length: number, key: string): string {
+    return `
+const net = await import('node:net');
+const { port } = ${address}.address() as { port: number };
+const client = net.connect({ host: '127.0.0.1', port });
+client.setEncoding('utf8');
+let received = '';
+await new Promise<void>((resolve) => {
+  client.on('data', (text: string) => { received += text; if (received.length >= ${length}) resolve(); });
+  client.on('end', () => resolve());
+  client.write(${JSON.stringify(input)});
+});
+client.destroy();
+(globalThis as Record<string, unknown>)[${JSON.stringify(key)}] = received;
+`;
+  }
+
+  async function run(heading: string, probeCode: string): Promise<void> {
+    const start = section.indexOf(heading);
+    expect(start, heading).to.be.above(-1);
+    const match = /```ts\n([\s\S]*?)```/.exec(section.slice(start));
+    expect(match, `a ts code block after ${heading}`).to.not.equal(null);
+    const source = (match?.[1] ?? '')
+      .replace("'dispatch-bridge/legacy'", `'${indexUrl('legacy')}'`)
+      .replace("'dispatch-bridge/modern'", `'${indexUrl('modern')}'`)
+      .replace("'dispatch-bridge/adapter'", `'${indexUrl('adapter')}'`)
+      .replace('// ... later', probeCode);
+    expect(source).to.contain('globalThis');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'dispatch-bridge-readme-'));
+    try {
+      const file = join(dir, 'example.mjs');
+      writeFileSync(file, outputText);
+      await import(pathToFileURL(file).href);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const results = globalThis as Record<string, unknown>;
+
+  it('toStreams: greets the name it reads, closes, and tears down', async () => {
+    await run('`toStreams`', probe('listener', 'Ada\n', 100, 'readmeToStreams'));
+    expect(results.readmeToStreams).to.equal('hello Ada\n');
+  });
+
+  it('asStreamHandler: the Echo class echoes on startServer, then the server shuts down', async () => {
+    await run('`asStreamHandler`', probe('server', 'ping', 4, 'readmeAsStreamHandler'));
+    expect(results.readmeAsStreamHandler).to.equal('ping');
+  });
+
+  it('asDispatcherClass: the async handler upper-cases lines on a legacy listener', async () => {
+    await run('`asDispatcherClass`', probe('listener', 'abc\n', 4, 'readmeAsDispatcherClass'));
+    expect(results.readmeAsDispatcherClass).to.equal('ABC\n');
   });
 });
