@@ -60,6 +60,9 @@ export interface DispatcherStreams {
  * @throws {TypeError} If `dispatcher` is not a Dispatcher, or an option is not a positive integer.
  * @throws {Error} If the dispatcher is closed, listening, has no socket, or is already adapted.
  *
+ * To run a whole `(reader, writer, context)` handler per accepted connection, with its errors
+ * reported to `handleError()`, use `asDispatcherClass()` instead.
+ *
  * @example
  * ```ts
  * class Server extends Dispatcher {
@@ -71,7 +74,7 @@ export interface DispatcherStreams {
  *         await writer.drain();
  *       }
  *       writer.close();
- *     })();
+ *     })().catch(() => writer.abort());
  *   }
  * }
  * ```
