@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import {
   ConnectionClosedError,
   TimeoutError,
   fromDuplex,
+  openConnection,
   startServer,
   type ConnectionContext,
   type Server,
@@ -27,6 +28,7 @@ import {
   type StreamReader,
 } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { cert, key } from '../helpers/tls-fixtures.js';
 import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -111,6 +113,24 @@ describe('asStreamHandler()', () => {
     expect((await echoed).equals(data)).to.equal(true);
   });
 
+  it('serves a TLS server too: the legacy handler sees plaintext', async () => {
+    const server = await startServer(asStreamHandler(Echo), {
+      host: '127.0.0.1',
+      port: 0,
+      tls: { key, cert },
+    });
+    cleanup.push(() => server.shutdown({ timeout: 1_000 }));
+    const { port } = server.address() as { port: number };
+    const { reader, writer } = await openConnection({ host: 'localhost', port, tls: { ca: cert } });
+    cleanup.push(() => writer.abort());
+    writer.write('over tls\n');
+    expect((await reader.readLine()).toString()).to.equal('over tls\n');
+    writer.close();
+    await writer.waitClosed();
+    await eventually(() => (Echo.instances[0]?.closed ? true : undefined));
+    expect(Echo.instances[0]?.closes).to.equal(1);
+  });
+
   it('handlers of one server share a map, so an AsyncChat can broadcast as in asyncore', async () => {
     class Broadcast extends AsyncChat {
       #parts: Buffer[] = [];
@@ -174,6 +194,7 @@ describe('asStreamHandler()', () => {
     await done;
     expect((await echoed).toString()).to.equal('early bytes');
     expect(Echo.instances[0]?.closes).to.equal(1);
+    expect(getEventListeners(context.signal, 'abort')).to.have.length(0);
   });
 
   it('an error in the legacy handler goes to its handleError() and closes only its connection', async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { toStreams } from '../../src/adapter/index.js';
 import {
@@ -12,6 +13,7 @@ import {
 } from '../../src/legacy/index.js';
 import { ConnectionClosedError } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { cert, key } from '../helpers/tls-fixtures.js';
 import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
 
 /** A dispatcher that counts its handleClose() calls and records its errors, quietly. */
@@ -346,6 +348,27 @@ describe('toStreams()', () => {
     await writer.waitClosed();
     expect(dispatcher.closed).to.equal(true);
     expect(dispatcher.closes).to.equal(1);
+  });
+
+  it('adapts a dispatcher over a TLS client socket: canWriteEof() is false', async () => {
+    // A TLS transport: a dispatcher over a tls.TLSSocket client.
+    const server = tls.createServer({ key, cert }, (socket) => socket.pipe(socket));
+    cleanup.push(() => server.close());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const tlsPort = (server.address() as net.AddressInfo).port;
+    const secure = new Tracked({
+      socket: tls.connect({ host: 'localhost', port: tlsPort, ca: cert }),
+      map,
+    });
+    const streams = toStreams(secure);
+    running = loop({ map });
+    expect(streams.writer.canWriteEof()).to.equal(false);
+    streams.writer.write('secret\n');
+    expect((await streams.reader.readLine()).toString()).to.equal('secret\n');
+    expect(secure.connects).to.equal(1);
+    streams.writer.close();
+    await streams.writer.waitClosed();
+    expect(secure.closes).to.equal(1);
   });
 
   it('getExtraInfo() describes the real socket', async () => {
