@@ -13,6 +13,7 @@ import {
   type Address,
 } from '../src/legacy/index.js';
 import { startServer, type StreamHandler } from '../src/modern/index.js';
+import { asDispatcherClass, asStreamHandler } from '../src/adapter/index.js';
 
 /** A started benchmark server. */
 export interface RunningServer {
@@ -153,6 +154,16 @@ async function modernServer(handler: StreamHandler): Promise<RunningServer> {
   return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
 }
 
+/** The AsyncChat line echo with the `{ socket, map }` constructor that asStreamHandler() calls. */
+class LineEchoHandler extends LineEchoChat {
+  constructor(options: { socket: Duplex; map: SocketMap }) {
+    super(options.socket, options.map);
+  }
+}
+
+/** The readLine echo handler as a Dispatcher class, for a legacy listener. */
+const LineEchoConnection = asDispatcherClass(lineEchoHandler);
+
 /** Every row, in the order the table prints them. */
 export const serverRows: Record<string, ServerRow> = {
   'raw net': {
@@ -188,5 +199,17 @@ export const serverRows: Record<string, ServerRow> = {
     target: 1.25,
     alsoAgainst: [{ reference: 'for await', target: 1 }],
     start: () => modernServer(chunkEchoHandler),
+  },
+  'legacy on modern': {
+    description: 'asStreamHandler(AsyncChat line echo) on startServer',
+    reference: 'raw net',
+    target: 1.5,
+    start: () => modernServer(asStreamHandler(LineEchoHandler)),
+  },
+  'modern on legacy': {
+    description: 'asDispatcherClass(readLine echo handler) in a legacy listener + loop()',
+    reference: 'raw net',
+    target: 1.5,
+    start: () => legacyServer((socket, map) => new LineEchoConnection({ socket, map })),
   },
 };

@@ -15,3 +15,13 @@ export {
   type OverflowPolicy,
   type ToCallbacksOptions,
 } from './events.js';
+export { toStreams, type DispatcherStreams, type ToStreamsOptions } from './streams.js';
+export {
+  asDispatcherClass,
+  asStreamHandler,
+  type AsDispatcherClassOptions,
+  type AsStreamHandlerOptions,
+  type LegacyHandlerClass,
+  type StreamHandlerDispatcher,
+  type StreamHandlerDispatcherClass,
+} from './handlers.js';

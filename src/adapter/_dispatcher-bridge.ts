@@ -1,0 +1,371 @@
+// The protocol adapter between a legacy Dispatcher and a StreamReader/StreamWriter pair: the job of
+// asyncio's StreamReaderProtocol, done with the legacy callbacks (internal; used by toStreams() and
+// asDispatcherClass()).
+//
+//   handleRead() -> recv()            reader.feedData(bytes), while the reader is not paused
+//   recv() at end-of-stream           reader.feedEof(); the dispatcher stays open (half-close)
+//   handleClose() (any other close)   reader.feedEof() (or ConnectionClosedError after a reset);
+//                                     the writer's transport closes
+//   handleError(error)                reader.setException(error); the dispatcher's own handleError
+//   readable()                        false while the reader holds more than 2 x limit bytes
+//   writable() / handleWrite()        send what the transport did not take (partial sends)
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { Dispatcher } from '../legacy/dispatcher.js';
+import { DispatcherWithSend } from '../legacy/dispatcher-with-send.js';
+import { ConnectionClosedError } from '../modern/errors.js';
+import { StreamReader } from '../modern/reader.js';
+import { StreamWriter, type ExtraInfoName } from '../modern/writer.js';
+
+/** Options shared by toStreams() and asDispatcherClass(). */
+export interface BridgeOptions {
+  /** The reader's buffer limit (default 65536); above 2 x limit, `readable()` turns false. */
+  limit?: number | undefined;
+  /** Bytes the writer may queue before `drain()` waits (default 65536). */
+  highWaterMark?: number | undefined;
+}
+
+type Callback = (error?: Error | null) => void;
+
+const RECV_SIZE = 65536;
+
+// Dispatchers already taken over: a second bridge would fight the first for the same bytes.
+const bridged = new WeakSet<Dispatcher>();
+
+function describe(value: unknown): string {
+  let shown: string;
+  try {
+    shown = typeof value === 'function' ? 'Function' : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  return `\`${shown}\` (${value === null ? 'null' : typeof value})`;
+}
+
+/** Throws unless `value` is undefined or a positive integer. */
+export function checkOptionalPositiveInteger(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    const Kind = typeof value === 'number' ? RangeError : TypeError;
+    throw new Kind(`Expected \`${name}\` to be a positive integer, got ${describe(value)}`);
+  }
+}
+
+/** `getExtraInfo()` of a real socket (for a Duplex that is not a socket: undefined). */
+export function socketInfo(socket: Duplex | null, name: ExtraInfoName): unknown {
+  if (name === 'socket') return socket ?? undefined;
+  if (!(socket instanceof net.Socket)) return undefined;
+  switch (name) {
+    case 'peername':
+      return socket.remoteAddress === undefined
+        ? undefined
+        : { host: socket.remoteAddress, port: socket.remotePort ?? 0, family: socket.remoteFamily };
+    case 'sockname': {
+      const address = socket.address();
+      return 'port' in address && typeof address.port === 'number'
+        ? { host: address.address, port: address.port, family: address.family }
+        : undefined;
+    }
+    case 'peercert':
+      return socket instanceof tls.TLSSocket ? socket.getPeerCertificate() : undefined;
+    default:
+      return undefined;
+  }
+}
+
+// The writer's transport: a Duplex whose writes go through the dispatcher's send(). Only the
+// writable side is used. Its writableHighWaterMark is the writer's high-water mark.
+class DispatcherSink extends Duplex {
+  readonly #bridge: DispatcherBridge;
+
+  constructor(bridge: DispatcherBridge, highWaterMark: number) {
+    super({ allowHalfOpen: true, writableHighWaterMark: highWaterMark });
+    this.#bridge = bridge;
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
+    this.#bridge.sinkWrite(chunk, callback);
+  }
+
+  override _final(callback: Callback): void {
+    this.#bridge.sinkFinal(callback);
+  }
+
+  override _destroy(error: Error | null, callback: Callback): void {
+    this.#bridge.sinkDestroy(error, callback);
+  }
+}
+
+// A StreamWriter that answers getExtraInfo() from the dispatcher's real socket.
+class DispatcherWriter extends StreamWriter {
+  readonly #dispatcher: Dispatcher;
+
+  constructor(sink: Duplex, dispatcher: Dispatcher) {
+    super(sink);
+    this.#dispatcher = dispatcher;
+  }
+
+  override canWriteEof(): boolean {
+    return !(this.#dispatcher.socket instanceof tls.TLSSocket);
+  }
+
+  override getExtraInfo(name: ExtraInfoName): unknown {
+    return socketInfo(this.#dispatcher.socket, name);
+  }
+}
+
+/**
+ * Takes over the handlers of one dispatcher (instance properties shadowing its class's methods;
+ * the class's `handleClose()`, `handleError()` and `handleConnect()` still run) and exposes the
+ * connection as a reader and a writer.
+ */
+export class DispatcherBridge {
+  readonly reader: StreamReader;
+  readonly writer: StreamWriter;
+  readonly #dispatcher: Dispatcher;
+  readonly #sink: DispatcherSink;
+  // Called once, when the connection is gone (after the reader got its end-of-stream or error).
+  readonly #onLost: (() => void) | undefined;
+  // The reader got its end-of-stream or error: nothing more is read.
+  #eofFed = false;
+  // The real close has started (handleClose() past the half-close case): runs once.
+  #closing = false;
+  // True while handleRead() is inside recv(): a handleClose() from there at a clean
+  // end-of-stream is a half-close, not a close.
+  #inRecv = false;
+  // Bytes of the current sink write that send() has not taken yet (EMPTY: all taken, waiting for
+  // a DispatcherWithSend's out buffer to drain), and the write's callback.
+  #pending: Buffer | null = null;
+  #pendingCallback: Callback | null = null;
+  // The sink's end() waits for #pending to be sent.
+  #finalCallback: Callback | null = null;
+  // An error to raise inside the next handler call, so that it reaches handleError() the way
+  // every legacy error does (from within the loop).
+  #raised: { error: unknown } | null = null;
+  #lostDone = false;
+
+  constructor(dispatcher: Dispatcher, options: BridgeOptions = {}, onLost?: () => void) {
+    if (!(dispatcher instanceof Dispatcher)) {
+      throw new TypeError(
+        `Expected \`dispatcher\` to be a Dispatcher, got ${describe(dispatcher)}`,
+      );
+    }
+    checkOptionalPositiveInteger('limit', options.limit);
+    checkOptionalPositiveInteger('highWaterMark', options.highWaterMark);
+    if (dispatcher.closed) throw new Error('Cannot adapt the dispatcher: it is closed');
+    if (dispatcher.accepting) {
+      throw new Error('Cannot adapt the dispatcher: it is listening, not connected');
+    }
+    if (dispatcher.socket === null) {
+      throw new Error('Cannot adapt the dispatcher: it has no socket (connect() or pass a socket)');
+    }
+    if (bridged.has(dispatcher)) {
+      throw new Error('Cannot adapt the dispatcher: it is already adapted to streams');
+    }
+    bridged.add(dispatcher);
+    this.#dispatcher = dispatcher;
+    this.#onLost = onLost;
+    this.reader = new StreamReader({
+      limit: options.limit,
+      // readable() looks at reader.paused; a resume must make a waiting loop look again.
+      resume: () => dispatcher.wake(),
+    });
+    this.#sink = new DispatcherSink(this, options.highWaterMark ?? 65536);
+    this.writer = new DispatcherWriter(this.#sink, dispatcher);
+
+    const classHandleError = dispatcher.handleError.bind(dispatcher);
+    // The once-only guard the Dispatcher constructor installed around the class's handleClose().
+    const guardedHandleClose = dispatcher.handleClose.bind(dispatcher);
+    dispatcher.readable = () => this.#readable();
+    dispatcher.writable = () => this.#writable();
+    dispatcher.handleRead = () => this.#handleRead();
+    dispatcher.handleWrite = () => this.#handleWrite();
+    dispatcher.handleClose = () => this.#handleClose(guardedHandleClose);
+    dispatcher.handleError = (error: unknown) => this.#handleError(error, classHandleError);
+  }
+
+  /** Deliver `error` to the dispatcher's `handleError()` from within its loop. */
+  raise(error: unknown): void {
+    const dispatcher = this.#dispatcher;
+    if (dispatcher.closed || this.#raised !== null) return;
+    this.#raised = { error };
+    dispatcher.wake();
+  }
+
+  // ---- the dispatcher's side -----------------------------------------------------------------
+
+  #readable(): boolean {
+    if (this.#raised !== null) return true;
+    const socket = this.#dispatcher.socket;
+    if (socket === null) return false;
+    // A transport that is gone must reach recv() so that the close is seen, paused or not.
+    if (socket.destroyed) return true;
+    return !this.#eofFed && !this.reader.paused;
+  }
+
+  #writable(): boolean {
+    return this.#raised !== null || this.#pending !== null;
+  }
+
+  #handleRead(): void {
+    this.#throwRaised();
+    const dispatcher = this.#dispatcher;
+    const reader = this.reader;
+    this.#inRecv = true;
+    try {
+      while (!this.#eofFed && !reader.paused) {
+        const data = dispatcher.recv(RECV_SIZE);
+        if (data.length === 0) break;
+        reader.feedData(data);
+      }
+    } finally {
+      this.#inRecv = false;
+    }
+  }
+
+  #handleWrite(): void {
+    this.#throwRaised();
+    const dispatcher = this.#dispatcher;
+    if (dispatcher instanceof DispatcherWithSend) dispatcher.initiateSend();
+    const pending = this.#pending;
+    if (pending !== null && pending.length > 0) {
+      const sent = dispatcher.send(pending);
+      // send() may have closed the dispatcher (and so dropped #pending).
+      if (this.#pending === null) return;
+      this.#pending = pending.subarray(sent);
+      if (sent < pending.length) return;
+    }
+    this.#settleWrite();
+  }
+
+  #handleClose(guardedHandleClose: () => void): void {
+    const dispatcher = this.#dispatcher;
+    const socket = dispatcher.socket;
+    if (this.#inRecv && !this.#closing && socket !== null && !socket.destroyed) {
+      // recv() saw a clean end-of-stream: the reader ends, the writer goes on (half-close).
+      this.#eofFed = true;
+      this.reader.feedEof();
+      return;
+    }
+    if (this.#closing) return;
+    this.#closing = true;
+    try {
+      guardedHandleClose();
+    } finally {
+      if (!dispatcher.closed) dispatcher.close();
+      this.#lost();
+    }
+  }
+
+  #handleError(error: unknown, classHandleError: (error: unknown) => void): void {
+    this.#eofFed = true;
+    this.reader.setException(error);
+    try {
+      classHandleError(error);
+    } finally {
+      // The reader has failed for good: whatever the class's handleError() did, the connection
+      // is of no more use.
+      if (!this.#dispatcher.closed) this.#dispatcher.close();
+      this.#lost();
+    }
+  }
+
+  #throwRaised(): void {
+    const raised = this.#raised;
+    if (raised !== null) {
+      this.#raised = null;
+      throw raised.error;
+    }
+  }
+
+  // The connection is gone: the reader ends (or fails after a reset), the writer's transport
+  // closes. Idempotent.
+  #lost(): void {
+    if (this.#lostDone) return;
+    this.#lostDone = true;
+    if (!this.#eofFed) {
+      this.#eofFed = true;
+      const errored = this.#dispatcher.socket?.errored;
+      if (errored) {
+        this.reader.setException(new ConnectionClosedError('Connection lost', { cause: errored }));
+      } else {
+        this.reader.feedEof();
+      }
+    }
+    this.#pending = null;
+    this.#pendingCallback = null;
+    if (!this.#sink.destroyed) this.#sink.destroy();
+    this.#onLost?.();
+  }
+
+  // ---- the writer's side (DispatcherSink) -----------------------------------------------------
+
+  sinkWrite(chunk: Buffer, callback: Callback): void {
+    const dispatcher = this.#dispatcher;
+    if (dispatcher.closed) {
+      callback(new ConnectionClosedError('Cannot write: the dispatcher is closed'));
+      return;
+    }
+    const sent = dispatcher.send(chunk);
+    if (dispatcher.closed) return; // send() found the connection gone; the sink is destroyed
+    if (sent === chunk.length && !this.#backlogged()) {
+      callback();
+      return;
+    }
+    this.#pending = chunk.subarray(sent);
+    this.#pendingCallback = callback;
+    dispatcher.wake();
+  }
+
+  sinkFinal(callback: Callback): void {
+    this.#finalCallback = callback;
+    if (this.#pending === null) this.#finish();
+  }
+
+  sinkDestroy(error: Error | null, callback: Callback): void {
+    this.#pending = null;
+    this.#pendingCallback = null;
+    this.#finalCallback = null;
+    const dispatcher = this.#dispatcher;
+    const socket = dispatcher.socket;
+    if (!this.#closing && !dispatcher.closed) {
+      // writer.close() ends the sink first (graceful); writer.abort() destroys it at once.
+      if (error !== null || !this.#sink.writableFinished) socket?.destroy();
+      dispatcher.close();
+    }
+    // Closed (for waitClosed()) once the real transport has closed.
+    if (socket === null || socket.closed) callback(error);
+    else socket.once('close', () => callback(error));
+  }
+
+  // DispatcherWithSend's send() takes everything and buffers what the transport did not: its
+  // out buffer is then our backlog, so that drain() still waits for the socket.
+  #backlogged(): boolean {
+    const dispatcher = this.#dispatcher;
+    return dispatcher instanceof DispatcherWithSend && dispatcher.outBufferLength > 0;
+  }
+
+  #settleWrite(): void {
+    if (this.#pending === null || this.#backlogged()) return;
+    const callback = this.#pendingCallback;
+    this.#pending = null;
+    this.#pendingCallback = null;
+    callback?.();
+    if (this.#finalCallback !== null && this.#pending === null) this.#finish();
+  }
+
+  // Everything written has gone to the transport: send end-of-stream (writeEof() / close()).
+  #finish(): void {
+    const callback = this.#finalCallback;
+    if (callback === null) return;
+    this.#finalCallback = null;
+    const socket = this.#dispatcher.socket;
+    if (socket !== null && !socket.destroyed && !socket.writableEnded && !this.#dispatcher.closed) {
+      socket.end();
+    }
+    callback();
+  }
+}

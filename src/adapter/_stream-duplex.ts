@@ -1,0 +1,144 @@
+// A Duplex over a StreamReader/StreamWriter pair, so that a legacy Dispatcher can own a
+// connection of the modern server (internal; used by asStreamHandler()).
+//
+// The dispatcher reads this Duplex in paused mode; `_read()` pulls from the reader only while the
+// Duplex's buffer is below its high-water mark, so a dispatcher whose readable() is false stops
+// the reader, which pauses the socket. Writes go to the writer; a write's callback waits for the
+// writer's drain() when the socket is congested, so the dispatcher's send() sees backpressure.
+import { Duplex } from 'node:stream';
+import { ConnectionClosedError } from '../modern/errors.js';
+import type { StreamReader } from '../modern/reader.js';
+import type { StreamAddress, StreamWriter } from '../modern/writer.js';
+
+type Callback = (error?: Error | null) => void;
+
+const READ_SIZE = 65536;
+
+function hasCode(error: unknown): error is Error & { code: string } {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
+}
+
+// A lost connection is a disconnect for the legacy side (handleClose(), not handleError()): pass
+// on the socket error when there is one, else an EPIPE-like error.
+function toTransportError(error: unknown): Error {
+  if (error instanceof ConnectionClosedError) {
+    if (hasCode(error.cause)) return error.cause;
+    return Object.assign(new Error(error.message), { code: 'EPIPE' });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+export class StreamDuplex extends Duplex {
+  readonly #reader: StreamReader;
+  readonly #writer: StreamWriter;
+  readonly #remote: StreamAddress;
+  #reading = false;
+
+  constructor(
+    reader: StreamReader,
+    writer: StreamWriter,
+    remoteAddress: StreamAddress,
+    highWaterMark: number,
+  ) {
+    super({
+      allowHalfOpen: true,
+      readableHighWaterMark: highWaterMark,
+      writableHighWaterMark: highWaterMark,
+    });
+    this.#reader = reader;
+    this.#writer = writer;
+    this.#remote = remoteAddress;
+  }
+
+  /** Like `net.Socket#remoteAddress`, for legacy code that looks at its socket. */
+  get remoteAddress(): string | undefined {
+    return 'host' in this.#remote ? this.#remote.host : undefined;
+  }
+
+  get remotePort(): number | undefined {
+    return 'port' in this.#remote ? this.#remote.port : undefined;
+  }
+
+  get remoteFamily(): string | undefined {
+    return 'family' in this.#remote ? this.#remote.family : undefined;
+  }
+
+  /** Like `net.Socket#address()`: the local address, or `{}` when there is none. */
+  address(): { address: string; port: number; family: string } | Record<string, never> {
+    const local = this.#writer.getExtraInfo('sockname') as StreamAddress | undefined;
+    if (local === undefined || !('port' in local)) return {};
+    return { address: local.host, port: local.port, family: local.family ?? '' };
+  }
+
+  override _read(): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    this.#reader.read(READ_SIZE).then(this.#onData, this.#onReadError);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
+    try {
+      this.#writer.write(chunk);
+    } catch (error) {
+      callback(toTransportError(error));
+      return;
+    }
+    this.#afterWrite(callback);
+  }
+
+  // Many small send()s of a corked dispatcher (AsyncChat corks per tick) arrive here at once.
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: Callback): void {
+    try {
+      for (const { chunk } of chunks) this.#writer.write(chunk);
+    } catch (error) {
+      callback(toTransportError(error));
+      return;
+    }
+    this.#afterWrite(callback);
+  }
+
+  // The write is done when the writer is not congested; else once it drained.
+  #afterWrite(callback: Callback): void {
+    const writer = this.#writer;
+    if (writer.bufferedLength < writer.transport.writableHighWaterMark) {
+      callback();
+      return;
+    }
+    writer.drain().then(
+      () => callback(),
+      (error: unknown) => callback(toTransportError(error)),
+    );
+  }
+
+  override _final(callback: Callback): void {
+    // The dispatcher ends its transport only to close it: it destroys us on 'finish', and
+    // _destroy() closes the writer after flushing.
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: Callback): void {
+    const writer = this.#writer;
+    if (error === null) writer.close();
+    else writer.abort();
+    void writer.waitClosed().then(() => callback(error));
+  }
+
+  #onData = (chunk: Buffer): void => {
+    this.#reading = false;
+    if (this.destroyed) return;
+    this.push(chunk.length === 0 ? null : chunk);
+  };
+
+  #onReadError = (error: unknown): void => {
+    this.#reading = false;
+    if (this.destroyed) return;
+    // A reset or a lost connection is a close for the dispatcher; anything else (an idle timeout,
+    // a server shutdown) reaches its handleError().
+    if (error instanceof ConnectionClosedError) {
+      if (hasCode(error.cause)) this.destroy(error.cause);
+      else this.destroy();
+    } else {
+      this.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+}
