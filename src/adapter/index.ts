@@ -15,3 +15,23 @@ export {
   type OverflowPolicy,
   type ToCallbacksOptions,
 } from './events.js';
+export {
+  MixedServer,
+  startMixedServer,
+  type AddressRule,
+  type DivergenceReport,
+  type ErrorRole,
+  type FractionRule,
+  type Implementation,
+  type LegacyHandlerClass,
+  type MixedErrorInfo,
+  type MixedServerEvents,
+  type MixedServerOptions,
+  type RouteEvent,
+  type RouteInfo,
+  type RouteRule,
+  type ShadowDropReason,
+  type ShadowDropReport,
+  type ShadowOptions,
+  type SniffRule,
+} from './mixed-server.js';
