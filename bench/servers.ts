@@ -13,6 +13,7 @@ import {
   type Address,
 } from '../src/legacy/index.js';
 import { startServer, type StreamHandler } from '../src/modern/index.js';
+import { startMixedServer } from '../src/adapter/index.js';
 
 /** A started benchmark server. */
 export interface RunningServer {
@@ -151,6 +152,20 @@ async function modernServer(handler: StreamHandler): Promise<RunningServer> {
   return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
 }
 
+/** One port, half the connections to the legacy echo and half to the modern one. */
+async function mixedServer(): Promise<RunningServer> {
+  const server = await startMixedServer({
+    legacy: RecvSendEcho,
+    modern: chunkEchoHandler,
+    route: { by: 'fraction', modern: 0.5 },
+    host: '127.0.0.1',
+    port: 0,
+    backlog: 511,
+  });
+  const address = server.address() as { port: number };
+  return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
+}
+
 /** Every row, in the order the table prints them. */
 export const serverRows: Record<string, ServerRow> = {
   'raw net': {
@@ -185,5 +200,11 @@ export const serverRows: Record<string, ServerRow> = {
     reference: 'raw net',
     target: 1.25,
     start: () => modernServer(chunkEchoHandler),
+  },
+  mixed: {
+    description: 'startMixedServer: recv → send and chunk echo on one port, fraction 0.5 modern',
+    reference: 'raw net',
+    target: 1.5,
+    start: mixedServer,
   },
 };

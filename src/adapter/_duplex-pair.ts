@@ -23,8 +23,10 @@ class PairEnd extends Duplex {
     _encoding: BufferEncoding,
     callback: (error?: Error) => void,
   ): void {
+    // Bytes for a peer that is gone are discarded (its close already told the story), rather
+    // than failing this end, which would destroy what it still has to read.
     if (this.peer.destroyed) {
-      callback(resetError('write'));
+      callback();
       return;
     }
     if (this.peer.push(chunk)) callback();

@@ -611,6 +611,69 @@ describe('startMixedServer()', () => {
       expect(events.divergences.length + events.drops.length).to.equal(1);
     });
 
+    for (const primary of ['legacy', 'modern'] as const) {
+      it(`streams 1 MiB through the primary with backpressure, equal to the shadow (primary ${primary})`, async () => {
+        const server = await serve({
+          legacy: LegacyEcho,
+          modern: modernEcho,
+          route: primary,
+          // More than the data: a bulk sender may put the whole of it between the two.
+          shadow: { maxBuffered: 4 * 1024 * 1024 },
+        });
+        const events = watch(server);
+        const data = Buffer.alloc(1024 * 1024);
+        for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+        expect((await roundTrip(tcp(server), data)).equals(data)).to.equal(true);
+        await server.shutdown();
+        expect(events).to.deep.equal({ divergences: [], drops: [], errors: [] });
+      });
+    }
+
+    it('combines sniffing, TLS and shadow mode', async () => {
+      const server = await serve({
+        legacy: legacyLines('='),
+        modern: modernLines('=', (line) => line.toUpperCase()),
+        tls: { key, cert },
+        route: {
+          by: 'sniff',
+          bytes: 3,
+          choose: (head) => (head.toString() === 'up ' ? 'modern' : 'legacy'),
+        },
+        shadow: { window: 2 },
+      });
+      const events = watch(server);
+      expect(await talk(tcp(server), ['u', 'p ', 'x\n'], { tls: true })).to.equal('=UP X\n');
+      expect(await talk(tcp(server), ['lo', 'w\n'], { tls: true })).to.equal('=low\n');
+      await server.shutdown();
+      expect(
+        events.divergences.map((d) => [d.id, d.offset, d.primary.toString(), d.shadow.toString()]),
+      ).to.deep.equal([
+        [1, 1, '=UP', '=up'],
+        [2, 1, '=lo', '=LO'],
+      ]);
+    });
+
+    it('drops the shadow as incomplete when the client resets before the primary finished', async () => {
+      const server = await serve({
+        legacy: legacyLines('='),
+        modern: modernLines('='),
+        route: 'legacy',
+        shadow: true,
+      });
+      const events = watch(server);
+      const c = track(client(tcp(server)));
+      c.socket.write('a\n');
+      await c.lines(1);
+      c.socket.resetAndDestroy();
+      await c.closed;
+      await server.shutdown();
+      expect(events.drops).to.deep.equal([
+        { id: 1, implementation: 'modern', reason: 'incomplete' },
+      ]);
+      expect(events.divergences).to.deep.equal([]);
+      expect(events.errors).to.deep.equal([]);
+    });
+
     it('drops a shadow that has not finished `grace` ms after the connection closed', async () => {
       let shadowSignal: AbortSignal | undefined;
       const server = await serve({
