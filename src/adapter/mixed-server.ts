@@ -18,7 +18,7 @@ import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { StreamAddress } from '../modern/writer.js';
 import { checkMilliseconds, checkPositiveInteger, describeValue } from '../modern/_validate.js';
 import { duplexPair } from './_duplex-pair.js';
-import { OutputComparator, type ComparisonDivergence } from './_output-comparator.js';
+import { OutputComparator } from './_output-comparator.js';
 
 /** The two implementations a connection can be routed to. */
 export type Implementation = 'legacy' | 'modern';
@@ -196,9 +196,17 @@ export interface MixedErrorInfo extends RouteInfo {
 }
 
 /** The `'divergence'` event: the shadow's output differs from the primary's. */
-export interface DivergenceReport extends ComparisonDivergence {
+export interface DivergenceReport {
   /** The connection's id. */
   readonly id: number;
+  /** The offset of the first byte that differs (or that one output has past the other's end). */
+  readonly offset: number;
+  /** The offset of the first byte of `primary` and `shadow`: up to `window` bytes before `offset`. */
+  readonly start: number;
+  /** The primary's output from `start`: the equal context, then up to `window` bytes from `offset`. */
+  readonly primary: Buffer;
+  /** The shadow's output from `start`, likewise. */
+  readonly shadow: Buffer;
   /** Which implementation produced `primary` (the other one produced `shadow`). */
   readonly primaryImplementation: Implementation;
 }

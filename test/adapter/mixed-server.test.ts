@@ -282,6 +282,73 @@ describe('startMixedServer()', () => {
       expect(heads).to.deep.equal(['hi\nthere\n', 'hi\nthere\n', '']);
     });
 
+    it('leaves no sniffing listener on the socket it hands over', async () => {
+      const counts: Array<[string, number, number]> = [];
+      const Legacy = class extends LegacyL {
+        constructor(options: AsyncChatOptions) {
+          counts.push([
+            'legacy before',
+            options.socket!.listenerCount('readable'),
+            options.socket!.listenerCount('data'),
+          ]);
+          super(options);
+          counts.push([
+            'legacy after',
+            options.socket!.listenerCount('readable'),
+            options.socket!.listenerCount('data'),
+          ]);
+        }
+      };
+      const server = await serve({
+        legacy: Legacy,
+        modern: async (reader, writer, context) => {
+          const socket = writer.getExtraInfo('socket') as net.Socket;
+          counts.push(['modern', socket.listenerCount('readable'), socket.listenerCount('data')]);
+          await modernM(reader, writer, context);
+        },
+        route: {
+          by: 'sniff',
+          bytes: 1,
+          choose: (head) => (head.toString() === 'm' ? 'modern' : 'legacy'),
+        },
+      });
+      expect(await talk(tcp(server), ['l1\n'])).to.equal('L:l1\n');
+      expect(await talk(tcp(server), ['m1\n'])).to.equal('M:m1\n');
+      expect(counts).to.deep.equal([
+        ['legacy before', 0, 0],
+        ['legacy after', 1, 0],
+        ['modern', 0, 1],
+      ]);
+    });
+
+    it('never routes a connection that closes while it is being sniffed', async () => {
+      const routes: RouteEvent[] = [];
+      const server = await serve({
+        // Far beyond mocha's timeout: only the shutdown can end this sniff.
+        route: { by: 'sniff', bytes: 64, timeout: 60_000, choose: () => 'legacy' },
+      });
+      server.on('route', (event) => routes.push(event));
+      const c = track(client(tcp(server)));
+      await new Promise<void>((resolve) => c.socket.write('x', () => resolve()));
+      for (let i = 0; i < 10_000 && server.connections === 0; i++) await tick();
+      await server.shutdown({ timeout: 5 });
+      await c.closed;
+      expect(routes).to.deep.equal([]);
+      expect(server.connections).to.equal(0);
+    });
+
+    it('routes at end-of-stream a client that resets while being sniffed (Node reports it as EOF)', async () => {
+      const server = await serve({
+        route: { by: 'sniff', bytes: 64, timeout: 60_000, choose: () => 'modern' },
+      });
+      const c = track(client(tcp(server)));
+      await new Promise<void>((resolve) => c.socket.write('x', () => resolve()));
+      c.socket.resetAndDestroy();
+      await c.closed;
+      await server.shutdown(); // would wait for the sniff timeout if the reset had been missed
+      expect(server.connections).to.equal(0);
+    });
+
     it('decides after the sniff timeout with what has arrived', async () => {
       const heads: string[] = [];
       const server = await serve({
