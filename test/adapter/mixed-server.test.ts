@@ -891,6 +891,34 @@ describe('startMixedServer()', () => {
       );
     });
 
+    it('leaves nothing behind after a shutdown: no connection, shadow, dispatcher or loop', async () => {
+      const server = await serve({
+        route: { by: 'fraction', modern: 0.5 },
+        shadow: { grace: 60_000 },
+      });
+      let closeEvents = 0;
+      server.on('close', () => closeEvents++);
+      const idle = [track(client(tcp(server))), track(client(tcp(server)))];
+      for (const c of idle) {
+        c.socket.write('x\n');
+        await c.lines(1);
+      }
+      expect(server.connections).to.equal(2);
+      expect(server.map.size).to.equal(2); // one legacy primary, one legacy shadow
+      expect(server.map.looping).to.equal(true);
+      await server.shutdown({ timeout: 5 });
+      await Promise.all(idle.map((c) => c.closed));
+      expect(server.listening).to.equal(false);
+      expect(server.connections).to.equal(0);
+      expect(server.lingeringShadows).to.equal(0);
+      expect(server.map.size).to.equal(0);
+      expect(server.map.looping).to.equal(false);
+      expect(closeEvents).to.equal(1);
+      await server.waitClosed(); // resolves at once
+      await server.shutdown(); // idempotent
+      expect(closeEvents).to.equal(1);
+    });
+
     it('serves a Unix socket path', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'mixed-'));
       try {
