@@ -173,6 +173,11 @@ export interface MixedServerOptions {
   backlog?: number | undefined;
   /** The modern readers' buffer limit (default 65536). */
   limit?: number | undefined;
+  /**
+   * Called (as well as the `'error'` event) for every error of a connection: a rule, a handler
+   * or a shadow that failed. One that throws is ignored.
+   */
+  onError?: ((error: unknown, info: MixedErrorInfo) => void) | undefined;
   /** The legacy loop's `timeout` (ms between predicate checks when nothing happens). @default 30000 */
   loopTimeout?: number | undefined;
 }
@@ -440,6 +445,11 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     this.#shadowOptions = checkShadow(options.shadow);
     if (options.limit !== undefined) checkPositiveInteger('limit', options.limit);
     if (options.loopTimeout !== undefined) checkMilliseconds('loopTimeout', options.loopTimeout);
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new TypeError(
+        `Expected \`onError\` to be a function, got ${describeValue(options.onError)}`,
+      );
+    }
     this.#options = options;
   }
 
@@ -1017,7 +1027,16 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     role: ErrorRole,
     implementation: Implementation | undefined,
   ): void {
-    this.emit('error', error, { ...connection.info, role, implementation });
+    const info: MixedErrorInfo = { ...connection.info, role, implementation };
+    this.emit('error', error, info);
+    const onError = this.#options.onError;
+    if (onError !== undefined) {
+      try {
+        onError(error, info);
+      } catch {
+        // An onError that throws must not take the server down; 'error' carried the error.
+      }
+    }
   }
 }
 
