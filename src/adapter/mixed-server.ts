@@ -273,6 +273,8 @@ interface Connection {
   cancelSniff: (() => void) | undefined;
   /** Shadow mode: the primary's output has all been passed to the client. */
   primaryOutputEnded: boolean;
+  /** Shadow mode: closes the primary's in-memory transport once the socket is gone. */
+  closePrimaryTransport: (() => void) | undefined;
 }
 
 const DEFAULT_SNIFF_TIMEOUT = 1_000;
@@ -634,6 +636,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       shadow: undefined,
       cancelSniff: undefined,
       primaryOutputEnded: false,
+      closePrimaryTransport: undefined,
     };
     this.#connections.set(info.id, connection);
     socket.once('close', () => this.#onClose(connection));
@@ -917,6 +920,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       primaryClosed = true;
       finishSocket();
     });
+    // The socket is gone: the primary's transport goes too (a reset unless both sides had
+    // finished), as its socket would have without the shadow.
+    connection.closePrimaryTransport = () => {
+      outer.destroy();
+      inner.destroy();
+    };
 
     // Shadow output: always read (the shadow never blocks on it), only compared.
     shadowOuter.on('data', (chunk: Buffer) => comparator.push(1, chunk));
@@ -986,6 +995,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 
   #onClose(connection: Connection): void {
     connection.cancelSniff?.();
+    connection.closePrimaryTransport?.();
     this.#connections.delete(connection.info.id);
     const shadow = connection.shadow;
     if (shadow !== undefined && !shadow.done) {
