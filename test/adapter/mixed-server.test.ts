@@ -560,8 +560,8 @@ describe('startMixedServer()', () => {
     it('reports extra output of one side as a divergence where the other ended', async () => {
       const server = await serve({
         legacy: legacyLines('='),
-        modern: async (reader, writer) => {
-          await modernLines('=')(reader, writer, undefined as never);
+        modern: async (reader, writer, context) => {
+          await modernLines('=')(reader, writer, context);
           writer.write('bye\n');
         },
         route: 'legacy',
@@ -663,10 +663,10 @@ describe('startMixedServer()', () => {
     it('drops a shadow whose output runs ahead of the primary by more than maxBuffered', async () => {
       const server = await serve({
         legacy: LegacyEcho,
-        modern: async (reader, writer) => {
+        modern: async (reader, writer, context) => {
           writer.write(Buffer.alloc(256 * 1024, 'z'));
           await writer.drain();
-          await modernEcho(reader, writer, undefined as never);
+          await modernEcho(reader, writer, context);
         },
         route: 'legacy',
         shadow: { maxBuffered: 64 * 1024 },
@@ -745,9 +745,10 @@ describe('startMixedServer()', () => {
       let shadowSignal: AbortSignal | undefined;
       const server = await serve({
         legacy: legacyLines('='),
-        modern: async (reader, writer, { signal }) => {
+        modern: async (reader, writer, context) => {
+          const { signal } = context;
           shadowSignal = signal;
-          await modernLines('=')(reader, writer, undefined as never);
+          await modernLines('=')(reader, writer, context);
           // Output complete and equal, but it never closes.
           await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
         },
