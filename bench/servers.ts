@@ -14,6 +14,7 @@ import {
 } from '../src/legacy/index.js';
 import { startServer, type StreamHandler } from '../src/modern/index.js';
 import { asDispatcherClass, asStreamHandler } from '../src/adapter/index.js';
+import { startMixedServer } from '../src/adapter/index.js';
 
 /** A started benchmark server. */
 export interface RunningServer {
@@ -164,6 +165,20 @@ class LineEchoHandler extends LineEchoChat {
 /** The readLine echo handler as a Dispatcher class, for a legacy listener. */
 const LineEchoConnection = asDispatcherClass(lineEchoHandler);
 
+/** One port, half the connections to the legacy echo and half to the modern one. */
+async function mixedServer(): Promise<RunningServer> {
+  const server = await startMixedServer({
+    legacy: RecvSendEcho,
+    modern: chunkEchoHandler,
+    route: { by: 'fraction', modern: 0.5 },
+    host: '127.0.0.1',
+    port: 0,
+    backlog: 511,
+  });
+  const address = server.address() as { port: number };
+  return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
+}
+
 /** Every row, in the order the table prints them. */
 export const serverRows: Record<string, ServerRow> = {
   'raw net': {
@@ -211,5 +226,11 @@ export const serverRows: Record<string, ServerRow> = {
     reference: 'raw net',
     target: 1.5,
     start: () => legacyServer((socket, map) => new LineEchoConnection({ socket, map })),
+  },
+  mixed: {
+    description: 'startMixedServer: recv → send and chunk echo on one port, fraction 0.5 modern',
+    reference: 'raw net',
+    target: 1.5,
+    start: mixedServer,
   },
 };

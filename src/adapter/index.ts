@@ -25,3 +25,22 @@ export {
   type StreamHandlerDispatcher,
   type StreamHandlerDispatcherClass,
 } from './handlers.js';
+export {
+  MixedServer,
+  startMixedServer,
+  type AddressRule,
+  type DivergenceReport,
+  type ErrorRole,
+  type FractionRule,
+  type Implementation,
+  type MixedErrorInfo,
+  type MixedServerEvents,
+  type MixedServerOptions,
+  type RouteEvent,
+  type RouteInfo,
+  type RouteRule,
+  type ShadowDropReason,
+  type ShadowDropReport,
+  type ShadowOptions,
+  type SniffRule,
+} from './mixed-server.js';
