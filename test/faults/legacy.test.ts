@@ -14,6 +14,7 @@ import {
   type Address,
 } from '../../src/legacy/index.js';
 import { until } from '../helpers/chunkings.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
 import { activeResources, expectNoLeaks, type ResourceCounts } from '../helpers/leaks.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
 
@@ -180,6 +181,52 @@ describe('Faults: legacy layer over loopback', () => {
     expect(chat.closes).to.equal(1);
     expect(chat.errors).to.deep.equal([]);
   });
+
+  // Regression: handleClose() runs once per dispatcher, so a closeWhenDone() queued from
+  // handleClose() itself (a reply at end-of-stream) reached the once-only guard, never closed, and
+  // the loop spun on the dispatcher's end-of-stream forever.
+  for (const transport of ['loopback', 'in-memory duplex'] as const) {
+    it(`half-close: a reply pushed from handleClose() with closeWhenDone() arrives, then the chat closes (${transport})`, async () => {
+      class Summary extends AsyncChat {
+        total = 0;
+        closes = 0;
+        override collectIncomingData(data: Buffer): void {
+          this.total += data.length;
+        }
+        override foundTerminator(): void {}
+        override handleClose(): void {
+          this.closes++;
+          this.push(`got ${this.total} bytes\n`);
+          this.closeWhenDone();
+        }
+        override logInfo(): void {}
+      }
+      let client: Duplex;
+      let chat: () => Summary;
+      if (transport === 'loopback') {
+        const { listener, port } = await listen(
+          map,
+          (socket, m) => new Summary({ socket, map: m }),
+        );
+        client = await rawConnect(port);
+        clients.push(client as net.Socket);
+        chat = () => listener.accepted[0]!;
+      } else {
+        const [a, b] = duplexPair({ allowHalfOpen: true });
+        const summary = new Summary({ socket: b, map });
+        client = a;
+        chat = () => summary;
+      }
+      run();
+      const closed = untilClosed(client);
+      client.end('hello');
+      const { data, error } = await closed;
+      expect(error).to.equal(undefined);
+      expect(data.toString()).to.equal('got 5 bytes\n');
+      await until(() => chat().closed);
+      expect(chat().closes).to.equal(1);
+    });
+  }
 
   it('a refused connect() reaches handleError() with ECONNREFUSED, then handleClose() once', async () => {
     const probe = net.createServer();
