@@ -5,7 +5,15 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { AsyncChat, SocketMap, loop } from '../../src/legacy/index.js';
 import { IncompleteReadError, LimitOverrunError, StreamReader } from '../../src/modern/index.js';
-import { chunked, framedBytes, microtasks, until } from '../helpers/chunkings.js';
+import {
+  chunked,
+  chunkings,
+  cut,
+  framedBytes,
+  label,
+  microtasks,
+  until,
+} from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { findPrefixAtEnd } from '../../src/legacy/_terminator.js';
 
@@ -276,5 +284,106 @@ describe('Chunking invariance (property)', () => {
     const reader = await readerOutcome(chunks, Buffer.from('\r\n'), 3, []);
     expect(reader.end).to.equal('eof');
     expect(reader.messages.map(String)).to.deep.equal(['ok']);
+  });
+
+  describe('every split of a short input (exhaustive, up to 3 chunks)', () => {
+    for (const terminator of TERMINATORS) {
+      const data = Buffer.concat([
+        Buffer.from('hello world'),
+        terminator,
+        Buffer.from("I'm not dead yet!"),
+        terminator,
+        Buffer.from('z'),
+        terminator.subarray(0, terminator.length - 1),
+      ]);
+      it(`AsyncChat and readUntil() agree on all splits, terminator ${JSON.stringify(terminator.toString())}`, async () => {
+        let count = 0;
+        for (const chunks of chunkings(data, { maxParts: 3 })) {
+          count++;
+          const direct = chatDirect(chunks, terminator, HUGE);
+          expect(direct.messages.map(String), label(chunks)).to.deep.equal([
+            'hello world',
+            "I'm not dead yet!",
+          ]);
+          expectSame(
+            await readerOutcome(chunks, terminator, HUGE, []),
+            frame(data, terminator, HUGE, 'reader'),
+          );
+        }
+        // Splits of n + 1 bytes into at most 3 parts: 1 + C(n, 1) + C(n, 2).
+        const n = data.length - 1;
+        expect(count).to.equal(1 + n + (n * (n - 1)) / 2);
+      });
+    }
+  });
+
+  describe('switching terminators: a line header, then a counted body', () => {
+    /** Header "<length>\n" then that many bytes, as a chat switching setTerminator(n) sees it. */
+    class CountedChat extends Recorder {
+      override foundTerminator(): void {
+        const part = Buffer.concat(this.parts.splice(0));
+        if (typeof this.getTerminator() === 'number') {
+          this.messages.push(part);
+          this.setTerminator('\n');
+          return;
+        }
+        const length = Number(part.toString());
+        // A count of 0 would mean "collect everything": an empty body is complete at once.
+        if (length === 0) this.messages.push(Buffer.alloc(0));
+        else this.setTerminator(length);
+      }
+    }
+
+    it('AsyncChat (setTerminator(n)) and readLine() + readExactly() frame any chunking alike', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 8 }),
+          fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 30 }),
+          async (bodies, offsets) => {
+            const data = Buffer.concat(
+              bodies.flatMap((b) => [Buffer.from(`${b.length}\n`), Buffer.from(b)]),
+            );
+            const chunks = cut(data, offsets);
+            const expected = bodies.map((b) => Buffer.from(b).toString('hex'));
+
+            const map = new SocketMap();
+            const [client, server] = duplexPair({ allowHalfOpen: true });
+            const chat = new CountedChat({ socket: server, map });
+            chat.setTerminator('\n');
+            const done = loop({ map, timeout: Infinity });
+            try {
+              for (const chunk of chunks) {
+                client.write(chunk);
+                await until(() => chat.closed || server.readableLength === 0);
+              }
+              client.end();
+              await done;
+            } finally {
+              map.closeAll();
+              client.destroy();
+            }
+            expect(hex(chat.messages)).to.deep.equal(expected);
+            expect(chat.errors).to.deep.equal([]);
+
+            const reader = new StreamReader();
+            const read = (async () => {
+              const out: Buffer[] = [];
+              for (;;) {
+                const header = await reader.readLine();
+                if (header.length === 0) return out;
+                out.push(await reader.readExactly(Number(header.toString())));
+              }
+            })();
+            for (const chunk of chunks) {
+              reader.feedData(chunk);
+              await microtasks(1);
+            }
+            reader.feedEof();
+            expect(hex(await read)).to.deep.equal(expected);
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
   });
 });
