@@ -54,6 +54,7 @@ describe('Cancellation loses nothing (property)', () => {
     // Across all runs, reads must really have been aborted and completed (no vacuous property).
     let totalAborted = 0;
     let totalCompleted = 0;
+    let totalPauses = 0;
     await fc.assert(
       fc.asyncProperty(
         input,
@@ -62,7 +63,20 @@ describe('Cancellation loses nothing (property)', () => {
         fc.array(fc.tuple(readOp, abortPlan), { maxLength: 25 }),
         fc.integer({ min: 4, max: 64 }),
         async (data, sizes, feedJitter, ops, limit) => {
-          const reader = new StreamReader({ limit });
+          // Flow control: pause() and resume() strictly alternate, starting with pause().
+          let paused = false;
+          const reader = new StreamReader({
+            limit,
+            pause: () => {
+              expect(paused, 'pause() twice in a row').to.equal(false);
+              paused = true;
+              totalPauses++;
+            },
+            resume: () => {
+              expect(paused, 'resume() without pause()').to.equal(true);
+              paused = false;
+            },
+          });
           const received: Buffer[] = [];
           let aborted = 0;
           let completed = 0;
@@ -101,10 +115,14 @@ describe('Cancellation loses nothing (property)', () => {
             }
             // Every wait removed its abort listener, whichever way it settled.
             expect(abortListeners(controller.signal)).to.equal(0);
+            expect(reader.paused).to.equal(paused);
+            // Paused only while more than `limit` bytes are buffered.
+            if (paused) expect(reader.bufferedLength).to.be.greaterThan(limit);
           }
           await producer;
           const rest = await reader.read();
           expect(reader.atEof()).to.equal(true);
+          expect(paused, 'resumed once everything was read').to.equal(false);
           expect(Buffer.concat([...received, rest]).toString('latin1')).to.equal(
             data.toString('latin1'),
           );
@@ -116,6 +134,7 @@ describe('Cancellation loses nothing (property)', () => {
     );
     expect(totalAborted).to.be.greaterThan(0);
     expect(totalCompleted).to.be.greaterThan(0);
+    expect(totalPauses).to.be.greaterThan(0);
   });
 
   it('a read aborted while waiting rejects with the reason itself and leaves the buffer as it was', async () => {
