@@ -325,6 +325,43 @@ describe('Faults: legacy layer over loopback', () => {
     expect(await roundTrip(good, 'second')).to.equal('second\n');
   });
 
+  it('a producer that throws (or returns a non-bytes piece) fails only its own chat, after what it already sent', async () => {
+    const failures = [new Error('producer broke'), 42];
+    class Streamer extends LineEcho {
+      override foundTerminator(): void {
+        this.parts.length = 0;
+        // The third piece fails: thrown, or not bytes at all.
+        const failure = failures[listener.accepted.indexOf(this)]!;
+        let calls = 0;
+        this.pushWithProducer({
+          more: () => {
+            calls++;
+            if (calls <= 2) return `piece ${calls}\n`;
+            if (failure instanceof Error) throw failure;
+            return failure as unknown as string;
+          },
+        });
+      }
+    }
+    const { listener, port } = await listen(map, (socket, m) => new Streamer({ socket, map: m }));
+    run();
+    for (const failure of failures) {
+      const client = await rawConnect(port);
+      clients.push(client);
+      const closed = untilClosed(client);
+      client.write('go\n');
+      const { data } = await closed;
+      expect(data.toString()).to.equal('piece 1\npiece 2\n');
+      const chat = listener.accepted.at(-1)!;
+      expect(chat.errors).to.have.length(1);
+      if (failure instanceof Error) expect(chat.errors[0]).to.equal(failure);
+      else expect(chat.errors[0]).to.be.instanceOf(TypeError);
+      expect(chat.closes).to.equal(1);
+    }
+    expect(listener.closed).to.equal(false);
+    expect(map.size).to.equal(1);
+  });
+
   it('a slow reader that never reads: output waits in the queue, memory stays bounded, closeAll() cleans up', async () => {
     const body = Buffer.alloc(32 * 1024 * 1024, 'y');
     class Flood extends LineEcho {
