@@ -272,6 +272,28 @@ describe('Faults: modern layer over loopback', () => {
     expect(errors).to.deep.equal([]);
   });
 
+  it('with concurrency 1, a hung handler holds the queue; shutdown cuts it and never starts the queued one', async () => {
+    const started: number[] = [];
+    const s = await serve(
+      async (_reader, _writer, context) => {
+        started.push(context.id);
+        await new Promise<never>(() => {});
+      },
+      { concurrency: 1 },
+    );
+    const port = portOf(s);
+    const first = await rawConnect(port);
+    const second = await rawConnect(port);
+    const closed = [drainUntilClosed(first), drainUntilClosed(second)];
+    await until(() => started.length === 1 && s.connections === 2);
+    await s.shutdown({ timeout: 20 });
+    server = undefined;
+    await Promise.all(closed);
+    expect(started).to.deep.equal([1]);
+    expect(s.connections).to.equal(0);
+    expect(errors).to.deep.equal([]);
+  });
+
   it('a slow reader that never drains: drain() waits, memory stays bounded, shutdown cleans up', async () => {
     const chunk = Buffer.alloc(64 * 1024, 'z');
     let waiting = false;
