@@ -362,35 +362,46 @@ describe('Faults: legacy layer over loopback', () => {
     expect(map.size).to.equal(1);
   });
 
-  it('a slow reader that never reads: output waits in the queue, memory stays bounded, closeAll() cleans up', async () => {
-    const body = Buffer.alloc(32 * 1024 * 1024, 'y');
-    class Flood extends LineEcho {
-      override handleConnect(): void {}
-    }
-    const { listener, port } = await listen(map, (socket, m) => {
-      const chat = new Flood({ socket, map: m });
-      chat.pushWithProducer(new SimpleProducer(body, 65536));
-      return chat;
+  for (const ending of ['closeAll()', 'a peer reset'] as const) {
+    it(`a slow reader that never reads: output waits in the queue, memory stays bounded, ${ending} cleans up`, async () => {
+      const body = Buffer.alloc(32 * 1024 * 1024, 'y');
+      class Flood extends LineEcho {
+        override handleConnect(): void {}
+      }
+      const { listener, port } = await listen(map, (socket, m) => {
+        const chat = new Flood({ socket, map: m });
+        chat.pushWithProducer(new SimpleProducer(body, 65536));
+        return chat;
+      });
+      run();
+      const sleeper = await rawConnect(port);
+      clients.push(sleeper);
+      const closed = untilClosed(sleeper);
+      sleeper.pause();
+      await until(() => listener.accepted.length === 1);
+      const chat = listener.accepted[0]!;
+      const transport = chat.socket!;
+      // Congested for 200 event-loop turns in a row: the peer's buffers are full.
+      let streak = 0;
+      await until(() => (streak = transport.writableNeedDrain ? streak + 1 : 0) >= 200, 200_000);
+      expect(chat.outgoingQueueLength).to.be.greaterThan(0);
+      // What the chat handed to the transport is bounded by one send, not by the 32 MiB body.
+      expect(transport.writableLength).to.be.at.most(2 * 65536);
+      if (ending === 'closeAll()') {
+        map.closeAll();
+        await done;
+        sleeper.destroy();
+      } else {
+        sleeper.on('error', () => {});
+        sleeper.resetAndDestroy();
+        await until(() => chat.closed);
+        // Only the listener is left: a reset is a close of that dispatcher, never an error.
+        expect(map.size).to.equal(1);
+      }
+      expect(chat.closes).to.equal(1);
+      expect(chat.errors).to.deep.equal([]);
+      expect(transport.destroyed || transport.writableEnded).to.equal(true);
+      await closed;
     });
-    run();
-    const sleeper = await rawConnect(port);
-    clients.push(sleeper);
-    const closed = untilClosed(sleeper);
-    sleeper.pause();
-    await until(() => listener.accepted.length === 1);
-    const chat = listener.accepted[0]!;
-    const transport = chat.socket!;
-    // Congested for 200 event-loop turns in a row: the peer's buffers are full.
-    let streak = 0;
-    await until(() => (streak = transport.writableNeedDrain ? streak + 1 : 0) >= 200, 200_000);
-    expect(chat.outgoingQueueLength).to.be.greaterThan(0);
-    // What the chat handed to the transport is bounded by one send, not by the 32 MiB body.
-    expect(transport.writableLength).to.be.at.most(2 * 65536);
-    map.closeAll();
-    await done;
-    expect(chat.closes).to.equal(1);
-    expect(chat.errors).to.deep.equal([]);
-    sleeper.destroy();
-    await closed;
-  });
+  }
 });

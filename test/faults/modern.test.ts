@@ -294,42 +294,49 @@ describe('Faults: modern layer over loopback', () => {
     expect(errors).to.deep.equal([]);
   });
 
-  it('a slow reader that never drains: drain() waits, memory stays bounded, shutdown cleans up', async () => {
-    const chunk = Buffer.alloc(64 * 1024, 'z');
-    let waiting = false;
-    let drainError: unknown;
-    let buffered = 0;
-    const s = await serve(async (_reader, writer) => {
-      try {
-        for (let i = 0; i < 10_000; i++) {
-          writer.write(chunk);
-          buffered = Math.max(buffered, writer.bufferedLength);
-          waiting = true;
-          await writer.drain();
-          waiting = false;
+  for (const ending of ['shutdown()', 'a peer reset'] as const) {
+    it(`a slow reader that never drains: drain() waits, memory stays bounded, ${ending} cleans up`, async () => {
+      const chunk = Buffer.alloc(64 * 1024, 'z');
+      let waiting = false;
+      let drainError: unknown;
+      let buffered = 0;
+      const s = await serve(async (_reader, writer) => {
+        try {
+          for (let i = 0; i < 10_000; i++) {
+            writer.write(chunk);
+            buffered = Math.max(buffered, writer.bufferedLength);
+            waiting = true;
+            await writer.drain();
+            waiting = false;
+          }
+        } catch (error) {
+          drainError = error;
         }
-      } catch (error) {
-        drainError = error;
+      });
+      const sleeper = await rawConnect(portOf(s));
+      const closed = drainUntilClosed(sleeper);
+      sleeper.pause(); // never reads: its socket buffers fill up, then the server's
+      // drain() keeps waiting once the peer's buffers are full: 200 event-loop turns in a row.
+      let streak = 0;
+      await until(() => (streak = waiting ? streak + 1 : 0) >= 200, 200_000);
+      expect(drainError).to.equal(undefined);
+      // The writer never holds much more than one chunk plus the transport's high-water mark.
+      expect(buffered).to.be.at.most(2 * chunk.length + 16 * 1024);
+      if (ending === 'shutdown()') {
+        await s.shutdown({ timeout: 10 });
+        server = undefined;
+        sleeper.resume();
+      } else {
+        sleeper.on('error', () => {});
+        sleeper.resetAndDestroy();
       }
+      await until(() => drainError !== undefined);
+      expect(drainError).to.be.instanceOf(ConnectionClosedError);
+      await closed;
+      await until(() => s.connections === 0);
+      expect(errors).to.deep.equal([]);
     });
-    const sleeper = await rawConnect(portOf(s));
-    const closed = drainUntilClosed(sleeper);
-    sleeper.pause(); // never reads: its socket buffers fill up, then the server's
-    // drain() keeps waiting once the peer's buffers are full: 200 event-loop turns in a row.
-    let streak = 0;
-    await until(() => (streak = waiting ? streak + 1 : 0) >= 200, 200_000);
-    expect(drainError).to.equal(undefined);
-    // The writer never holds much more than one chunk plus the transport's high-water mark.
-    expect(buffered).to.be.at.most(2 * chunk.length + 16 * 1024);
-    await s.shutdown({ timeout: 10 });
-    server = undefined;
-    await until(() => drainError !== undefined);
-    expect(drainError).to.be.instanceOf(ConnectionClosedError);
-    sleeper.resume();
-    await closed;
-    expect(s.connections).to.equal(0);
-    expect(errors).to.deep.equal([]);
-  });
+  }
 
   it('a client that connects and sends nothing is cut off by idleTimeout; others are served', async () => {
     const reasons: unknown[] = [];
