@@ -61,7 +61,7 @@ describe('Cancellation loses nothing (property)', () => {
         fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 20 }),
         fc.array(fc.nat(5), { minLength: 1, maxLength: 10 }),
         fc.array(fc.tuple(readOp, abortPlan), { maxLength: 25 }),
-        fc.integer({ min: 4, max: 64 }),
+        fc.integer({ min: 1, max: 24 }),
         async (data, sizes, feedJitter, ops, limit) => {
           // Flow control: pause() and resume() strictly alternate, starting with pause().
           let paused = false;
