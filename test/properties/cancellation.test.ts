@@ -130,7 +130,7 @@ describe('Cancellation loses nothing (property)', () => {
           totalCompleted += completed;
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
     expect(totalAborted).to.be.greaterThan(0);
     expect(totalCompleted).to.be.greaterThan(0);
