@@ -361,4 +361,33 @@ describe('Faults: modern layer over loopback', () => {
     await pingPong(port);
     await until(() => s.connections === 0);
   });
+
+  it('openConnection({ tls, timeout }) to a server that never answers the handshake rejects with TimeoutError', async () => {
+    const accepted: net.Socket[] = [];
+    const mute = net.createServer((socket) => {
+      accepted.push(socket);
+      socket.resume(); // reads (nothing) so that it sees the client's end-of-stream
+    });
+    await new Promise<void>((resolve) => mute.listen(0, HOST, resolve));
+    const { port } = mute.address() as net.AddressInfo;
+    try {
+      let caught: unknown;
+      try {
+        await openConnection({
+          host: HOST,
+          port,
+          tls: { ca: cert, servername: 'localhost' },
+          timeout: 30,
+        });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).to.be.instanceOf(TimeoutError);
+      // The client destroyed its socket: the server side sees it close.
+      await until(() => accepted.length === 1 && accepted[0]!.closed);
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => mute.close(resolve));
+    }
+  });
 });
