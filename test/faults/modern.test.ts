@@ -362,6 +362,25 @@ describe('Faults: modern layer over loopback', () => {
     await until(() => s.connections === 0);
   });
 
+  it('a client that connects to a TLS server and never starts the handshake is cut off by idleTimeout', async () => {
+    let handled = 0;
+    const s = await serve(
+      async (reader, writer) => {
+        handled++;
+        await echoLines(reader, writer);
+      },
+      { tls: { key, cert }, idleTimeout: 30 },
+    );
+    const port = portOf(s);
+    const silent = await rawConnect(port);
+    const { data } = await drainUntilClosed(silent);
+    expect(data.length).to.equal(0);
+    expect(handled).to.equal(0);
+    await pingPong(port, { ca: cert });
+    expect(handled).to.equal(1);
+    expect(errors).to.deep.equal([]);
+  });
+
   it('openConnection({ tls, timeout }) to a server that never answers the handshake rejects with TimeoutError', async () => {
     const accepted: net.Socket[] = [];
     const mute = net.createServer((socket) => {
