@@ -8,7 +8,11 @@ export const TRACKED = ['TCPServerWrap', 'TCPSocketWrap', 'PipeWrap', 'PipeServe
 /** A count per resource type, e.g. `{ TCPSocketWrap: 2, Timeout: 1 }`. */
 export type ResourceCounts = Record<string, number>;
 
-/** A snapshot of the active handles, counted per type. */
+/**
+ * A snapshot of the active handles, counted per type. Take it after a first `await` in a test
+ * (or in an async `beforeEach`): mocha arms its own timeout timer once an async test is pending,
+ * and the later snapshot will count it.
+ */
 export function activeResources(): ResourceCounts {
   const counts: ResourceCounts = {};
   for (const name of process.getActiveResourcesInfo()) counts[name] = (counts[name] ?? 0) + 1;
