@@ -256,6 +256,9 @@ export class AsyncChat extends Dispatcher {
       if (first === null) {
         fifo.shift();
         this.handleClose();
+        // handleClose() runs once per dispatcher: when it already ran (it queued this very
+        // closeWhenDone(), e.g. a reply at end-of-stream), the guard skipped it, so close here.
+        if (!this.closed) this.close();
         return;
       }
       if (isProducer(first)) {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
 import PQueue from 'p-queue';
@@ -132,14 +133,23 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
         ? undefined
         : new PQueue({ concurrency: options.concurrency });
     const onSocket = (socket: net.Socket): void => this.#accept(socket);
+    // idleTimeout also bounds a TLS handshake that never happens (the socket reaches #accept()
+    // only after it): Node's default allows 120 s.
+    const idle = options.idleTimeout;
+    const handshakeTimeout = idle !== undefined && idle > 0 ? Math.min(idle, 120_000) : undefined;
     this.#server = options.tls
-      ? tls.createServer({ ...options.tls, allowHalfOpen: true, noDelay: true }, onSocket)
+      ? tls.createServer(
+          { handshakeTimeout, ...options.tls, allowHalfOpen: true, noDelay: true },
+          onSocket,
+        )
       : net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
     if (options.maxConnections !== undefined) this.#server.maxConnections = options.maxConnections;
     this.#server.on('connection', (socket: net.Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
+    // A failed or timed-out TLS handshake: Node leaves that socket open unless a listener closes it.
+    this.#server.on('tlsClientError', (_error: Error, socket: Duplex) => socket.destroy());
     this.#server.on('error', (error) => {
       if (this.#listening) this.emit('error', error, undefined);
     });
