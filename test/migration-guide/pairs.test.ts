@@ -22,7 +22,7 @@ import {
   type RequestServerOptions,
 } from '../../migration-guide/examples/pairs/reqres-legacy.js';
 import { startRequestModern } from '../../migration-guide/examples/pairs/reqres-modern.js';
-import type { RunningServer } from '../../migration-guide/examples/pairs/_run.js';
+import { runMain, type RunningServer } from '../../migration-guide/examples/pairs/_run.js';
 import { TestClient, eventually, turn, type ClientOptions } from './_support.js';
 
 type Transcript = string[];
@@ -60,6 +60,34 @@ const variants: [string, ClientOptions][] = [
 ];
 
 describe('migration-guide teaching pairs', () => {
+  it('run from the command line: print where they listen, serve, stop on SIGINT/SIGTERM', async () => {
+    const sigint = process.listenerCount('SIGINT');
+    const printed: string[] = [];
+    const server = await runMain(
+      () => startEchoLegacy(),
+      'usage line',
+      (text) => printed.push(text),
+    );
+    try {
+      expect(printed.join('')).to.equal(
+        `listening on 127.0.0.1:${server.port}; try: nc 127.0.0.1 ${server.port}\nusage line\n`,
+      );
+      expect(process.listenerCount('SIGINT')).to.equal(sigint + 1);
+      const client = await TestClient.connect(server.port);
+      await client.send('hi\n');
+      expect(String(await client.bytes(3))).to.equal('hi\n');
+      client.destroy();
+    } finally {
+      const [stop] = process.listeners('SIGTERM').slice(-1);
+      (stop as () => void)(); // what the signal would do: close the server, remove both listeners
+      await server.close();
+    }
+    expect(process.listenerCount('SIGINT')).to.equal(sigint);
+    let refused: unknown;
+    await TestClient.connect(server.port).catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(Error); // it no longer listens
+  });
+
   describe('echo', () => {
     async function echoScript(
       _server: RunningServer,

@@ -39,9 +39,28 @@ export function tcpAddress(address: unknown): { host: string; port: number } {
 }
 
 /**
- * When `moduleUrl` is the file node was started with, start the server, print where it
- * listens, and stop it on Ctrl+C.
+ * Start a server from the command line: print where it listens and how to try it, and stop it on
+ * Ctrl+C (SIGINT) or SIGTERM. Resolves with the running server.
  */
+export async function runMain(
+  start: () => Promise<RunningServer>,
+  usage: string,
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): Promise<RunningServer> {
+  const server = await start();
+  const { host, port } = server.address;
+  write(`listening on ${host}:${port}; try: nc ${host} ${port}\n${usage}\n`);
+  const stop = (): void => {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+    void server.close();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return server;
+}
+
+/** Calls {@link runMain} when `moduleUrl` is the file node was started with. */
 export function runIfMain(
   moduleUrl: string,
   start: () => Promise<RunningServer>,
@@ -49,15 +68,8 @@ export function runIfMain(
 ): void {
   const entry = process.argv[1];
   if (entry === undefined || moduleUrl !== pathToFileURL(entry).href) return;
-  start().then(
-    (server) => {
-      const { host, port } = server.address;
-      process.stdout.write(`listening on ${host}:${port}; try: nc ${host} ${port}\n${usage}\n`);
-      process.once('SIGINT', () => void server.close());
-    },
-    (error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runMain(start, usage).catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
 }
