@@ -12,21 +12,17 @@
  *
  * @module
  */
-import { Dispatcher } from '../../../src/legacy/index.js';
+import { DispatcherWithSend } from '../../../src/legacy/index.js';
 import type { StreamReader, StreamWriter } from '../../../src/modern/index.js';
 
 /** Legacy: echoes, but throws on input containing "boom". */
-export class FragileEcho extends Dispatcher {
+export class FragileEcho extends DispatcherWithSend {
   readonly errors: unknown[] = [];
 
   override handleRead(): void {
     const data = this.recv(4096);
     if (data.includes('boom')) throw new Error('Cannot echo: boom');
     if (data.length > 0) this.send(data);
-  }
-
-  override writable(): boolean {
-    return false;
   }
 
   override handleError(error: unknown): void {
