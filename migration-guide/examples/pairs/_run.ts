@@ -23,7 +23,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The listening address of a legacy dispatcher or a modern server, as `{ host, port }`. */
+/**
+ * The listening address of a legacy dispatcher or a modern server, as `{ host, port }`.
+ *
+ * @example
+ * ```ts
+ * const { port } = tcpAddress(server.address());
+ * ```
+ */
 export function tcpAddress(address: unknown): { host: string; port: number } {
   if (
     typeof address === 'object' &&
@@ -41,6 +48,11 @@ export function tcpAddress(address: unknown): { host: string; port: number } {
 /**
  * Start a server from the command line: print where it listens and how to try it, and stop it on
  * Ctrl+C (SIGINT) or SIGTERM. Resolves with the running server.
+ *
+ * @example
+ * ```ts
+ * await runMain(() => startEchoLegacy(), 'everything you type comes back');
+ * ```
  */
 export async function runMain(
   start: () => Promise<RunningServer>,
@@ -60,7 +72,14 @@ export async function runMain(
   return server;
 }
 
-/** Calls {@link runMain} when `moduleUrl` is the file node was started with. */
+/**
+ * Calls {@link runMain} when `moduleUrl` is the file node was started with.
+ *
+ * @example
+ * ```ts
+ * runIfMain(import.meta.url, startEchoLegacy, 'everything you type comes back');
+ * ```
+ */
 export function runIfMain(
   moduleUrl: string,
   start: () => Promise<RunningServer>,

@@ -17,12 +17,26 @@ import { AsyncChat, type SocketMap } from '../../../src/legacy/index.js';
 
 const ITERATIONS = 100_000;
 
-/** The hash, computed on this thread: blocks everything while it runs. */
+/**
+ * The hash, computed on this thread: blocks everything while it runs.
+ *
+ * @example
+ * ```ts
+ * hashBlocking('secret'); // '3fa0…', after ~100k PBKDF2 iterations on the main thread
+ * ```
+ */
 export function hashBlocking(text: string): string {
   return pbkdf2Sync(text, 'salt', ITERATIONS, 16, 'sha256').toString('hex');
 }
 
-/** The same hash, computed in libuv's thread pool: this thread stays free. */
+/**
+ * The same hash, computed in libuv's thread pool: this thread stays free.
+ *
+ * @example
+ * ```ts
+ * await hashInPool('secret'); // the same hex string as hashBlocking('secret')
+ * ```
+ */
 export function hashInPool(text: string): Promise<string> {
   return new Promise((resolve, reject) =>
     pbkdf2(text, 'salt', ITERATIONS, 16, 'sha256', (error, key) =>
@@ -64,7 +78,14 @@ abstract class HashServer extends AsyncChat {
   abstract hash(text: string): void;
 }
 
-/** THE PITFALL: computes inside the handler; every other connection waits. */
+/**
+ * THE PITFALL: computes inside the handler; every other connection waits.
+ *
+ * @example
+ * ```ts
+ * new BlockingHashServer(socket, map); // "HASH x" freezes everyone for the hash's duration
+ * ```
+ */
 export class BlockingHashServer extends HashServer {
   override hash(text: string): void {
     this.push(`${hashBlocking(text)}\n`);
@@ -74,6 +95,11 @@ export class BlockingHashServer extends HashServer {
 /**
  * THE FIX: starts the work and returns; this connection stops reading until the answer is sent
  * (answers stay in order), while the loop goes on serving everyone else.
+ *
+ * @example
+ * ```ts
+ * new OffloadingHashServer(socket, map); // "HASH x" runs in the thread pool; PINGs are served
+ * ```
  */
 export class OffloadingHashServer extends HashServer {
   /** The async work; replaceable (the tests use it to hold the work until they say so). */

@@ -33,10 +33,26 @@ export class Notifier extends Dispatcher {
   }
 }
 
-/** THE PITFALL: inherits `writable() { return true }`, so it is "ready" every round. */
+/**
+ * THE PITFALL: inherits `writable() { return true }`, so it is "ready" every round.
+ *
+ * @example
+ * ```ts
+ * const busy = new BusyNotifier({ socket, map });
+ * await loop({ map, count: 100, timeout: 0 }); // busy.handleWriteCalls === 100
+ * ```
+ */
 export class BusyNotifier extends Notifier {}
 
-/** THE FIX: ready to write only with something to write. */
+/**
+ * THE FIX: ready to write only with something to write.
+ *
+ * @example
+ * ```ts
+ * const quiet = new QuietNotifier({ socket, map });
+ * quiet.notify('hello\n'); // one handleWrite() call, then the loop rests
+ * ```
+ */
 export class QuietNotifier extends Notifier {
   override writable(): boolean {
     return this.queue.length > 0;

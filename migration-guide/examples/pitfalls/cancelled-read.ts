@@ -19,7 +19,15 @@ function whenAborted(signal: AbortSignal): Promise<unknown> {
   });
 }
 
-/** THE PITFALL: stops waiting when `signal` aborts, but the read itself is left running. */
+/**
+ * THE PITFALL: stops waiting when `signal` aborts, but the read itself is left running.
+ *
+ * @example
+ * ```ts
+ * await readLineRacing(reader, AbortSignal.timeout(1_000)); // 'gave up', the read goes on
+ * await reader.readLine(); // rejects: a read is already pending
+ * ```
+ */
 export async function readLineRacing(
   reader: StreamReader,
   signal: AbortSignal,
@@ -28,7 +36,15 @@ export async function readLineRacing(
   return Buffer.isBuffer(winner) ? winner : 'gave up';
 }
 
-/** THE FIX: the read is cancelled; what was buffered stays for the next read. */
+/**
+ * THE FIX: the read is cancelled; what was buffered stays for the next read.
+ *
+ * @example
+ * ```ts
+ * await readLineCancellable(reader, AbortSignal.timeout(1_000)); // 'gave up'
+ * await reader.readLine(); // gets the whole line, including what arrived before
+ * ```
+ */
 export async function readLineCancellable(
   reader: StreamReader,
   signal: AbortSignal,

@@ -15,7 +15,14 @@
 import { DispatcherWithSend } from '../../../src/legacy/index.js';
 import type { StreamReader, StreamWriter } from '../../../src/modern/index.js';
 
-/** Legacy: echoes, but throws on input containing "boom". */
+/**
+ * Legacy: echoes, but throws on input containing "boom"; the error reaches `handleError()`.
+ *
+ * @example
+ * ```ts
+ * const echo = new FragileEcho({ socket, map }); // after "boom": echo.errors has the Error
+ * ```
+ */
 export class FragileEcho extends DispatcherWithSend {
   readonly errors: unknown[] = [];
 
@@ -31,7 +38,15 @@ export class FragileEcho extends DispatcherWithSend {
   }
 }
 
-/** Modern: the same handler; its errors go to the server's 'error' event. */
+/**
+ * Modern: the same handler; its errors go to the server's 'error' event.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(fragileEcho, { port: 0 });
+ * server.on('error', (error, context) => console.log(context?.id, error));
+ * ```
+ */
 export async function fragileEcho(reader: StreamReader, writer: StreamWriter): Promise<void> {
   for (;;) {
     const data = await reader.read(4096);
@@ -42,7 +57,14 @@ export async function fragileEcho(reader: StreamReader, writer: StreamWriter): P
   }
 }
 
-/** Legacy with async work inside a callback, done right: rejections reach handleError(). */
+/**
+ * Legacy with async work inside a callback, done right: rejections reach handleError().
+ *
+ * @example
+ * ```ts
+ * const echo = new AsyncWorkEcho({ socket, map }); // an async "boom" still reaches echo.errors
+ * ```
+ */
 export class AsyncWorkEcho extends FragileEcho {
   override handleRead(): void {
     const data = this.recv(4096);

@@ -11,7 +11,14 @@
  */
 import { Dispatcher, type DispatcherOptions } from '../../../src/legacy/index.js';
 
-/** THE PITFALL: sends `data` once, ignores the count, closes. Only a prefix arrives. */
+/**
+ * THE PITFALL: sends `data` once, ignores the count, closes. Only a prefix arrives.
+ *
+ * @example
+ * ```ts
+ * new CarelessUpload({ socket, map }, Buffer.alloc(1 << 20)); // the peer gets 16 KiB of 1 MiB
+ * ```
+ */
 export class CarelessUpload extends Dispatcher {
   #done = false;
 
@@ -37,7 +44,14 @@ export class CarelessUpload extends Dispatcher {
   }
 }
 
-/** THE FIX: what `send()` did not take is sent by the next `handleWrite()`. */
+/**
+ * THE FIX: what `send()` did not take is sent by the next `handleWrite()`.
+ *
+ * @example
+ * ```ts
+ * new CarefulUpload({ socket, map }, Buffer.alloc(1 << 20)); // the peer gets all of it
+ * ```
+ */
 export class CarefulUpload extends Dispatcher {
   #rest: Buffer;
 

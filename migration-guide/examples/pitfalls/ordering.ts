@@ -12,7 +12,17 @@
  */
 import { Dispatcher, type DispatcherOptions } from '../../../src/legacy/index.js';
 
-/** Writes what happens to a shared log: its handler call, then a microtask it queued. */
+/**
+ * Writes what happens to a shared log: its handler call, then a microtask it queued.
+ *
+ * @example
+ * ```ts
+ * const log: string[] = [];
+ * new Recorder({ socket: a, map }, 'A', log);
+ * new Recorder({ socket: b, map }, 'B', log);
+ * await loop({ map, count: 1, timeout: 0 }); // A: handleRead, B: handleRead, A: microtask, …
+ * ```
+ */
 export class Recorder extends Dispatcher {
   constructor(
     options: DispatcherOptions,

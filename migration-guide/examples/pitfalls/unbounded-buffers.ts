@@ -13,7 +13,15 @@
 import { AsyncChat, type AsyncChatOptions } from '../../../src/legacy/index.js';
 import type { StreamReader } from '../../../src/modern/index.js';
 
-/** Collects "\n"-terminated lines; `maxIncoming` decides whether memory is bounded. */
+/**
+ * Collects "\n"-terminated lines; `maxIncoming` decides whether memory is bounded.
+ *
+ * @example
+ * ```ts
+ * new LineCollector({ socket, map, maxIncoming: Infinity }); // THE PITFALL
+ * new LineCollector({ socket, map, maxIncoming: 4096 }); // THE FIX: LimitOverrunError past it
+ * ```
+ */
 export class LineCollector extends AsyncChat {
   readonly lines: string[] = [];
   readonly errors: unknown[] = [];
@@ -41,12 +49,26 @@ export class LineCollector extends AsyncChat {
   }
 }
 
-/** THE PITFALL (modern): waits for end-of-stream, holding everything the peer sends meanwhile. */
+/**
+ * THE PITFALL (modern): waits for end-of-stream, holding everything the peer sends meanwhile.
+ *
+ * @example
+ * ```ts
+ * const request = await readRequestUnbounded(reader); // as big as the peer likes
+ * ```
+ */
 export function readRequestUnbounded(reader: StreamReader): Promise<Buffer> {
   return reader.read();
 }
 
-/** THE FIX (modern): one line, at most `limit` bytes; past it: LimitOverrunError. */
+/**
+ * THE FIX (modern): one line, at most `limit` bytes; past it: LimitOverrunError.
+ *
+ * @example
+ * ```ts
+ * const request = await readRequestBounded(reader); // rejects past the reader's limit
+ * ```
+ */
 export function readRequestBounded(reader: StreamReader): Promise<Buffer> {
   return reader.readLine();
 }
