@@ -27,29 +27,14 @@ export const MAX_LINE = 1024;
 /** Messages queued for one client (not yet taken by its socket) before it is disconnected. */
 export const MAX_BACKLOG_MESSAGES = 256;
 
-/** What the chat server shares between its connections. */
+/** What the chat server's connections share: numbers for the tests. */
 class Room {
-  readonly members = new Set<ChatHandler>();
   nextId = 1;
   kicked = 0;
-  /** The longest output queue seen, in messages (for the tests). */
+  /** The longest output queue seen, in messages. */
   peakBacklog = 0;
-
-  /** Send `line` to every member but `except`; disconnect the ones that do not keep up. */
-  broadcast(line: string, except?: ChatHandler): void {
-    for (const member of this.members) {
-      if (member === except) continue;
-      member.push(`${line}\n`);
-      const backlog = member.outgoingQueueLength; // asynchat's queue counts messages, not bytes
-      if (backlog > this.peakBacklog) this.peakBacklog = backlog;
-      if (backlog > MAX_BACKLOG_MESSAGES) {
-        this.kicked++;
-        member.discardBuffers(); // drop its queue: that is the memory we are protecting
-        member.socket?.destroy(); // no graceful goodbye: it would never be read
-        member.close(); // runs handleClose(): it leaves the room, the others are told
-      }
-    }
-  }
+  /** Set by close(): nobody is told who leaves while everyone is leaving. */
+  closing = false;
 }
 
 /** One connected client, framed by "\n". */
@@ -67,8 +52,28 @@ class ChatHandler extends AsyncChat {
     this.name = `user${room.nextId++}`;
     this.setTerminator('\n');
     this.push(`* welcome ${this.name}\n`);
-    room.broadcast(`* ${this.name} joined`);
-    room.members.add(this);
+    this.broadcast(`* ${this.name} joined`);
+  }
+
+  /**
+   * asyncore's idiom: push `line` to every other chat in the map. A chat whose queue passes the
+   * bound is disconnected: that is what keeps memory bounded when a client does not read.
+   */
+  broadcast(line: string): void {
+    const room = this.room;
+    if (room.closing) return;
+    for (const channel of this.map) {
+      if (!(channel instanceof ChatHandler) || channel === this) continue;
+      channel.push(`${line}\n`);
+      const backlog = channel.outgoingQueueLength; // asynchat's queue counts messages, not bytes
+      if (backlog > room.peakBacklog) room.peakBacklog = backlog;
+      if (backlog > MAX_BACKLOG_MESSAGES) {
+        room.kicked++;
+        channel.discardBuffers(); // drop its queue: that is the memory we are protecting
+        channel.socket?.destroy(); // no graceful goodbye: it would never be read
+        channel.close(); // runs its handleClose(): the others are told it left
+      }
+    }
   }
 
   // asynchat hands over the bytes of a line in pieces, then calls foundTerminator().
@@ -83,14 +88,14 @@ class ChatHandler extends AsyncChat {
       this.push('* bye\n');
       this.closeWhenDone(); // close once everything queued has been sent
     } else if (line.length > 0) {
-      this.room.broadcast(`<${this.name}> ${line}`, this);
+      this.broadcast(`<${this.name}> ${line}`);
     }
   }
 
   // Runs exactly once, however the connection ends (quit, peer gone, error, kicked).
   override handleClose(): void {
-    if (this.room.members.delete(this)) this.room.broadcast(`* ${this.name} left`);
-    this.close();
+    this.broadcast(`* ${this.name} left`);
+    this.close(); // leaves the map
   }
 
   // A line longer than MAX_LINE lands here as a LimitOverrunError: close without logging noise.
@@ -137,12 +142,12 @@ export async function startChatLegacy(port = 0): Promise<RunningChat> {
     port: address.port,
     connections: () => map.size - 1, // every dispatcher but the listener
     stats: () => ({
-      members: room.members.size,
+      members: [...map].filter((channel) => channel instanceof ChatHandler).length,
       kicked: room.kicked,
       peakBacklog: room.peakBacklog,
     }),
     async close() {
-      room.members.clear(); // nobody to tell: everyone is leaving
+      room.closing = true;
       map.closeAll();
       await done;
     },
