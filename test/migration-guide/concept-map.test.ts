@@ -1,0 +1,152 @@
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import * as library from '../../src/index.js';
+
+const guide = await readFile(new URL('../../migration-guide/README.md', import.meta.url), 'utf8');
+const exports = library as Record<string, unknown>;
+
+/** The rows of the concept map tables: [python, ours, equivalent, differs]. */
+function conceptRows(): string[][] {
+  const start = guide.indexOf('## The concept map');
+  const end = guide.indexOf('## Migrating a server step by step');
+  return guide
+    .slice(start, end)
+    .split('\n')
+    .filter((line) => line.startsWith('| ') && !line.startsWith('| Python') && !/^\|-/.test(line))
+    .map((line) =>
+      line
+        .replaceAll('\\|', '\u0000') // an escaped "|" inside a cell
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim().replaceAll('\u0000', '|')),
+    );
+}
+
+/** The code spans of a table cell. */
+function codeSpans(cell: string): string[] {
+  return [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1] ?? '');
+}
+
+// Names in the "ours" column that are JavaScript or Node, not this library.
+const PLATFORM = new Set([
+  'for',
+  'setTimeout',
+  'Promise',
+  'main',
+  'using',
+  'AbortSignal',
+  'signal',
+  'node',
+  'worker_threads',
+]);
+
+/** Instances to look up fields (own properties) on, per exported class. */
+function instanceOf(name: string): object | undefined {
+  switch (name) {
+    case 'Dispatcher':
+      return new library.Dispatcher({ map: new library.SocketMap() });
+    case 'AsyncChat':
+      return new library.AsyncChat({ map: new library.SocketMap() });
+    case 'DispatcherWithSend':
+      return new library.DispatcherWithSend({ map: new library.SocketMap() });
+    case 'StreamReader':
+      return new library.StreamReader();
+    case 'Queue':
+      return new library.Queue();
+    case 'TaskGroup':
+      return new library.TaskGroup();
+    default:
+      return undefined;
+  }
+}
+
+function hasMember(className: string, member: string): boolean {
+  const value = exports[className];
+  if (typeof value !== 'function') return false;
+  const prototype = (value as { prototype: object }).prototype;
+  if (member in prototype || member in value) return true;
+  const instance = instanceOf(className);
+  return instance !== undefined && member in instance;
+}
+
+describe('migration-guide/README.md concept map', () => {
+  const rows = conceptRows();
+
+  it('has a row for every asyncore, asynchat and asyncio streams name it promises', () => {
+    const python = rows.map((row) => row[0] ?? '').join('\n');
+    for (const name of [
+      'asyncore.loop',
+      'asyncore.socket_map',
+      'asyncore.dispatcher_with_send',
+      'handle_read()',
+      'handle_write()',
+      'handle_close()',
+      'handle_error()',
+      'handle_accepted',
+      'readable()',
+      'writable()',
+      "set_terminator(b'\\r\\n')",
+      'set_terminator(None)',
+      'push(data)',
+      'push_with_producer',
+      'close_when_done()',
+      'StreamReader.readexactly(n)',
+      'StreamReader.readuntil',
+      'StreamReader.readline()',
+      'StreamWriter.drain()',
+      'asyncio.wait_for',
+      'asyncio.TaskGroup',
+      'put_nowait',
+      'asyncio.CancelledError',
+    ]) {
+      expect(python, name).to.include(name);
+    }
+    expect(rows.length).to.be.above(80);
+  });
+
+  it('names only exports and members that exist (the "ours" column)', () => {
+    const missing: string[] = [];
+    let checked = 0;
+    for (const row of rows) {
+      for (const span of codeSpans(row[1] ?? '')) {
+        const match = /^(?:new |await )?([A-Za-z_$][\w$]*)(?:\.([A-Za-z_$][\w$]*))?/.exec(span);
+        if (match === null) continue; // an option object, an event name
+        const [, head = '', member] = match;
+        if (PLATFORM.has(head)) continue;
+        checked++;
+        if (!(head in exports)) missing.push(`${span}: no export \`${head}\``);
+        else if (member !== undefined && !hasMember(head, member)) {
+          missing.push(`${span}: \`${head}\` has no \`${member}\``);
+        }
+      }
+    }
+    expect(missing).to.deep.equal([]);
+    expect(checked).to.be.above(100);
+  });
+
+  it('uses only reader/writer/server members that exist, anywhere in the guide', async () => {
+    const pitfalls = await readFile(
+      new URL('../../migration-guide/pitfalls.md', import.meta.url),
+      'utf8',
+    );
+    const owners = {
+      reader: library.StreamReader,
+      writer: library.StreamWriter,
+      server: library.Server,
+    } as const;
+    const missing: string[] = [];
+    for (const text of [guide, pitfalls]) {
+      for (const span of codeSpans(text)) {
+        for (const [, owner, member] of span.matchAll(/\b(reader|writer|server)\.(\w+)/g)) {
+          const prototype = owners[owner as keyof typeof owners].prototype as object;
+          if (!((member ?? '') in prototype)) missing.push(`${owner}.${member ?? ''}`);
+        }
+      }
+    }
+    expect(missing).to.deep.equal([]);
+  });
+
+  it('keeps the step-by-step migration as a marked placeholder', () => {
+    expect(guide).to.match(/## Migrating a server step by step\n\nComing:/);
+  });
+});
