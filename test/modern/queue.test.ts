@@ -87,4 +87,15 @@ describe('Queue', () => {
   it('rejects a bad maxSize', () => {
     expect(() => new Queue(-1)).to.throw(RangeError);
   });
+
+  it('keeps FIFO order while its storage compacts, over thousands of items', () => {
+    const queue = new Queue<number>();
+    for (let i = 0; i < 3000; i++) queue.putNowait(i);
+    const taken: number[] = [];
+    for (let i = 0; i < 1500; i++) taken.push(queue.getNowait());
+    for (let i = 3000; i < 4000; i++) queue.putNowait(i);
+    expect(queue.size).to.equal(2500);
+    while (!queue.empty()) taken.push(queue.getNowait());
+    expect(taken).to.deep.equal(Array.from({ length: 4000 }, (_, i) => i));
+  });
 });
