@@ -11,10 +11,11 @@
 // takes a few minutes), --no-write (do not update bench/RESULTS.md).
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
+import { renderChart } from './chart.js';
 import { runEventBridgeBenchmark } from './event-bridge.js';
 import type { BulkResult, PingPongResult } from './load.js';
 import { serverRows } from './servers.js';
@@ -229,12 +230,40 @@ if (!values['no-events']) {
 }
 
 if (!values['no-write']) {
+  // The chart and the cost table of the migration guide come from the same numbers.
+  const chart = renderChart({
+    title: 'Server CPU time per message (64-byte ping-pong, lower is better)',
+    unit: 'µs',
+    reference:
+      serverRows['raw net'] && samples.has('raw net')
+        ? median(samples.get('raw net')!.map((x) => x.cpuMicrosPerMessage))
+        : undefined,
+    bars: rowNames.map((name) => ({
+      name,
+      value: median(samples.get(name)!.map((x) => x.cpuMicrosPerMessage)),
+      ...(serverRows[name]!.reference && samples.has(serverRows[name]!.reference)
+        ? { ratio: ratio(name, (x) => x.cpuMicrosPerMessage)! }
+        : {}),
+    })),
+  });
+  writeFileSync(new URL('./results.svg', import.meta.url), chart);
+  const guide = new URL('../migration-guide/cost.md', import.meta.url);
+  const page = readFileSync(guide, 'utf8');
+  const marked = /(<!-- bench:table -->\n)[\s\S]*?(\n<!-- \/bench:table -->)/;
+  writeFileSync(
+    guide,
+    page.replace(
+      marked,
+      (_, open: string, close: string) => open + [...header, '', ...lines].join('\n') + close,
+    ),
+  );
+
   const results = new URL('./RESULTS.md', import.meta.url);
   writeFileSync(
     results,
     `# Benchmark results\n\n## Echo servers\n\nThe latest \`npm run bench\` on the project's machine. Server CPU time is ` +
       'measured in the server process with `process.cpuUsage()`; the load client runs in its own ' +
-      'process.\n\n' +
+      'process.\n\n![Server CPU time per message](results.svg)\n\n' +
       table +
       '\n',
   );
