@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import { LimitOverrunError } from '../modern/errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
 import { kAtEof } from './_internal.js';
+import { Fifo } from './_fifo.js';
+import { legacyStats } from './_stats.js';
 import { findPrefixAtEnd } from './_terminator.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import type { Producer } from './producer.js';
@@ -69,7 +71,9 @@ export class AsyncChat extends Dispatcher {
   // Bytes collected since the last terminator while the terminator is a byte string.
   #collected = 0;
   // Outgoing queue: bytes, producers, and null for closeWhenDone().
-  #fifo: Array<Buffer | Producer | null> = [];
+  // A ring buffer: a congested transport can leave a million small pushes queued, and
+  // Array.shift() would make sending them quadratic.
+  #fifo = new Fifo<Buffer | Producer | null>();
   // The transport is corked until the end of the current tick (see initiateSend()).
   #corked = false;
   #uncork = (transport: Duplex): void => {
@@ -214,7 +218,7 @@ export class AsyncChat extends Dispatcher {
   discardBuffers(): void {
     this.#inBuffer = EMPTY;
     this.#collected = 0;
-    this.#fifo.length = 0;
+    this.#fifo.clear();
   }
 
   /** How many items (byte chunks, producers, a close mark) wait in the output queue. */
@@ -252,7 +256,7 @@ export class AsyncChat extends Dispatcher {
       }
     }
     while (fifo.length > 0 && this.connected) {
-      const first = fifo[0] as Buffer | Producer | null;
+      const first = fifo.first() as Buffer | Producer | null;
       if (first === null) {
         fifo.shift();
         this.handleClose();
@@ -268,7 +272,7 @@ export class AsyncChat extends Dispatcher {
       const data = first.length > size ? first.subarray(0, size) : first;
       const sent = this.send(data);
       if (sent === 0) return;
-      if (sent < first.length) fifo[0] = first.subarray(sent);
+      if (sent < first.length) fifo.setFirst(first.subarray(sent));
       else fifo.shift();
       if (sent < data.length) return;
     }
@@ -309,9 +313,12 @@ export class AsyncChat extends Dispatcher {
           this.foundTerminator();
         }
       } else {
-        const index = buffer.indexOf(terminator);
+        const termLength = terminator.length;
+        const index =
+          termLength === 1 ? buffer.indexOf(terminator[0]!) : buffer.indexOf(terminator);
+        legacyStats.bytesScanned += index === -1 ? length : index + termLength;
         if (index !== -1) {
-          this.#inBuffer = buffer.subarray(index + terminator.length);
+          this.#inBuffer = buffer.subarray(index + termLength);
           // Don't bother reporting the empty string (source of subtle bugs).
           if (index > 0) this.#collect(buffer.subarray(0, index));
           this.#collected = 0;

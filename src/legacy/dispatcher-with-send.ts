@@ -1,4 +1,5 @@
 import { toBuffer } from './_bytes.js';
+import { Fifo } from './_fifo.js';
 import { Dispatcher } from './dispatcher.js';
 
 /**
@@ -15,7 +16,8 @@ import { Dispatcher } from './dispatcher.js';
  */
 export class DispatcherWithSend extends Dispatcher {
   // Bytes not yet taken by the transport, oldest first; #outLength is their total.
-  #out: Buffer[] = [];
+  // A ring buffer: many small sends to a congested transport must not make shift() quadratic.
+  #out = new Fifo<Buffer>();
   #outLength = 0;
 
   /** Bytes buffered by `send()` that the transport has not taken yet. */
@@ -36,12 +38,12 @@ export class DispatcherWithSend extends Dispatcher {
   /** Move buffered bytes to the transport until it is congested. */
   initiateSend(): void {
     while (this.#out.length > 0 && this.connected) {
-      const first = this.#out[0] as Buffer;
+      const first = this.#out.first() as Buffer;
       const sent = super.send(first);
       if (sent === 0) return;
       this.#outLength -= sent;
       if (sent < first.length) {
-        this.#out[0] = first.subarray(sent);
+        this.#out.setFirst(first.subarray(sent));
         return;
       }
       this.#out.shift();

@@ -8,6 +8,7 @@ import {
   loop,
   type Producer,
 } from '../../src/legacy/index.js';
+import { legacyStats } from '../../src/legacy/_stats.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import {
   RecordingChat,
@@ -16,6 +17,7 @@ import {
   eventually,
   listenOn,
   nextEvent,
+  readBytes,
 } from './_support.js';
 
 /** A chat that only sends: what the test queues, then closeWhenDone(). */
@@ -414,6 +416,61 @@ describe('AsyncChat', () => {
       expect(sender.closed).to.equal(false);
       sender.close();
       b.destroy();
+    });
+  });
+
+  describe('linear work on bulk traffic (regressions of a quadratic queue and search)', () => {
+    /** Echoes each line back with two push()es, like the benchmark's line echo. */
+    class LineEcho extends AsyncChat {
+      #parts: Buffer[] = [];
+      override collectIncomingData(data: Buffer): void {
+        this.#parts.push(data);
+      }
+      override foundTerminator(): void {
+        const parts = this.#parts;
+        this.#parts = [];
+        this.push(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        this.push('\n');
+      }
+      override logInfo(): void {}
+    }
+
+    it('echoes 1 MiB of 64-byte lines to a slow reader, scanning each byte once and moving queue items O(1) times', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair({ highWaterMark: 4096 });
+      const chat = new LineEcho({ socket, map });
+      chat.setTerminator('\n');
+      const line = Buffer.from(`${'x'.repeat(63)}\n`);
+      const lines = 16_384;
+      const input = Buffer.concat(Array.from({ length: lines }, () => line));
+      const scannedBefore = legacyStats.bytesScanned;
+      const movesBefore = legacyStats.queueMoves;
+      let maxQueued = 0;
+      chat.on('read', () => {
+        maxQueued = Math.max(maxQueued, chat.outgoingQueueLength);
+      });
+      const done = loop({ map });
+      try {
+        // The peer writes everything before it reads anything: the echo queues up in the chat.
+        peer.write(input);
+        await eventually(() => (chat.outgoingQueueLength > 4 * 1024 ? true : undefined));
+        const echoed = await readBytes(peer, input.length);
+        expect(echoed.equals(input)).to.equal(true);
+      } finally {
+        map.closeAll();
+        peer.destroy();
+        await done;
+      }
+      const scanned = legacyStats.bytesScanned - scannedBefore;
+      const moves = legacyStats.queueMoves - movesBefore;
+      expect(maxQueued).to.be.greaterThan(4 * 1024);
+      // Every input byte examined exactly once by the terminator search.
+      expect(scanned).to.equal(input.length);
+      // The queue grew by doubling (the counter is live) and copied fewer items than its
+      // capacity in all, < 2 × its peak length; an Array.shift() queue would copy the whole
+      // queue per item sent.
+      expect(moves).to.be.greaterThan(0);
+      expect(moves).to.be.lessThan(2 * maxQueued);
     });
   });
 
