@@ -33,6 +33,11 @@ export class Fifo<T> {
     return this.#items[this.#head];
   }
 
+  /** The item `index` places behind the head (`index < length`). */
+  at(index: number): T | undefined {
+    return this.#items[(this.#head + index) & this.#mask];
+  }
+
   /** Replaces the item at the head (the queue must not be empty). */
   setFirst(item: T): void {
     this.#items[this.#head] = item;

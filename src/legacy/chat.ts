@@ -1,5 +1,4 @@
 import process from 'node:process';
-import type { Duplex } from 'node:stream';
 import { LimitOverrunError } from '../modern/errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
 import { kAtEof } from './_internal.js';
@@ -74,11 +73,14 @@ export class AsyncChat extends Dispatcher {
   // A ring buffer: a congested transport can leave a million small pushes queued, and
   // Array.shift() would make sending them quadratic.
   #fifo = new Fifo<Buffer | Producer | null>();
-  // The transport is corked until the end of the current tick (see initiateSend()).
-  #corked = false;
-  #uncork = (transport: Duplex): void => {
-    this.#corked = false;
-    transport.uncork();
+  // push() sends at the end of the current tick (or sooner, from handleWrite()), so that several
+  // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
+  // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
+  #sendScheduled = false;
+  #scheduledSend = (): void => {
+    if (!this.#sendScheduled) return;
+    this.#sendScheduled = false;
+    if (!this.closed) this.#send(true);
   };
 
   constructor(options: AsyncChatOptions = {}) {
@@ -161,7 +163,7 @@ export class AsyncChat extends Dispatcher {
     const bytes = toBuffer(data, 'push');
     if (this.closed || bytes.length === 0) return;
     this.#fifo.push(bytes);
-    this.initiateSend();
+    this.#scheduleSend();
   }
 
   /**
@@ -186,7 +188,7 @@ export class AsyncChat extends Dispatcher {
     }
     if (this.closed) return;
     this.#fifo.push(producer);
-    this.initiateSend();
+    this.#scheduleSend();
   }
 
   /**
@@ -244,20 +246,36 @@ export class AsyncChat extends Dispatcher {
 
   /** Send from the queue until the transport is congested (asynchat `initiate_send`). */
   initiateSend(): void {
-    const fifo = this.#fifo;
-    if (fifo.length > 0 && this.connected && !this.#corked) {
-      // Several push()es in one tick (a line, then its "\n") leave as one write: without this,
-      // Nagle's algorithm holds the second small segment until the peer's delayed ACK (~40 ms).
-      const transport = this.socket;
-      if (transport !== null && !transport.writableEnded) {
-        this.#corked = true;
-        transport.cork();
-        process.nextTick(this.#uncork, transport);
-      }
+    this.#send(false);
+  }
+
+  /**
+   * Close (see {@link Dispatcher.close}); what `push()` queued in this tick is first handed to
+   * the transport, as far as it takes it, just as if it had been sent at once.
+   */
+  override close(): void {
+    if (this.#sendScheduled) {
+      this.#sendScheduled = false;
+      if (!this.closed) this.#send(true);
     }
+    super.close();
+  }
+
+  #scheduleSend(): void {
+    if (!this.#sendScheduled) {
+      this.#sendScheduled = true;
+      process.nextTick(this.#scheduledSend);
+    }
+  }
+
+  // Sends from the queue until the transport is congested. The deferred send of push() stops at a
+  // closeWhenDone() mark: the close itself is left to the loop (handlers run only in a loop).
+  #send(stopAtClose: boolean): void {
+    const fifo = this.#fifo;
     while (fifo.length > 0 && this.connected) {
       const first = fifo.first() as Buffer | Producer | null;
       if (first === null) {
+        if (stopAtClose) return;
         fifo.shift();
         this.handleClose();
         return;
@@ -269,12 +287,61 @@ export class AsyncChat extends Dispatcher {
         continue;
       }
       const size = this.acOutBufferSize;
-      const data = first.length > size ? first.subarray(0, size) : first;
+      let data: Buffer;
+      if (first.length >= size) {
+        data = first.length > size ? first.subarray(0, size) : first;
+      } else {
+        // Small pieces leave together: one send of up to what the transport takes now.
+        const transport = this.socket;
+        const room =
+          transport === null ? size : transport.writableHighWaterMark - transport.writableLength;
+        data = first.length < room ? this.#gather(first, room < size ? room : size) : first;
+      }
       const sent = this.send(data);
       if (sent === 0) return;
-      if (sent < first.length) fifo.setFirst(first.subarray(sent));
-      else fifo.shift();
+      this.#consume(sent);
       if (sent < data.length) return;
+    }
+  }
+
+  // The byte chunks at the head of the queue joined into one Buffer of at most `limit` bytes
+  // (whole chunks; `first` alone, uncopied, when the next one does not fit).
+  #gather(first: Buffer, limit: number): Buffer {
+    const fifo = this.#fifo;
+    const queued = fifo.length;
+    let total = first.length;
+    let count = 1;
+    while (count < queued) {
+      const next = fifo.at(count);
+      if (next === null || next === undefined || isProducer(next)) break;
+      if (total + next.length > limit) break;
+      total += next.length;
+      count++;
+    }
+    if (count === 1) return first;
+    const out = Buffer.allocUnsafe(total);
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const piece = fifo.at(i) as Buffer;
+      out.set(piece, offset);
+      offset += piece.length;
+    }
+    return out;
+  }
+
+  // Drops the first `sent` bytes from the byte chunks at the head of the queue.
+  #consume(sent: number): void {
+    const fifo = this.#fifo;
+    let left = sent;
+    while (left > 0) {
+      const first = fifo.first() as Buffer;
+      if (first.length <= left) {
+        fifo.shift();
+        left -= first.length;
+      } else {
+        fifo.setFirst(first.subarray(left));
+        left = 0;
+      }
     }
   }
 
