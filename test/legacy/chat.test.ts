@@ -389,6 +389,61 @@ describe('AsyncChat', () => {
       await done;
     });
 
+    it('several push()es in one tick reach the transport as one write', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      const sender = new Sender({ socket: a, map });
+      const writes: number[] = [];
+      const write = a.write.bind(a) as (chunk: Buffer) => boolean;
+      a.write = ((chunk: Buffer) => {
+        writes.push(chunk.length);
+        return write(chunk);
+      }) as typeof a.write;
+      const received = readBytes(b, 12);
+      sender.push('line');
+      sender.push('\n');
+      sender.push(Buffer.from('second\n'));
+      expect(sender.outgoingQueueLength).to.equal(3);
+      expect((await received).toString()).to.equal('line\nsecond\n');
+      expect(writes).to.deep.equal([12]);
+      expect(sender.outgoingQueueLength).to.equal(0);
+      sender.close();
+      b.destroy();
+    });
+
+    it('close() right after push() still hands the pushed bytes to the transport', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      const sender = new Sender({ socket: a, map });
+      const received = collect(b);
+      sender.push('last words\n');
+      sender.close();
+      expect((await received).toString()).to.equal('last words\n');
+      expect(sender.outgoingQueueLength).to.equal(0);
+    });
+
+    it('closeWhenDone() after push() outside the loop closes only inside the loop', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      let closedInLoop: boolean | undefined;
+      class Watched extends Sender {
+        override handleClose(): void {
+          closedInLoop = map.looping;
+          this.close();
+        }
+      }
+      const sender = new Watched({ socket: a, map });
+      const received = collect(b);
+      sender.push('bye\n');
+      sender.closeWhenDone();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(closedInLoop).to.equal(undefined);
+      expect(sender.outgoingQueueLength).to.equal(1);
+      await loop({ map });
+      expect(closedInLoop).to.equal(true);
+      expect((await received).toString()).to.equal('bye\n');
+    });
+
     it('push() of a wrong type throws TypeError (Issue #12523)', () => {
       const chat = new Sender();
       expect(() => chat.push(42 as unknown as string)).to.throw(
