@@ -18,6 +18,12 @@ export interface AsyncChatOptions extends DispatcherOptions {
   maxIncoming?: number;
 }
 
+// The last short string push()ed and its UTF-8 bytes: protocols push the same few strings ("\n",
+// "\r\n", "250 OK\r\n") over and over. The bytes are only ever read, never modified, so one Buffer
+// can sit in several queues at once.
+let lastString = '';
+let lastBytes: Buffer = EMPTY;
+
 function isProducer(item: Buffer | Producer): item is Producer {
   return !Buffer.isBuffer(item);
 }
@@ -160,7 +166,16 @@ export class AsyncChat extends Dispatcher {
    * ```
    */
   push(data: Uint8Array | string): void {
-    const bytes = toBuffer(data, 'push');
+    let bytes: Buffer;
+    if (typeof data === 'string' && data.length <= 32) {
+      if (data !== lastString) {
+        lastBytes = Buffer.from(data, 'utf8');
+        lastString = data;
+      }
+      bytes = lastBytes;
+    } else {
+      bytes = toBuffer(data, 'push');
+    }
     if (this.closed || bytes.length === 0) return;
     this.#fifo.push(bytes);
     this.#scheduleSend();
@@ -374,7 +389,7 @@ export class AsyncChat extends Dispatcher {
           this.#terminator = terminator - length;
           this.collectIncomingData(buffer);
         } else {
-          this.#inBuffer = buffer.subarray(terminator);
+          this.#inBuffer = length === terminator ? EMPTY : buffer.subarray(terminator);
           this.#terminator = 0;
           this.collectIncomingData(buffer.subarray(0, terminator));
           this.foundTerminator();
@@ -385,7 +400,8 @@ export class AsyncChat extends Dispatcher {
           termLength === 1 ? buffer.indexOf(terminator[0]!) : buffer.indexOf(terminator);
         legacyStats.bytesScanned += index === -1 ? length : index + termLength;
         if (index !== -1) {
-          this.#inBuffer = buffer.subarray(index + termLength);
+          const next = index + termLength;
+          this.#inBuffer = next === length ? EMPTY : buffer.subarray(next);
           // Don't bother reporting the empty string (source of subtle bugs).
           if (index > 0) this.#collect(buffer.subarray(0, index));
           this.#collected = 0;

@@ -29,6 +29,16 @@ export class DispatcherWithSend extends Dispatcher {
   override send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
     if (this.closed || bytes.length === 0) return 0;
+    if (this.#outLength === 0 && this.connected) {
+      // Nothing queued (the common case): hand the bytes over directly, queue only the rest.
+      const sent = super.send(bytes);
+      if (sent < bytes.length) {
+        const rest = sent === 0 ? bytes : bytes.subarray(sent);
+        this.#out.push(rest);
+        this.#outLength += rest.length;
+      }
+      return bytes.length;
+    }
     this.#out.push(bytes);
     this.#outLength += bytes.length;
     this.initiateSend();

@@ -411,6 +411,27 @@ describe('AsyncChat', () => {
       b.destroy();
     });
 
+    it('push() of the same short strings again and again, from two chats, sends each one', async () => {
+      const map = new SocketMap();
+      const [a1, b1] = duplexPair();
+      const [a2, b2] = duplexPair();
+      const one = new Sender({ socket: a1, map });
+      const two = new Sender({ socket: a2, map });
+      const received = [collect(b1), collect(b2)];
+      for (let i = 0; i < 3; i++) {
+        one.push('é\r\n');
+        two.push('é\r\n');
+        one.push(`${i}`);
+        two.push('\n');
+      }
+      one.closeWhenDone();
+      two.closeWhenDone();
+      await loop({ map });
+      const [first, second] = await Promise.all(received);
+      expect(first!.toString()).to.equal('é\r\n0é\r\n1é\r\n2');
+      expect(second!.toString()).to.equal('é\r\n\n'.repeat(3));
+    });
+
     it('close() right after push() still hands the pushed bytes to the transport', async () => {
       const map = new SocketMap();
       const [a, b] = duplexPair();
