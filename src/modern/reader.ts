@@ -90,6 +90,35 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #resume: (() => void) | undefined;
   // How far the pending readLine() has searched already (see #lineStep()).
   #lineOffset = 0;
+  // The settle functions of a pending readLine() without a signal, and its waiter, allocated
+  // once per reader rather than once per line.
+  #lineResolve: ((line: Buffer) => void) | null = null;
+  #lineReject: ((error: unknown) => void) | null = null;
+  #lineWaiter: Waiter = {
+    resolve: () => {
+      let line: Buffer | undefined;
+      try {
+        line = this.#lineStep();
+      } catch (error) {
+        this.#lineWaiter.reject(error);
+        return;
+      }
+      if (line === undefined) {
+        this.#parkWaiter(this.#lineWaiter);
+        return;
+      }
+      const resolve = this.#lineResolve!;
+      this.#lineResolve = null;
+      this.#lineReject = null;
+      resolve(line);
+    },
+    reject: (error) => {
+      const reject = this.#lineReject!;
+      this.#lineResolve = null;
+      this.#lineReject = null;
+      reject(error);
+    },
+  };
 
   constructor(options: StreamReaderOptions = {}) {
     this.limit = checkPositiveInteger('limit', options.limit ?? 65536);
@@ -512,6 +541,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
     reject: (error: unknown) => void,
     signal: AbortSignal | undefined,
   ): void {
+    if (signal === undefined) {
+      this.#lineResolve = resolve;
+      this.#lineReject = reject;
+      this.#parkWaiter(this.#lineWaiter);
+      return;
+    }
     const waiter: Waiter = {
       resolve: () => {
         let line: Buffer | undefined;
