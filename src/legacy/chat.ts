@@ -83,6 +83,8 @@ export class AsyncChat extends Dispatcher {
   // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
   // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
   #sendScheduled = false;
+  // True while close() runs (handleClose() may still push a last message).
+  #closing = false;
   #scheduledSend = (): void => {
     if (!this.#sendScheduled) return;
     this.#sendScheduled = false;
@@ -155,8 +157,9 @@ export class AsyncChat extends Dispatcher {
   }
 
   /**
-   * Queue `data` for sending (strings as UTF-8) and start sending.
-   * After `close()` it does nothing.
+   * Queue `data` for sending (strings as UTF-8). It is handed to the transport at the end of the
+   * current tick (pieces pushed in the same tick leave as one write), or sooner by
+   * `handleWrite()` / `initiateSend()` / `close()`. After `close()` it does nothing.
    *
    * @throws {TypeError} If `data` is neither a Uint8Array nor a string (asynchat issue #12523).
    *
@@ -269,14 +272,25 @@ export class AsyncChat extends Dispatcher {
    * the transport, as far as it takes it, just as if it had been sent at once.
    */
   override close(): void {
-    if (this.#sendScheduled) {
-      this.#sendScheduled = false;
-      if (!this.closed) this.#send(true);
+    if (this.closed) return;
+    this.#closing = true;
+    try {
+      if (this.#sendScheduled) {
+        this.#sendScheduled = false;
+        this.#send(true);
+      }
+      super.close();
+    } finally {
+      this.#closing = false;
     }
-    super.close();
   }
 
   #scheduleSend(): void {
+    // A push() from handleClose() while close() runs: the transport is about to be released.
+    if (this.#closing) {
+      this.#send(true);
+      return;
+    }
     if (!this.#sendScheduled) {
       this.#sendScheduled = true;
       process.nextTick(this.#scheduledSend);

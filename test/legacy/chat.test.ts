@@ -443,6 +443,22 @@ describe('AsyncChat', () => {
       expect(sender.outgoingQueueLength).to.equal(0);
     });
 
+    it('a push() from handleClose() while close() runs still reaches the peer', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      class Goodbye extends Sender {
+        override handleClose(): void {
+          this.push('bye\n');
+        }
+      }
+      const chat = new Goodbye({ socket: a, map });
+      const received = collect(b);
+      chat.close();
+      expect(chat.closed).to.equal(true);
+      expect((await received).toString()).to.equal('bye\n');
+      expect(map.size).to.equal(0);
+    });
+
     it('closeWhenDone() after push() outside the loop closes only inside the loop', async () => {
       const map = new SocketMap();
       const [a, b] = duplexPair();
