@@ -377,7 +377,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (;;) {
-      const line = await this.#readUntil('readLine', NEWLINE, undefined, true);
+      // readLine()'s fast paths: a buffered line costs no extra wait.
+      const line = await this.readLine();
       if (line.length === 0) return;
       yield line;
     }
