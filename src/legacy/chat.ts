@@ -1,8 +1,9 @@
 import process from 'node:process';
-import type { Duplex } from 'node:stream';
 import { LimitOverrunError } from '../modern/errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
 import { kAtEof } from './_internal.js';
+import { Fifo } from './_fifo.js';
+import { legacyStats } from './_stats.js';
 import { findPrefixAtEnd } from './_terminator.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import type { Producer } from './producer.js';
@@ -16,6 +17,12 @@ export interface AsyncChatOptions extends DispatcherOptions {
    */
   maxIncoming?: number;
 }
+
+// The last short string push()ed and its UTF-8 bytes: protocols push the same few strings ("\n",
+// "\r\n", "250 OK\r\n") over and over. The bytes are only ever read, never modified, so one Buffer
+// can sit in several queues at once.
+let lastString = '';
+let lastBytes: Buffer = EMPTY;
 
 function isProducer(item: Buffer | Producer): item is Producer {
   return !Buffer.isBuffer(item);
@@ -69,12 +76,19 @@ export class AsyncChat extends Dispatcher {
   // Bytes collected since the last terminator while the terminator is a byte string.
   #collected = 0;
   // Outgoing queue: bytes, producers, and null for closeWhenDone().
-  #fifo: Array<Buffer | Producer | null> = [];
-  // The transport is corked until the end of the current tick (see initiateSend()).
-  #corked = false;
-  #uncork = (transport: Duplex): void => {
-    this.#corked = false;
-    transport.uncork();
+  // A ring buffer: a congested transport can leave a million small pushes queued, and
+  // Array.shift() would make sending them quadratic.
+  #fifo = new Fifo<Buffer | Producer | null>();
+  // push() sends at the end of the current tick (or sooner, from handleWrite()), so that several
+  // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
+  // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
+  #sendScheduled = false;
+  // True while close() runs (handleClose() may still push a last message).
+  #closing = false;
+  #scheduledSend = (): void => {
+    if (!this.#sendScheduled) return;
+    this.#sendScheduled = false;
+    if (!this.closed) this.#send(true);
   };
 
   constructor(options: AsyncChatOptions = {}) {
@@ -143,8 +157,9 @@ export class AsyncChat extends Dispatcher {
   }
 
   /**
-   * Queue `data` for sending (strings as UTF-8) and start sending.
-   * After `close()` it does nothing.
+   * Queue `data` for sending (strings as UTF-8). It is handed to the transport at the end of the
+   * current tick (pieces pushed in the same tick leave as one write), or sooner by
+   * `handleWrite()` / `initiateSend()` / `close()`. After `close()` it does nothing.
    *
    * @throws {TypeError} If `data` is neither a Uint8Array nor a string (asynchat issue #12523).
    *
@@ -154,10 +169,19 @@ export class AsyncChat extends Dispatcher {
    * ```
    */
   push(data: Uint8Array | string): void {
-    const bytes = toBuffer(data, 'push');
+    let bytes: Buffer;
+    if (typeof data === 'string' && data.length <= 32) {
+      if (data !== lastString) {
+        lastBytes = Buffer.from(data, 'utf8');
+        lastString = data;
+      }
+      bytes = lastBytes;
+    } else {
+      bytes = toBuffer(data, 'push');
+    }
     if (this.closed || bytes.length === 0) return;
     this.#fifo.push(bytes);
-    this.initiateSend();
+    this.#scheduleSend();
   }
 
   /**
@@ -182,7 +206,7 @@ export class AsyncChat extends Dispatcher {
     }
     if (this.closed) return;
     this.#fifo.push(producer);
-    this.initiateSend();
+    this.#scheduleSend();
   }
 
   /**
@@ -214,7 +238,7 @@ export class AsyncChat extends Dispatcher {
   discardBuffers(): void {
     this.#inBuffer = EMPTY;
     this.#collected = 0;
-    this.#fifo.length = 0;
+    this.#fifo.clear();
   }
 
   /** How many items (byte chunks, producers, a close mark) wait in the output queue. */
@@ -240,20 +264,47 @@ export class AsyncChat extends Dispatcher {
 
   /** Send from the queue until the transport is congested (asynchat `initiate_send`). */
   initiateSend(): void {
-    const fifo = this.#fifo;
-    if (fifo.length > 0 && this.connected && !this.#corked) {
-      // Several push()es in one tick (a line, then its "\n") leave as one write: without this,
-      // Nagle's algorithm holds the second small segment until the peer's delayed ACK (~40 ms).
-      const transport = this.socket;
-      if (transport !== null && !transport.writableEnded) {
-        this.#corked = true;
-        transport.cork();
-        process.nextTick(this.#uncork, transport);
+    this.#send(false);
+  }
+
+  /**
+   * Close (see {@link Dispatcher.close}); what `push()` queued in this tick is first handed to
+   * the transport, as far as it takes it, just as if it had been sent at once.
+   */
+  override close(): void {
+    if (this.closed) return;
+    this.#closing = true;
+    try {
+      if (this.#sendScheduled) {
+        this.#sendScheduled = false;
+        this.#send(true);
       }
+      super.close();
+    } finally {
+      this.#closing = false;
     }
+  }
+
+  #scheduleSend(): void {
+    // A push() from handleClose() while close() runs: the transport is about to be released.
+    if (this.#closing) {
+      this.#send(true);
+      return;
+    }
+    if (!this.#sendScheduled) {
+      this.#sendScheduled = true;
+      process.nextTick(this.#scheduledSend);
+    }
+  }
+
+  // Sends from the queue until the transport is congested. The deferred send of push() stops at a
+  // closeWhenDone() mark: the close itself is left to the loop (handlers run only in a loop).
+  #send(stopAtClose: boolean): void {
+    const fifo = this.#fifo;
     while (fifo.length > 0 && this.connected) {
-      const first = fifo[0] as Buffer | Producer | null;
+      const first = fifo.first() as Buffer | Producer | null;
       if (first === null) {
+        if (stopAtClose) return;
         fifo.shift();
         this.handleClose();
         // handleClose() runs once per dispatcher: when it already ran (it queued this very
@@ -268,12 +319,61 @@ export class AsyncChat extends Dispatcher {
         continue;
       }
       const size = this.acOutBufferSize;
-      const data = first.length > size ? first.subarray(0, size) : first;
+      let data: Buffer;
+      if (first.length >= size) {
+        data = first.length > size ? first.subarray(0, size) : first;
+      } else {
+        // Small pieces leave together: one send of up to what the transport takes now.
+        const transport = this.socket;
+        const room =
+          transport === null ? size : transport.writableHighWaterMark - transport.writableLength;
+        data = first.length < room ? this.#gather(first, room < size ? room : size) : first;
+      }
       const sent = this.send(data);
       if (sent === 0) return;
-      if (sent < first.length) fifo[0] = first.subarray(sent);
-      else fifo.shift();
+      this.#consume(sent);
       if (sent < data.length) return;
+    }
+  }
+
+  // The byte chunks at the head of the queue joined into one Buffer of at most `limit` bytes
+  // (whole chunks; `first` alone, uncopied, when the next one does not fit).
+  #gather(first: Buffer, limit: number): Buffer {
+    const fifo = this.#fifo;
+    const queued = fifo.length;
+    let total = first.length;
+    let count = 1;
+    while (count < queued) {
+      const next = fifo.at(count);
+      if (next === null || next === undefined || isProducer(next)) break;
+      if (total + next.length > limit) break;
+      total += next.length;
+      count++;
+    }
+    if (count === 1) return first;
+    const out = Buffer.allocUnsafe(total);
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const piece = fifo.at(i) as Buffer;
+      out.set(piece, offset);
+      offset += piece.length;
+    }
+    return out;
+  }
+
+  // Drops the first `sent` bytes from the byte chunks at the head of the queue.
+  #consume(sent: number): void {
+    const fifo = this.#fifo;
+    let left = sent;
+    while (left > 0) {
+      const first = fifo.first() as Buffer;
+      if (first.length <= left) {
+        fifo.shift();
+        left -= first.length;
+      } else {
+        fifo.setFirst(first.subarray(left));
+        left = 0;
+      }
     }
   }
 
@@ -306,15 +406,19 @@ export class AsyncChat extends Dispatcher {
           this.#terminator = terminator - length;
           this.collectIncomingData(buffer);
         } else {
-          this.#inBuffer = buffer.subarray(terminator);
+          this.#inBuffer = length === terminator ? EMPTY : buffer.subarray(terminator);
           this.#terminator = 0;
           this.collectIncomingData(buffer.subarray(0, terminator));
           this.foundTerminator();
         }
       } else {
-        const index = buffer.indexOf(terminator);
+        const termLength = terminator.length;
+        const index =
+          termLength === 1 ? buffer.indexOf(terminator[0]!) : buffer.indexOf(terminator);
+        legacyStats.bytesScanned += index === -1 ? length : index + termLength;
         if (index !== -1) {
-          this.#inBuffer = buffer.subarray(index + terminator.length);
+          const next = index + termLength;
+          this.#inBuffer = next === length ? EMPTY : buffer.subarray(next);
           // Don't bother reporting the empty string (source of subtle bugs).
           if (index > 0) this.#collect(buffer.subarray(0, index));
           this.#collected = 0;

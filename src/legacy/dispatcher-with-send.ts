@@ -1,4 +1,5 @@
 import { toBuffer } from './_bytes.js';
+import { Fifo } from './_fifo.js';
 import { Dispatcher } from './dispatcher.js';
 
 /**
@@ -15,7 +16,8 @@ import { Dispatcher } from './dispatcher.js';
  */
 export class DispatcherWithSend extends Dispatcher {
   // Bytes not yet taken by the transport, oldest first; #outLength is their total.
-  #out: Buffer[] = [];
+  // A ring buffer: many small sends to a congested transport must not make shift() quadratic.
+  #out = new Fifo<Buffer>();
   #outLength = 0;
 
   /** Bytes buffered by `send()` that the transport has not taken yet. */
@@ -27,6 +29,16 @@ export class DispatcherWithSend extends Dispatcher {
   override send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
     if (this.closed || bytes.length === 0) return 0;
+    if (this.#outLength === 0 && this.connected) {
+      // Nothing queued (the common case): hand the bytes over directly, queue only the rest.
+      const sent = super.send(bytes);
+      if (sent < bytes.length) {
+        const rest = sent === 0 ? bytes : bytes.subarray(sent);
+        this.#out.push(rest);
+        this.#outLength += rest.length;
+      }
+      return bytes.length;
+    }
     this.#out.push(bytes);
     this.#outLength += bytes.length;
     this.initiateSend();
@@ -36,12 +48,12 @@ export class DispatcherWithSend extends Dispatcher {
   /** Move buffered bytes to the transport until it is congested. */
   initiateSend(): void {
     while (this.#out.length > 0 && this.connected) {
-      const first = this.#out[0] as Buffer;
+      const first = this.#out.first() as Buffer;
       const sent = super.send(first);
       if (sent === 0) return;
       this.#outLength -= sent;
       if (sent < first.length) {
-        this.#out[0] = first.subarray(sent);
+        this.#out.setFirst(first.subarray(sent));
         return;
       }
       this.#out.shift();

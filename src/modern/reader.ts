@@ -88,6 +88,37 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #paused = false;
   #pause: (() => void) | undefined;
   #resume: (() => void) | undefined;
+  // How far the pending readLine() has searched already (see #lineStep()).
+  #lineOffset = 0;
+  // The settle functions of a pending readLine() without a signal, and its waiter, allocated
+  // once per reader rather than once per line.
+  #lineResolve: ((line: Buffer) => void) | null = null;
+  #lineReject: ((error: unknown) => void) | null = null;
+  #lineWaiter: Waiter = {
+    resolve: () => {
+      let line: Buffer | undefined;
+      try {
+        line = this.#lineStep();
+      } catch (error) {
+        this.#lineWaiter.reject(error);
+        return;
+      }
+      if (line === undefined) {
+        this.#parkWaiter(this.#lineWaiter);
+        return;
+      }
+      const resolve = this.#lineResolve!;
+      this.#lineResolve = null;
+      this.#lineReject = null;
+      resolve(line);
+    },
+    reject: (error) => {
+      const reject = this.#lineReject!;
+      this.#lineResolve = null;
+      this.#lineReject = null;
+      reject(error);
+    },
+  };
 
   constructor(options: StreamReaderOptions = {}) {
     this.limit = checkPositiveInteger('limit', options.limit ?? 65536);
@@ -318,7 +349,21 @@ export class StreamReader implements AsyncIterable<Buffer> {
         }
       }
     }
-    return this.#readUntil('readLine', NEWLINE, options, true);
+    // The same steps as #readUntil('readLine', ...), without an async function: when the read has
+    // to wait, the producer side completes it in feedData()/feedEof(), one promise per line.
+    let signal: AbortSignal | undefined;
+    let line: Buffer | undefined;
+    try {
+      signal = this.#start('readLine', options);
+      this.#lineOffset = 0;
+      line = this.#lineStep();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (line !== undefined) return Promise.resolve(line);
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#waitLine(resolve, reject, signal);
+    });
   }
 
   /**
@@ -332,7 +377,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (;;) {
-      const line = await this.#readUntil('readLine', NEWLINE, undefined, true);
+      // readLine()'s fast paths: a buffered line costs no extra wait.
+      const line = await this.readLine();
       if (line.length === 0) return;
       yield line;
     }
@@ -347,17 +393,68 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * for await (const chunk of reader.chunks()) writer.write(chunk);
    * ```
    */
-  async *chunks(options?: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
-    for (;;) {
-      const signal = this.#start('chunks', options);
-      while (this.#length === 0) {
-        if (this.#eof) return;
-        await this.#waitForData('chunks', signal);
+  chunks(options?: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
+    // A hand-written async generator (an `async function*` costs several promises and microtask
+    // hops per chunk): a buffered chunk is returned at once, and a waiting next() is completed by
+    // feedData()/feedEof() directly. Generator semantics are kept: the checks of every read run
+    // at each next(), an error ends the iteration, next() calls made while one is pending run in
+    // turn, and return()/throw() end it.
+    let finished = false;
+    let pending: Promise<IteratorResult<Buffer, void>> | null = null;
+    const done = (): IteratorResult<Buffer, void> => ({ done: true, value: undefined });
+    const step = (): Promise<IteratorResult<Buffer, void>> => {
+      if (finished) return Promise.resolve(done());
+      let signal: AbortSignal | undefined;
+      try {
+        signal = this.#start('chunks', options);
+      } catch (error) {
+        finished = true;
+        return Promise.reject(error);
       }
-      const first = this.#chunks[this.#head]!;
-      const available = first.length - this.#offset;
-      yield this.#take(available < this.#length ? available : this.#length);
-    }
+      if (this.#length > 0) return Promise.resolve({ done: false, value: this.#takeChunk() });
+      if (this.#eof) {
+        finished = true;
+        return Promise.resolve(done());
+      }
+      const waiting = new Promise<IteratorResult<Buffer, void>>((resolve, reject) => {
+        this.#waitChunk(
+          (chunk) => {
+            pending = null;
+            if (chunk === undefined) finished = true;
+            resolve(chunk === undefined ? done() : { done: false, value: chunk });
+          },
+          (error) => {
+            pending = null;
+            finished = true;
+            reject(error);
+          },
+          signal,
+        );
+      });
+      pending = waiting;
+      return waiting;
+    };
+    const after = <T>(then: () => Promise<T>): Promise<T> => {
+      const previous = pending;
+      if (previous === null) return then();
+      return previous.then(then, then);
+    };
+    const iterator: AsyncGenerator<Buffer, void, undefined> = {
+      next: () => after(step),
+      return: (value?: void | PromiseLike<void>) =>
+        after(async () => {
+          finished = true;
+          await value;
+          return done();
+        }),
+      throw: (error: unknown) =>
+        after(() => {
+          finished = true;
+          return Promise.reject(error);
+        }),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   // ---------------------------------------------------------------- internals
@@ -410,6 +507,125 @@ export class StreamReader implements AsyncIterable<Buffer> {
       );
     }
     return this.#take(index + sepLength);
+  }
+
+  // One step of readLine(): the line (possibly the partial last one at end-of-stream, or empty),
+  // or undefined when it has to wait for more data. Throws LimitOverrunError like #readUntil.
+  #lineStep(): Buffer | undefined {
+    const offset = this.#lineOffset;
+    if (this.#length > offset) {
+      const index = this.#find(NEWLINE, offset);
+      if (index !== -1) {
+        if (index > this.limit) {
+          throw new LimitOverrunError(
+            `Cannot readLine(): the separator was found past the limit of ${this.limit} bytes`,
+            index,
+          );
+        }
+        return this.#take(index + 1);
+      }
+      this.#lineOffset = this.#length;
+      if (this.#length > this.limit) {
+        throw new LimitOverrunError(
+          `Cannot readLine(): no separator found within the limit of ${this.limit} bytes`,
+          this.#length,
+        );
+      }
+    }
+    if (this.#eof) return this.#take(this.#length);
+    return undefined;
+  }
+
+  // Waits (as #waitForData) until #lineStep() has a result, then settles the readLine() promise.
+  #waitLine(
+    resolve: (line: Buffer) => void,
+    reject: (error: unknown) => void,
+    signal: AbortSignal | undefined,
+  ): void {
+    if (signal === undefined) {
+      this.#lineResolve = resolve;
+      this.#lineReject = reject;
+      this.#parkWaiter(this.#lineWaiter);
+      return;
+    }
+    const waiter: Waiter = {
+      resolve: () => {
+        let line: Buffer | undefined;
+        try {
+          line = this.#lineStep();
+        } catch (error) {
+          waiter.reject(error);
+          return;
+        }
+        if (line === undefined) {
+          this.#parkWaiter(waiter);
+          return;
+        }
+        signal?.removeEventListener('abort', onAbort);
+        resolve(line);
+      },
+      reject: (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    };
+    const onAbort = (): void => {
+      if (this.#waiter === waiter) this.#waiter = null;
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#parkWaiter(waiter);
+  }
+
+  // Waits (as #waitForData) until a chunk or end-of-stream arrives; `deliver` gets the chunk, or
+  // undefined at end-of-stream.
+  #waitChunk(
+    deliver: (chunk: Buffer | undefined) => void,
+    reject: (error: unknown) => void,
+    signal: AbortSignal | undefined,
+  ): void {
+    const waiter: Waiter = {
+      resolve: () => {
+        if (this.#length === 0 && !this.#eof) {
+          this.#parkWaiter(waiter);
+          return;
+        }
+        signal?.removeEventListener('abort', onAbort);
+        deliver(this.#length > 0 ? this.#takeChunk() : undefined);
+      },
+      reject: (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    };
+    const onAbort = (): void => {
+      if (this.#waiter === waiter) this.#waiter = null;
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#parkWaiter(waiter);
+  }
+
+  // Installs `waiter` as the pending read, after #waitForData's checks (the caller has just run
+  // #start(), or is the waiter itself being woken, so no other read is pending).
+  #parkWaiter(waiter: Waiter): void {
+    if (this.#failed) {
+      waiter.reject(this.#exception);
+      return;
+    }
+    // A read that has to wait needs more bytes than the buffer holds: let the transport go on.
+    if (this.#paused) {
+      this.#paused = false;
+      this.#resume?.();
+    }
+    this.#waiter = waiter;
+  }
+
+  // The rest of the first buffered chunk (#length > 0), without copying.
+  #takeChunk(): Buffer {
+    const first = this.#chunks[this.#head]!;
+    const available = first.length - this.#offset;
+    return this.#take(available < this.#length ? available : this.#length);
   }
 
   // The index (from the start of the buffer) of the first `sep` at or after `from`, or -1.

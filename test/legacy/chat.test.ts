@@ -8,6 +8,7 @@ import {
   loop,
   type Producer,
 } from '../../src/legacy/index.js';
+import { legacyStats } from '../../src/legacy/_stats.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import {
   RecordingChat,
@@ -16,6 +17,7 @@ import {
   eventually,
   listenOn,
   nextEvent,
+  readBytes,
 } from './_support.js';
 
 /** A chat that only sends: what the test queues, then closeWhenDone(). */
@@ -387,6 +389,98 @@ describe('AsyncChat', () => {
       await done;
     });
 
+    it('several push()es in one tick reach the transport as one write', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      const sender = new Sender({ socket: a, map });
+      const writes: number[] = [];
+      const write = a.write.bind(a) as (chunk: Buffer) => boolean;
+      a.write = ((chunk: Buffer) => {
+        writes.push(chunk.length);
+        return write(chunk);
+      }) as typeof a.write;
+      const received = readBytes(b, 12);
+      sender.push('line');
+      sender.push('\n');
+      sender.push(Buffer.from('second\n'));
+      expect(sender.outgoingQueueLength).to.equal(3);
+      expect((await received).toString()).to.equal('line\nsecond\n');
+      expect(writes).to.deep.equal([12]);
+      expect(sender.outgoingQueueLength).to.equal(0);
+      sender.close();
+      b.destroy();
+    });
+
+    it('push() of the same short strings again and again, from two chats, sends each one', async () => {
+      const map = new SocketMap();
+      const [a1, b1] = duplexPair();
+      const [a2, b2] = duplexPair();
+      const one = new Sender({ socket: a1, map });
+      const two = new Sender({ socket: a2, map });
+      const received = [collect(b1), collect(b2)];
+      for (let i = 0; i < 3; i++) {
+        one.push('é\r\n');
+        two.push('é\r\n');
+        one.push(`${i}`);
+        two.push('\n');
+      }
+      one.closeWhenDone();
+      two.closeWhenDone();
+      await loop({ map });
+      const [first, second] = await Promise.all(received);
+      expect(first!.toString()).to.equal('é\r\n0é\r\n1é\r\n2');
+      expect(second!.toString()).to.equal('é\r\n\n'.repeat(3));
+    });
+
+    it('close() right after push() still hands the pushed bytes to the transport', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      const sender = new Sender({ socket: a, map });
+      const received = collect(b);
+      sender.push('last words\n');
+      sender.close();
+      expect((await received).toString()).to.equal('last words\n');
+      expect(sender.outgoingQueueLength).to.equal(0);
+    });
+
+    it('a push() from handleClose() while close() runs still reaches the peer', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      class Goodbye extends Sender {
+        override handleClose(): void {
+          this.push('bye\n');
+        }
+      }
+      const chat = new Goodbye({ socket: a, map });
+      const received = collect(b);
+      chat.close();
+      expect(chat.closed).to.equal(true);
+      expect((await received).toString()).to.equal('bye\n');
+      expect(map.size).to.equal(0);
+    });
+
+    it('closeWhenDone() after push() outside the loop closes only inside the loop', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      let closedInLoop: boolean | undefined;
+      class Watched extends Sender {
+        override handleClose(): void {
+          closedInLoop = map.looping;
+          this.close();
+        }
+      }
+      const sender = new Watched({ socket: a, map });
+      const received = collect(b);
+      sender.push('bye\n');
+      sender.closeWhenDone();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(closedInLoop).to.equal(undefined);
+      expect(sender.outgoingQueueLength).to.equal(1);
+      await loop({ map });
+      expect(closedInLoop).to.equal(true);
+      expect((await received).toString()).to.equal('bye\n');
+    });
+
     it('push() of a wrong type throws TypeError (Issue #12523)', () => {
       const chat = new Sender();
       expect(() => chat.push(42 as unknown as string)).to.throw(
@@ -414,6 +508,61 @@ describe('AsyncChat', () => {
       expect(sender.closed).to.equal(false);
       sender.close();
       b.destroy();
+    });
+  });
+
+  describe('linear work on bulk traffic (regressions of a quadratic queue and search)', () => {
+    /** Echoes each line back with two push()es, like the benchmark's line echo. */
+    class LineEcho extends AsyncChat {
+      #parts: Buffer[] = [];
+      override collectIncomingData(data: Buffer): void {
+        this.#parts.push(data);
+      }
+      override foundTerminator(): void {
+        const parts = this.#parts;
+        this.#parts = [];
+        this.push(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        this.push('\n');
+      }
+      override logInfo(): void {}
+    }
+
+    it('echoes 1 MiB of 64-byte lines to a slow reader, scanning each byte once and moving queue items O(1) times', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair({ highWaterMark: 4096 });
+      const chat = new LineEcho({ socket, map });
+      chat.setTerminator('\n');
+      const line = Buffer.from(`${'x'.repeat(63)}\n`);
+      const lines = 16_384;
+      const input = Buffer.concat(Array.from({ length: lines }, () => line));
+      const scannedBefore = legacyStats.bytesScanned;
+      const movesBefore = legacyStats.queueMoves;
+      let maxQueued = 0;
+      chat.on('read', () => {
+        maxQueued = Math.max(maxQueued, chat.outgoingQueueLength);
+      });
+      const done = loop({ map });
+      try {
+        // The peer writes everything before it reads anything: the echo queues up in the chat.
+        peer.write(input);
+        await eventually(() => (chat.outgoingQueueLength > 4 * 1024 ? true : undefined));
+        const echoed = await readBytes(peer, input.length);
+        expect(echoed.equals(input)).to.equal(true);
+      } finally {
+        map.closeAll();
+        peer.destroy();
+        await done;
+      }
+      const scanned = legacyStats.bytesScanned - scannedBefore;
+      const moves = legacyStats.queueMoves - movesBefore;
+      expect(maxQueued).to.be.greaterThan(4 * 1024);
+      // Every input byte examined exactly once by the terminator search.
+      expect(scanned).to.equal(input.length);
+      // The queue grew by doubling (the counter is live) and copied fewer items than its
+      // capacity in all, < 2 × its peak length; an Array.shift() queue would copy the whole
+      // queue per item sent.
+      expect(moves).to.be.greaterThan(0);
+      expect(moves).to.be.lessThan(2 * maxQueued);
     });
   });
 

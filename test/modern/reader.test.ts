@@ -245,6 +245,61 @@ describe('StreamReader', () => {
     });
   });
 
+  describe('#readLine() while waiting for data', () => {
+    it('completes a line fed in pieces, scanning each byte once', async () => {
+      const reader = new StreamReader({ limit: 1 << 20 });
+      const before = readerStats.bytesScanned;
+      const pending = reader.readLine();
+      for (let i = 0; i < 10_000; i++) reader.feedData(b('x'));
+      reader.feedData(b('\nnext'));
+      const line = await pending;
+      expect(line.length).to.equal(10_001);
+      expect(readerStats.bytesScanned - before).to.equal(10_001);
+      expect(reader.bufferedLength).to.equal(4);
+    });
+
+    it('rejects with LimitOverrunError once the line outgrows the limit, keeping the data', async () => {
+      const reader = new StreamReader({ limit: 10 });
+      const pending = reader.readLine();
+      reader.feedData(b('x'.repeat(8)));
+      reader.feedData(b('y'.repeat(8)));
+      const error = await rejection(pending);
+      expect(error).to.be.instanceOf(LimitOverrunError);
+      expect((error as LimitOverrunError).consumed).to.equal(16);
+      expect(reader.bufferedLength).to.equal(16);
+      reader.feedData(b('\n'));
+      expect((await reader.read(100)).toString()).to.equal(`${'x'.repeat(8)}${'y'.repeat(8)}\n`);
+    });
+
+    it('returns what is left at end-of-stream, then empty', async () => {
+      const reader = new StreamReader();
+      const pending = reader.readLine();
+      reader.feedData(b('no newline'));
+      reader.feedEof();
+      expect((await pending).toString()).to.equal('no newline');
+      expect((await reader.readLine()).length).to.equal(0);
+    });
+
+    it('resumes a paused transport when it has to wait', async () => {
+      const calls: string[] = [];
+      const reader = new StreamReader({
+        limit: 4,
+        pause: () => calls.push('pause'),
+        resume: () => calls.push('resume'),
+      });
+      reader.feedData(b('1234567890'));
+      expect(calls).to.deep.equal(['pause']);
+      const error = await rejection(reader.readLine());
+      expect(error).to.be.instanceOf(LimitOverrunError);
+      await reader.readExactly(8);
+      const pending = reader.readLine();
+      reader.feedData(b('ab\n'));
+      expect((await pending).toString()).to.equal('90ab\n');
+      expect(calls).to.deep.equal(['pause', 'resume']);
+      expect(reader.paused).to.equal(false);
+    });
+  });
+
   describe('[Symbol.asyncIterator]()', () => {
     it('yields lines until end-of-stream', async () => {
       const reader = new StreamReader();
@@ -281,6 +336,70 @@ describe('StreamReader', () => {
       reader.feedEof();
       await done;
       expect(seen).to.deep.equal(['ab', 'cde', 'f']);
+    });
+  });
+
+  describe('#chunks() as an async generator', () => {
+    it('return() ends the iteration and leaves the rest buffered', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('one'));
+      reader.feedData(b('two'));
+      const chunks = reader.chunks();
+      expect((await chunks.next()).value?.toString()).to.equal('one');
+      expect(await chunks.return()).to.deep.equal({ done: true, value: undefined });
+      expect(await chunks.next()).to.deep.equal({ done: true, value: undefined });
+      expect((await reader.read(10)).toString()).to.equal('two');
+    });
+
+    it('runs next() calls made while one is pending in turn', async () => {
+      const reader = new StreamReader();
+      const chunks = reader.chunks();
+      const first = chunks.next();
+      const second = chunks.next();
+      const third = chunks.next();
+      reader.feedData(b('a'));
+      reader.feedData(b('b'));
+      reader.feedEof();
+      const results = await Promise.all([first, second, third]);
+      expect(results.map((r) => (r.done ? 'done' : r.value.toString()))).to.deep.equal([
+        'a',
+        'b',
+        'done',
+      ]);
+    });
+
+    it('rejects a waiting next() with the stored exception, then is done', async () => {
+      const reader = new StreamReader();
+      const chunks = reader.chunks();
+      const pending = chunks.next();
+      const boom = new Error('boom');
+      reader.setException(boom);
+      expect(await rejection(pending)).to.equal(boom);
+      expect(await chunks.next()).to.deep.equal({ done: true, value: undefined });
+    });
+
+    it('an aborted wait rejects with signal.reason, removes its listener and loses no data', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const chunks = reader.chunks({ signal: controller.signal });
+      const pending = chunks.next();
+      expect(getEventListeners(controller.signal, 'abort').length).to.equal(1);
+      const reason = new Error('stop');
+      controller.abort(reason);
+      expect(await rejection(pending)).to.equal(reason);
+      expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
+      reader.feedData(b('kept'));
+      expect((await reader.read(10)).toString()).to.equal('kept');
+    });
+
+    it('throw() rejects with the error and ends the iteration', async () => {
+      const reader = new StreamReader();
+      reader.feedData(b('x'));
+      const chunks = reader.chunks();
+      const error = new Error('thrown');
+      expect(await rejection(chunks.throw(error))).to.equal(error);
+      expect(await chunks.next()).to.deep.equal({ done: true, value: undefined });
+      expect(reader.bufferedLength).to.equal(1);
     });
   });
 
