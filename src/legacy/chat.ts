@@ -305,7 +305,9 @@ export class AsyncChat extends Dispatcher {
       const first = fifo.first() as Buffer | Producer | null;
       if (first === null) {
         if (stopAtClose) return;
-        fifo.shift();
+        // The close mark: what was queued behind it is never sent (asynchat closes here), so it
+        // is dropped now, before handleClose() -> close() would flush this tick's pushes.
+        fifo.clear();
         this.handleClose();
         // handleClose() runs once per dispatcher: when it already ran (it queued this very
         // closeWhenDone(), e.g. a reply at end-of-stream), the guard skipped it, so close here.

@@ -481,6 +481,34 @@ describe('AsyncChat', () => {
       expect((await received).toString()).to.equal('bye\n');
     });
 
+    it('nothing pushed after closeWhenDone() is sent, even from the same read (asynchat)', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      class Quitter extends AsyncChat {
+        #line: Buffer[] = [];
+        constructor(socket: Duplex) {
+          super({ socket, map });
+          this.setTerminator('\n');
+        }
+        override collectIncomingData(data: Buffer): void {
+          this.#line.push(data);
+        }
+        override foundTerminator(): void {
+          const line = Buffer.concat(this.#line.splice(0)).toString();
+          if (line === 'quit') {
+            this.push('bye\n');
+            this.closeWhenDone();
+          } else this.push(`echo ${line}\n`);
+        }
+      }
+      new Quitter(a);
+      const received = collect(b);
+      b.write('one\nquit\nnever answered\n'); // one chunk: all three lines in one handleRead()
+      await loop({ map });
+      expect((await received).toString()).to.equal('echo one\nbye\n');
+      expect(map.size).to.equal(0);
+    });
+
     it('push() of a wrong type throws TypeError (Issue #12523)', () => {
       const chat = new Sender();
       expect(() => chat.push(42 as unknown as string)).to.throw(
