@@ -25,6 +25,8 @@ export interface SoakServer {
   readonly port: number;
   /** Connections the server still tracks (open connections, dispatchers in its maps). */
   tracked(): number;
+  /** Client connections the server serves now. */
+  connections(): number;
   /** Listeners the server's own emitters hold (must not grow with the connection count). */
   listeners(): number;
   /**
@@ -231,6 +233,7 @@ export async function startStyle(style: Style, options: StyleOptions = {}): Prom
         ...common,
         port: portOf(listener.address()),
         tracked: () => map.size - 1,
+        connections: () => map.size - 1,
         listeners: () =>
           emitterListeners(listener) + (listener.server?.listenerCount('connection') ?? 0),
         async close() {
@@ -249,6 +252,7 @@ export async function startStyle(style: Style, options: StyleOptions = {}): Prom
         ...common,
         port: portOf(server.address()),
         tracked: () => server.connections + map.size,
+        connections: () => server.connections,
         listeners: () => emitterListeners(server),
         async close() {
           await server.shutdown({ timeout: 0 });
@@ -270,6 +274,7 @@ export async function startStyle(style: Style, options: StyleOptions = {}): Prom
         ...common,
         port: portOf(server.address()),
         tracked: () => server.connections + server.map.size + server.lingeringShadows,
+        connections: () => server.connections,
         listeners: () => emitterListeners(server),
         async close() {
           await server.shutdown({ timeout: 0 });
