@@ -264,6 +264,7 @@ export async function startStyle(style: Style, options: StyleOptions = {}): Prom
       const server = await startMixedServer({
         legacy: LineChat,
         modern: handler,
+        // Without `random` the split is exact: every other connection is modern.
         route: { by: 'fraction', modern: 0.5 },
         host: HOST,
         port: 0,
@@ -400,7 +401,9 @@ export async function pingPong(
     await Promise.all(
       clients.map(async (client, c) => {
         for (let m = 0; m < options.messages; m++) {
-          const line = `c${c}-m${m}-${'x'.repeat((c + m) % 50)}`;
+          // Mostly short lines; one in ten spans several TCP segments.
+          const pad = (c + m) % 10 === 9 ? 20_000 + c : (c + m) % 50;
+          const line = `c${c}-m${m}-${'x'.repeat(pad)}`;
           try {
             const reply = await client.request(line);
             if (reply === line) replies++;
