@@ -129,7 +129,8 @@ const concat = (parts: Buffer[]): Buffer => Buffer.concat(parts);
 function lineHandler(options: { slow: boolean; probes: Probes }): StreamHandler {
   if (options.slow) {
     return async (reader, writer, context) => {
-      const key = {};
+      // One key per connection: asDispatcherClass() adds its socket's probe under it too.
+      const key = context;
       options.probes.add(key, () => reader.bufferedLength);
       const socket = writer.getExtraInfo('socket');
       if (socket instanceof net.Socket) options.probes.add(key, () => socket.readableLength);
@@ -224,8 +225,8 @@ export async function startStyle(style: Style, options: StyleOptions = {}): Prom
         }
         const connection = new Connection({ socket, map: connectionMap });
         if (slow) {
-          probes.add(connection, () => socket.readableLength);
-          connection.once('close', () => probes.remove(connection));
+          probes.add(connection.context, () => socket.readableLength);
+          connection.once('close', () => probes.remove(connection.context));
         }
       });
       const running = loop({ map });
