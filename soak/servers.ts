@@ -286,7 +286,16 @@ export async function startStyle(style: Style, options: StyleOptions = {}): Prom
   }
 }
 
-/** A client of the line-echo protocol: one request at a time. */
+/**
+ * A client of the line-echo protocol: one request at a time.
+ *
+ * @example
+ * ```ts
+ * const client = await LineClient.connect(server.port);
+ * await client.request('hello'); // 'hello'
+ * await client.close();
+ * ```
+ */
 export class LineClient {
   readonly socket: net.Socket;
   #pending = '';
@@ -359,7 +368,15 @@ export class LineClient {
   }
 }
 
-/** Open file descriptors of this process (Linux: entries of /proc/self/fd). */
+/**
+ * Open file descriptors of this process (Linux: entries of /proc/self/fd).
+ *
+ * @example
+ * ```ts
+ * const before = await openFds(); // ... open and close sockets
+ * assert.equal(await openFds(), before);
+ * ```
+ */
 export async function openFds(): Promise<number> {
   const { readdir } = await import('node:fs/promises');
   return (await readdir('/proc/self/fd')).length;
@@ -380,6 +397,12 @@ export function processListeners(): number {
 /**
  * Ping-pong: opens `connections` clients (at most `opening` connects in flight), then each sends
  * `messages` lines one after the other and checks every reply. Resolves with the counts.
+ *
+ * @example
+ * ```ts
+ * await pingPong(server.port, { connections: 1000, messages: 20 });
+ * // { replies: 20000, wrong: 0, lost: 0, peak: 1000 }
+ * ```
  */
 export async function pingPong(
   port: number,
@@ -426,6 +449,11 @@ export async function pingPong(
 /**
  * Connect/close cycles: `cycles` times (at most `parallel` at once) connect, one request, close.
  * Resolves with how many cycles got the right reply.
+ *
+ * @example
+ * ```ts
+ * await connectCloseCycles(server.port, { cycles: 20_000, parallel: 50 }); // 20000
+ * ```
  */
 export async function connectCloseCycles(
   port: number,
