@@ -25,6 +25,13 @@ export interface ServeOptions {
   workers: number;
 }
 
+/** What each example does: printed under the address by `serve`. */
+export const HINTS = {
+  chat: 'type a line to send it to the others; /quit leaves',
+  echo: 'everything you type comes back',
+  kv: 'SET key value | GET key | DEL key | QUIT',
+} as const;
+
 /** A parsed command line. */
 export type Command =
   | { command: 'help' }

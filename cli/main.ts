@@ -8,9 +8,6 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { USAGE, UsageError, parseArgs } from './args.js';
-import { formatTable, runDemo } from './demo.js';
-import { serve, servePrimary, serveWorker } from './serve.js';
-import { UnsupportedExampleError } from './servers.js';
 
 /** Where {@link main} writes; tests pass their own. */
 export interface Io {
@@ -56,17 +53,24 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.stdout(`${version()}\n`);
       return 0;
     case 'demo': {
+      // Loaded on demand, so that --help and --version do not load the whole library.
+      const { formatTable, runDemo } = await import('./demo.js');
       const result = await runDemo({ quick: command.quick, write: io.stdout });
       io.stdout(formatTable(result));
       return result.allCorrect ? 0 : 1;
     }
-    case 'serve':
+    case 'serve': {
+      if (command.workers > 1 && cluster.isPrimary) {
+        const { servePrimary } = await import('./primary.js');
+        return servePrimary(command, io.stdout);
+      }
+      const { serve, serveWorker } = await import('./serve.js');
+      const { UnsupportedExampleError } = await import('./servers.js');
       try {
         if (cluster.isWorker) {
           await serveWorker(command);
           return 0;
         }
-        if (command.workers > 1) return await servePrimary(command, io.stdout);
         const serving = await serve(command, io.stdout);
         await serving.stopped;
         return 0;
@@ -78,5 +82,6 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         io.stderr(`dispatch-bridge: ${error instanceof Error ? error.message : String(error)}\n`);
         return 1;
       }
+    }
   }
 }

@@ -83,7 +83,7 @@ async function legacyServer(
   const done = loop({ map });
   return {
     address: addressOf(listener.address()),
-    connections: () => map.size - 1,
+    connections: () => Math.max(0, map.size - 1), // every dispatcher but the listener, if open
     async close() {
       map.closeAll();
       await done;
@@ -165,7 +165,11 @@ export async function startExample(
           `Cannot serve the chat example on ${host}: the chat pair listens on 127.0.0.1 only`,
         );
       }
-      if (style === 'legacy') return startChatLegacy(port);
+      if (style === 'legacy') {
+        const chat = await startChatLegacy(port);
+        // The pair counts `map.size - 1`, which is -1 once the listener has closed too.
+        return { ...chat, connections: () => Math.max(0, chat.connections()) };
+      }
       if (style === 'modern') return startChatModern(port);
       throw new UnsupportedExampleError(
         'Cannot serve the chat example in the mixed style: each chat of the pair keeps its own ' +
