@@ -8,10 +8,14 @@ import type { Duplex } from 'node:stream';
 import { Dispatcher, DispatcherWithSend, SocketMap, loop } from '../src/legacy/index.js';
 import { startServer, type StreamHandler } from '../src/modern/index.js';
 import { startMixedServer, type LegacyHandlerClass } from '../src/adapter/index.js';
-import { startChatLegacy } from '../migration-guide/examples/pairs/chat-legacy.js';
+import {
+  MAX_LINE as CHAT_MAX_LINE,
+  startChatLegacy,
+} from '../migration-guide/examples/pairs/chat-legacy.js';
 import { startChatModern } from '../migration-guide/examples/pairs/chat-modern.js';
 import { MAX_LINE, kvChatClass, kvHandler, type Store } from '../test/conformance/kv-protocol.js';
 import type { Example, Style } from './args.js';
+import { mixedChat } from './mixed-chat.js';
 
 /** A running example server. */
 export interface RunningExample {
@@ -171,9 +175,9 @@ export async function startExample(
         return { ...chat, connections: () => Math.max(0, chat.connections()) };
       }
       if (style === 'modern') return startChatModern(port);
-      throw new UnsupportedExampleError(
-        'Cannot serve the chat example in the mixed style: each chat of the pair keeps its own ' +
-          'room, so legacy and modern members could not see each other; use --example kv or echo',
-      );
+      {
+        const { legacy, modern } = mixedChat();
+        return mixedServer(legacy, modern, host, port, CHAT_MAX_LINE);
+      }
   }
 }

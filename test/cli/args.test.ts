@@ -135,13 +135,13 @@ describe('cli: main', () => {
     expect(text.endsWith(USAGE)).to.equal(true);
   });
 
-  it('exits 2 for an example that cannot run in the style asked for (chat, mixed)', async () => {
+  it('exits 2 for an example that cannot run where asked (the chat pair on ::1)', async () => {
     const { err, io } = capture();
-    expect(
-      await main(['serve', '--example', 'chat', '--style', 'mixed', '--port', '0'], io),
-    ).to.equal(2);
+    expect(await main(['serve', '--example', 'chat', '--host', '::1', '--port', '0'], io)).to.equal(
+      2,
+    );
     expect(err.join('')).to.match(
-      /^dispatch-bridge: Cannot serve the chat example in the mixed style/,
+      /^dispatch-bridge: Cannot serve the chat example on ::1: the chat pair listens on 127\.0\.0\.1 only\n\nUsage:/,
     );
   });
 });
