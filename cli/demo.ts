@@ -9,7 +9,7 @@
 import net from 'node:net';
 import process from 'node:process';
 import { STYLES, type Style } from './args.js';
-import { startExample } from './servers.js';
+import { startExample, type RunningExample } from './servers.js';
 import { MAX_LINE } from '../test/conformance/kv-protocol.js';
 
 /** One row of the demo's table. */
@@ -45,6 +45,8 @@ export interface DemoOptions {
   write?: (text: string) => void;
   /** Rewrite the progress line in place (default: whether stdout is a TTY). */
   tty?: boolean;
+  /** Starts the server of a style on 127.0.0.1:0 (default: the kv example in that style). */
+  start?: (style: Style) => Promise<RunningExample>;
 }
 
 /** The scripted conversations and the exact bytes expected back; `closes`: the server hangs up. */
@@ -64,7 +66,8 @@ function converse(port: number, send: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
-    socket.on('connect', () => socket.write(send));
+    // Half-close after the script: a server that does not hang up by itself still ends the run.
+    socket.on('connect', () => socket.end(send));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
@@ -145,9 +148,10 @@ async function runStyle(
   connections: number,
   messagesPerConnection: number,
   progress: Progress,
+  start: (style: Style) => Promise<RunningExample>,
 ): Promise<DemoRow> {
   const problems: string[] = [];
-  const server = await startExample('kv', style, { host: '127.0.0.1', port: 0 });
+  const server = await start(style);
   try {
     const { port } = server.address;
     progress.show(`${style}: scripted client on 127.0.0.1:${port}`);
@@ -214,10 +218,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const messagesPerConnection = options.messagesPerConnection ?? (quick ? 50 : 1000);
   const write = options.write ?? ((text: string) => void process.stdout.write(text));
   const progress = new Progress(write, options.tty ?? process.stdout.isTTY === true);
+  const start =
+    options.start ?? ((style: Style) => startExample('kv', style, { host: '127.0.0.1', port: 0 }));
   const rows: DemoRow[] = [];
   try {
     for (const style of STYLES) {
-      rows.push(await runStyle(style, connections, messagesPerConnection, progress));
+      rows.push(await runStyle(style, connections, messagesPerConnection, progress, start));
     }
   } finally {
     progress.done();

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { formatTable, runDemo, type DemoResult } from '../../cli/demo.js';
 import { main } from '../../cli/main.js';
+import { startExample } from '../../cli/servers.js';
 
 describe('cli: demo', () => {
   it('--quick: every style answers the transcript and the load correctly, with plain progress lines off a TTY', async () => {
@@ -39,6 +40,22 @@ describe('cli: demo', () => {
       chunks.some((chunk) => /legacy: load 2 connections × 40 requests \d+%$/.test(chunk)),
     ).to.equal(true);
     expect(chunks.at(-1)).to.equal('\r\x1b[2K');
+  });
+
+  it('marks a style ✘ and the whole run incorrect when its server answers wrongly (echo is not kv)', async () => {
+    const result = await runDemo({
+      tty: false,
+      connections: 2,
+      messagesPerConnection: 10,
+      write: () => undefined,
+      start: (style) =>
+        startExample(style === 'modern' ? 'echo' : 'kv', style, { host: '127.0.0.1', port: 0 }),
+    });
+    expect(result.allCorrect).to.equal(false);
+    expect(result.rows.map((row) => row.correct)).to.deep.equal([true, false, true]);
+    const [problem] = result.rows[1]!.problems;
+    expect(problem).to.match(/^transcript 1: expected "NOT_FOUND\\nOK\\n/);
+    expect(formatTable(result)).to.include('modern | ✘ ');
   });
 
   it('main(["demo", "--quick"]) prints the table and exits 0', async () => {
