@@ -1,0 +1,177 @@
+/**
+ * The command line of `dispatch-bridge`: a pure parser (no I/O), so that every flag can be tested
+ * as a function.
+ *
+ * @module
+ */
+
+/** The protocols `serve` can run. */
+export const EXAMPLES = ['chat', 'echo', 'kv'] as const;
+/** One of {@link EXAMPLES}. */
+export type Example = (typeof EXAMPLES)[number];
+
+/** The styles `serve` can run a protocol in. */
+export const STYLES = ['legacy', 'modern', 'mixed'] as const;
+/** One of {@link STYLES}. */
+export type Style = (typeof STYLES)[number];
+
+/** What `serve` was asked to do. */
+export interface ServeOptions {
+  example: Example;
+  style: Style;
+  host: string;
+  port: number;
+  /** 1: serve in this process; more: that many `node:cluster` workers share the port. */
+  workers: number;
+}
+
+/** What each example does: printed under the address by `serve`. */
+export const HINTS = {
+  chat: 'type a line to send it to the others; /quit leaves',
+  echo: 'everything you type comes back',
+  kv: 'SET key value | GET key | DEL key | QUIT',
+} as const;
+
+/** A parsed command line. */
+export type Command =
+  | { command: 'help' }
+  | { command: 'version' }
+  | { command: 'demo'; quick: boolean }
+  | ({ command: 'serve' } & ServeOptions);
+
+/** A bad command line: the message is printed with the usage text, and the exit code is 2. */
+export class UsageError extends Error {
+  /** @example `throw new UsageError('Unknown flag `--colour`')` */
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The usage text printed by `--help` and after a bad command line. */
+export const USAGE = `Usage:
+  dispatch-bridge demo [--quick]
+      Serve one protocol in the legacy, modern and mixed styles, check each with a scripted
+      client, load it, and print a table (correct, messages per second, CPU per message).
+      --quick   a tiny run (a second or so)
+
+  dispatch-bridge serve [--example chat|echo|kv] [--style legacy|modern|mixed]
+                        [--port 7000] [--host 127.0.0.1] [--workers N]
+      Serve an example until Ctrl+C (SIGINT) or SIGTERM; try it with nc HOST PORT.
+      --example  the protocol (default: chat)
+      --style    legacy (asyncore/asynchat callbacks), modern (async/await streams), or
+                 mixed (one port, connections split between both) (default: legacy)
+      --port     TCP port, 0 for any free one (default: 7000)
+      --host     address to listen on (default: 127.0.0.1)
+      --workers  N processes sharing the port through node:cluster (default: 1)
+
+  dispatch-bridge --help | -h
+  dispatch-bridge --version | -v
+`;
+
+const DEFAULTS: ServeOptions = {
+  example: 'chat',
+  style: 'legacy',
+  host: '127.0.0.1',
+  port: 7000,
+  workers: 1,
+};
+
+/** The most workers `--workers` accepts. */
+export const MAX_WORKERS = 64;
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  const found = allowed.find((item) => item === value);
+  if (found === undefined) {
+    throw new UsageError(
+      `Invalid value for ${flag}: expected one of ${allowed.join(', ')}, got \`${value}\``,
+    );
+  }
+  return found;
+}
+
+function integer(flag: string, value: string, min: number, max: number): number {
+  const number = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw new UsageError(
+      `Invalid value for ${flag}: expected an integer from ${min} to ${max}, got \`${value}\``,
+    );
+  }
+  return number;
+}
+
+/**
+ * Parse the arguments after the program name (`process.argv.slice(2)`). `--flag value` and
+ * `--flag=value` are both accepted. Throws a {@link UsageError} for anything it does not know.
+ *
+ * @example
+ * ```ts
+ * parseArgs(['serve', '--style', 'modern', '--port=0']);
+ * // { command: 'serve', example: 'chat', style: 'modern', host: '127.0.0.1', port: 0, workers: 1 }
+ * ```
+ */
+export function parseArgs(argv: readonly string[]): Command {
+  const [first, ...rest] = argv;
+  if (first === undefined) return { command: 'demo', quick: false };
+  if (argv.includes('--help') || argv.includes('-h')) return { command: 'help' };
+  if (first === '--version' || first === '-v') {
+    if (rest.length > 0) throw new UsageError(`Unexpected argument \`${rest[0]}\``);
+    return { command: 'version' };
+  }
+  if (first === 'demo' || first === '--quick') {
+    const flags = first === 'demo' ? rest : argv;
+    let quick = false;
+    for (const flag of flags) {
+      if (flag === '--quick') quick = true;
+      else if (flag.startsWith('-')) throw new UsageError(`Unknown flag \`${flag}\` for demo`);
+      else throw new UsageError(`Unexpected argument \`${flag}\``);
+    }
+    return { command: 'demo', quick };
+  }
+  if (first === 'serve') return { command: 'serve', ...parseServe(rest) };
+  if (first.startsWith('-')) throw new UsageError(`Unknown flag \`${first}\``);
+  throw new UsageError(`Unknown command \`${first}\`: expected demo or serve`);
+}
+
+function parseServe(args: readonly string[]): ServeOptions {
+  const options: ServeOptions = { ...DEFAULTS };
+  const seen = new Set<string>();
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (!arg.startsWith('--')) throw new UsageError(`Unexpected argument \`${arg}\``);
+    const equals = arg.indexOf('=');
+    const flag = equals === -1 ? arg : arg.slice(0, equals);
+    if (!['--example', '--style', '--port', '--host', '--workers'].includes(flag)) {
+      throw new UsageError(`Unknown flag \`${flag}\` for serve`);
+    }
+    if (seen.has(flag)) throw new UsageError(`Flag \`${flag}\` given twice`);
+    seen.add(flag);
+    let value: string | undefined;
+    if (equals !== -1) value = arg.slice(equals + 1);
+    else {
+      value = args[index + 1];
+      if (value === undefined || value.startsWith('--')) {
+        throw new UsageError(`Missing value for ${flag}`);
+      }
+      index++;
+    }
+    switch (flag) {
+      case '--example':
+        options.example = oneOf(flag, value, EXAMPLES);
+        break;
+      case '--style':
+        options.style = oneOf(flag, value, STYLES);
+        break;
+      case '--port':
+        options.port = integer(flag, value, 0, 65535);
+        break;
+      case '--workers':
+        options.workers = integer(flag, value, 1, MAX_WORKERS);
+        break;
+      default:
+        if (value === '') throw new UsageError('Invalid value for --host: expected an address');
+        options.host = value;
+    }
+  }
+  return options;
+}

@@ -1,0 +1,87 @@
+/**
+ * The `dispatch-bridge` command: `demo` (what `npm start` runs), `serve`, `--help`, `--version`.
+ * `bin/dispatch-bridge.mjs` loads this file through ts-node and calls {@link main}.
+ *
+ * @module
+ */
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import process from 'node:process';
+import { USAGE, UsageError, parseArgs } from './args.js';
+
+/** Where {@link main} writes; tests pass their own. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: Io = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+/** The package's version, from package.json. */
+export function version(): string {
+  const url = new URL('../package.json', import.meta.url);
+  const { version } = JSON.parse(readFileSync(url, 'utf8')) as { version: string };
+  return version;
+}
+
+/**
+ * Run the command line `argv` (without the program name); resolves with the exit code: 0 done,
+ * 1 the demo found a wrong answer (or a server failed), 2 a bad command line.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await main(process.argv.slice(2));
+ * ```
+ */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let command;
+  try {
+    command = parseArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`dispatch-bridge: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  switch (command.command) {
+    case 'help':
+      io.stdout(USAGE);
+      return 0;
+    case 'version':
+      io.stdout(`${version()}\n`);
+      return 0;
+    case 'demo': {
+      // Loaded on demand, so that --help and --version do not load the whole library.
+      const { formatTable, runDemo } = await import('./demo.js');
+      const result = await runDemo({ quick: command.quick, write: io.stdout });
+      io.stdout(formatTable(result));
+      return result.allCorrect ? 0 : 1;
+    }
+    case 'serve': {
+      if (command.workers > 1 && cluster.isPrimary) {
+        const { servePrimary } = await import('./primary.js');
+        return servePrimary(command, io.stdout);
+      }
+      const { serve, serveWorker } = await import('./serve.js');
+      const { UnsupportedExampleError } = await import('./servers.js');
+      try {
+        if (cluster.isWorker) {
+          await serveWorker(command);
+          return 0;
+        }
+        const serving = await serve(command, io.stdout);
+        await serving.stopped;
+        return 0;
+      } catch (error) {
+        if (error instanceof UnsupportedExampleError) {
+          io.stderr(`dispatch-bridge: ${error.message}\n\n${USAGE}`);
+          return 2;
+        }
+        io.stderr(`dispatch-bridge: ${error instanceof Error ? error.message : String(error)}\n`);
+        return 1;
+      }
+    }
+  }
+}
