@@ -206,7 +206,9 @@ export class AsyncChat extends Dispatcher {
     }
     if (this.closed) return;
     this.#fifo.push(producer);
-    this.#scheduleSend();
+    // asynchat's push_with_producer() sends at once, so the producer's first more() runs now,
+    // before any later command of the same read can change what it produces.
+    this.#send(true);
   }
 
   /**

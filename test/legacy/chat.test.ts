@@ -509,6 +509,23 @@ describe('AsyncChat', () => {
       expect(map.size).to.equal(0);
     });
 
+    it('pushWithProducer() asks the producer for its first piece at once (asynchat)', async () => {
+      const map = new SocketMap();
+      const [a, b] = duplexPair();
+      const sender = new Sender({ socket: a, map });
+      const received = collect(b);
+      let state = 'before';
+      let calls = 0;
+      sender.pushWithProducer({
+        more: () => (calls++ === 0 ? `${state}\n` : ''),
+      });
+      expect(calls).to.be.greaterThan(0); // not deferred: a later command cannot change it
+      state = 'after';
+      sender.closeWhenDone();
+      await loop({ map });
+      expect((await received).toString()).to.equal('before\n');
+    });
+
     it('push() of a wrong type throws TypeError (Issue #12523)', () => {
       const chat = new Sender();
       expect(() => chat.push(42 as unknown as string)).to.throw(
