@@ -1,0 +1,249 @@
+import { expect } from 'chai';
+import type { KvOptions, RunningKv } from '../../migration-guide/examples/steps/_kv.js';
+import { start as step0 } from '../../migration-guide/examples/steps/step0-legacy.js';
+import { start as step1 } from '../../migration-guide/examples/steps/step1-adapter.js';
+import { start as step2 } from '../../migration-guide/examples/steps/step2-modern-host.js';
+import { start as step3 } from '../../migration-guide/examples/steps/step3-modern.js';
+import { TestClient, eventually, turn, type ClientOptions } from './_support.js';
+
+type Start = (options?: KvOptions) => Promise<RunningKv>;
+
+// Steps 1 and 2 alternate legacy and modern connections, so both implementations serve clients.
+const steps: [string, Start, KvOptions][] = [
+  ['step 0 (all legacy)', step0, {}],
+  ['step 1 (legacy server, first async handler)', step1, { modern: 0.5 }],
+  ['step 2 (modern server, remaining legacy handlers)', step2, { modern: 0.5 }],
+  ['step 3 (all modern)', step3, {}],
+];
+
+/** The commands every small client sends in one go (pipelined), for its own key prefix. */
+function commands(p: string): string {
+  return [
+    `SET ${p}a hello world`,
+    `GET ${p}a`,
+    `GET ${p}missing`,
+    `INCR ${p}n`,
+    `INCR ${p}n`,
+    `INCR ${p}a`,
+    `SET ${p}b x y\r`,
+    `KEYS ${p}`,
+    `DUMP ${p}`,
+    `DEL ${p}a`,
+    `DEL ${p}a`,
+    `GET`,
+    `FOO bar`,
+    `GET ${p}b`,
+    '',
+  ].join('\n');
+}
+
+/** The correct replies to {@link commands}, then to QUIT. */
+function expected(p: string): string[] {
+  return [
+    'OK',
+    'VALUE hello world',
+    'NOT_FOUND',
+    'INTEGER 1',
+    'INTEGER 2',
+    'ERROR not an integer',
+    'OK',
+    'KEYS 3',
+    `${p}a`,
+    `${p}b`,
+    `${p}n`,
+    `${p}a hello world`,
+    `${p}b x y`,
+    `${p}n 2`,
+    'END 3',
+    'DELETED',
+    'NOT_FOUND',
+    'ERROR wrong number of arguments',
+    'ERROR unknown command',
+    'VALUE x y',
+    'BYE',
+    '<end>',
+  ];
+}
+
+async function lines(client: TestClient, count: number, into: string[]): Promise<void> {
+  for (let i = 0; i < count; i++) into.push((await client.line()) ?? '<end>');
+}
+
+/** One small client: all commands, pipelined (chunked or not), then QUIT. */
+async function smallClient(client: TestClient, p: string): Promise<string[]> {
+  const transcript: string[] = [];
+  await client.send(commands(p));
+  await lines(client, expected(p).length - 2, transcript);
+  await client.send('QUIT\n');
+  transcript.push((await client.line()) ?? '<end>');
+  const rest = await client.end();
+  transcript.push(rest.length === 0 ? '<end>' : `<end, unexpected: ${rest.toString()}>`);
+  return transcript;
+}
+
+const BULK_KEYS = 8_000;
+const bulkKey = (i: number): string => `bulk:${String(i).padStart(6, '0')}`;
+const bulkValue = (i: number): string => `${i}:`.padEnd(1000, 'v');
+
+/**
+ * The bulk client: loads ~16 MB, then DUMPs it while not reading, until the server has stopped
+ * producing (the dump waits for the client: backpressure, not buffering); then reads it all.
+ */
+async function bulkClient(
+  client: TestClient,
+  server: RunningKv,
+  othersDone: Promise<unknown>,
+): Promise<string[]> {
+  const transcript: string[] = [];
+  const sets: string[] = [];
+  for (let i = 0; i < BULK_KEYS; i++) sets.push(`SET ${bulkKey(i)} ${bulkValue(i)}\n`);
+  await client.sendWhole(sets.join(''));
+  let ok = 0;
+  for (let i = 0; i < BULK_KEYS; i++) if ((await client.line()) === 'OK') ok++;
+  transcript.push(`SET replies OK: ${ok}`);
+  await othersDone; // so that the dump counter counts this client's lines only
+
+  const before = server.stats().dumpLines;
+  client.socket.pause(); // a slow reader: reads nothing for now
+  await client.send('DUMP bulk:\n');
+  // Wait until the dump has started and then made no progress for 50 event-loop turns in a row.
+  let last = -1;
+  let still = 0;
+  await eventually(() => {
+    const now = server.stats().dumpLines - before;
+    still = now === last && now > 0 ? still + 1 : 0;
+    last = now;
+    return still >= 50;
+  });
+  transcript.push(`dump waited for the client: ${last < BULK_KEYS}`);
+  client.socket.resume();
+  let good = 0;
+  for (let i = 0; i < BULK_KEYS; i++) {
+    if ((await client.line()) === `${bulkKey(i)} ${bulkValue(i)}`) good++;
+  }
+  transcript.push(`dump lines correct: ${good}`, (await client.line()) ?? '<end>');
+  transcript.push(`dump lines produced: ${server.stats().dumpLines - before}`);
+  await client.send('QUIT\n');
+  transcript.push((await client.line()) ?? '<end>');
+  transcript.push((await client.end()).length === 0 ? '<end>' : '<end, unexpected>');
+  return transcript;
+}
+
+/** A client whose second line is too long: the server answers an error and closes. */
+async function tooLongClient(client: TestClient): Promise<string[]> {
+  const transcript: string[] = [];
+  await client.send(`SET long:a 1\nSET long:b ${'x'.repeat(2000)}\nGET long:a\n`);
+  await lines(client, 2, transcript);
+  const rest = await client.end();
+  transcript.push(rest.length === 0 ? '<end>' : `<end, unexpected: ${rest.toString()}>`);
+  return transcript;
+}
+
+/** Runs the whole script against a fresh server; returns the transcripts, one per client. */
+async function runScript(start: Start, options: KvOptions): Promise<Record<string, string[]>> {
+  const server = await start(options);
+  const clients: TestClient[] = [];
+  const connect = async (clientOptions: ClientOptions = {}): Promise<TestClient> => {
+    const client = await TestClient.connect(server.port, clientOptions);
+    clients.push(client);
+    // Connect one at a time, so that the canary of steps 1 and 2 routes them in this order.
+    await eventually(() => server.connections() === clients.length);
+    return client;
+  };
+  try {
+    const c1 = await connect();
+    const c2 = await connect({ chunkSize: 3 });
+    const c3 = await connect();
+    const c4 = await connect({ chunkSize: 7 });
+    const bulk = await connect();
+    const long = await connect({ chunkSize: 100 });
+    const small = Promise.all([
+      smallClient(c1, 'c1:'),
+      smallClient(c2, 'c2:'),
+      smallClient(c3, 'c3:'),
+      smallClient(c4, 'c4:'),
+      tooLongClient(long),
+    ]);
+    const [[t1, t2, t3, t4, tl], tb] = await Promise.all([small, bulkClient(bulk, server, small)]);
+    await eventually(() => server.connections() === 0);
+    const stats = server.stats();
+    return {
+      c1: t1 ?? [],
+      c2: t2 ?? [],
+      c3: t3 ?? [],
+      c4: t4 ?? [],
+      bulk: tb ?? [],
+      long: tl ?? [],
+      server: [
+        `errors: ${stats.errors.length}`,
+        `connections served: ${stats.legacy + stats.modern}`,
+        `legacy served: ${stats.legacy > 0}`,
+        `modern served: ${stats.modern > 0}`,
+      ],
+    };
+  } finally {
+    for (const client of clients) client.destroy();
+    await server.close();
+  }
+}
+
+describe('migration-guide step-by-step migration', () => {
+  const transcripts: Record<string, string[]>[] = [];
+
+  for (const [name, start, options] of steps) {
+    it(`${name}: the client script gets correct replies`, async () => {
+      const transcript = await runScript(start, options);
+      transcripts.push(transcript);
+      for (const client of ['c1', 'c2', 'c3', 'c4']) {
+        expect(transcript[client], client).to.deep.equal(expected(`${client}:`));
+      }
+      expect(transcript.bulk).to.deep.equal([
+        `SET replies OK: ${BULK_KEYS}`,
+        'dump waited for the client: true',
+        `dump lines correct: ${BULK_KEYS}`,
+        `END ${BULK_KEYS}`,
+        `dump lines produced: ${BULK_KEYS}`,
+        'BYE',
+        '<end>',
+      ]);
+      expect(transcript.long).to.deep.equal(['OK', 'ERROR line too long', '<end>']);
+      expect(transcript.server?.slice(0, 2)).to.deep.equal(['errors: 0', 'connections served: 6']);
+      const { legacy, modern } = { legacy: name !== steps[3]?.[0], modern: name !== steps[0]?.[0] };
+      expect(transcript.server?.slice(2)).to.deep.equal([
+        `legacy served: ${legacy}`,
+        `modern served: ${modern}`,
+      ]);
+    });
+  }
+
+  it('every step gives the same transcripts, client by client', () => {
+    expect(transcripts).to.have.length(steps.length);
+    const [first, ...others] = transcripts.map((transcript) => {
+      const { server, ...clients } = transcript;
+      void server; // which implementation served is the one thing that may differ
+      return clients;
+    });
+    for (const other of others) expect(other).to.deep.equal(first);
+  });
+
+  it('a client that connects and leaves at once is no error in any step', async () => {
+    for (const [, start, options] of steps) {
+      const server = await start(options);
+      try {
+        const clients = [
+          await TestClient.connect(server.port),
+          await TestClient.connect(server.port),
+        ];
+        await eventually(() => server.connections() === 2);
+        clients[0]?.destroy();
+        clients[1]?.socket.end();
+        await clients[1]?.end();
+        await eventually(() => server.connections() === 0);
+        for (let i = 0; i < 10; i++) await turn();
+        expect(server.stats().errors).to.deep.equal([]);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});
