@@ -3,6 +3,8 @@ import type { KvOptions, RunningKv } from '../../migration-guide/examples/steps/
 import { start as step0 } from '../../migration-guide/examples/steps/step0-legacy.js';
 import { start as step1 } from '../../migration-guide/examples/steps/step1-adapter.js';
 import { start as step2 } from '../../migration-guide/examples/steps/step2-modern-host.js';
+import { start as step2Shadow } from '../../migration-guide/examples/steps/step2-shadow.js';
+import { MAX_LINE, Store } from '../../migration-guide/examples/steps/_kv.js';
 import { start as step3 } from '../../migration-guide/examples/steps/step3-modern.js';
 import { TestClient, eventually, turn, type ClientOptions } from './_support.js';
 
@@ -129,11 +131,20 @@ async function bulkClient(
   return transcript;
 }
 
-/** A client whose second line is too long: the server answers an error and closes. */
+const LONG_TRANSCRIPT = [
+  'OK',
+  `VALUE ${'x'.repeat(MAX_LINE - 'SET long:a '.length)}`,
+  'ERROR line too long',
+  '<end>',
+];
+
+/** A client whose third line is too long: the server answers an error and closes. */
 async function tooLongClient(client: TestClient): Promise<string[]> {
   const transcript: string[] = [];
-  await client.send(`SET long:a 1\nSET long:b ${'x'.repeat(2000)}\nGET long:a\n`);
-  await lines(client, 2, transcript);
+  // A line of exactly MAX_LINE bytes is fine; one byte more is not.
+  const longest = `SET long:a ${'x'.repeat(MAX_LINE - 'SET long:a '.length)}`;
+  await client.send(`${longest}\nGET long:a\n${longest}x\nGET long:a\n`);
+  await lines(client, 3, transcript);
   const rest = await client.end();
   transcript.push(rest.length === 0 ? '<end>' : `<end, unexpected: ${rest.toString()}>`);
   return transcript;
@@ -206,7 +217,7 @@ describe('migration-guide step-by-step migration', () => {
         'BYE',
         '<end>',
       ]);
-      expect(transcript.long).to.deep.equal(['OK', 'ERROR line too long', '<end>']);
+      expect(transcript.long).to.deep.equal(LONG_TRANSCRIPT);
       expect(transcript.server?.slice(0, 2)).to.deep.equal(['errors: 0', 'connections served: 6']);
       const { legacy, modern } = { legacy: name !== steps[3]?.[0], modern: name !== steps[0]?.[0] };
       expect(transcript.server?.slice(2)).to.deep.equal([
@@ -245,5 +256,73 @@ describe('migration-guide step-by-step migration', () => {
         await server.close();
       }
     }
+  });
+
+  describe('step 2 in shadow mode', () => {
+    for (const primary of ['modern', 'legacy'] as const) {
+      it(`${primary} primary: clients get correct replies and the shadow agrees byte for byte`, async () => {
+        const logged: string[] = [];
+        const server = await step2Shadow({ primary, log: (line) => logged.push(line) });
+        const clients: TestClient[] = [];
+        try {
+          for (const chunkSize of [Infinity, 3, 11]) {
+            clients.push(await TestClient.connect(server.port, { chunkSize }));
+          }
+          const long = await TestClient.connect(server.port, { chunkSize: 100 });
+          clients.push(long);
+          const transcripts = await Promise.all([
+            ...clients.slice(0, 3).map((client, i) => smallClient(client, `s${i}:`)),
+            tooLongClient(long),
+          ]);
+          await eventually(() => server.settled());
+          expect(transcripts).to.deep.equal([
+            expected('s0:'),
+            expected('s1:'),
+            expected('s2:'),
+            LONG_TRANSCRIPT,
+          ]);
+          expect(server.divergences).to.deep.equal([]);
+          expect(server.dropped).to.deep.equal([]);
+          expect(logged).to.deep.equal([]);
+          const stats = server.stats();
+          expect([stats.legacy, stats.modern, stats.errors.length]).to.deep.equal([4, 4, 0]);
+        } finally {
+          for (const client of clients) client.destroy();
+          await server.close();
+        }
+      });
+    }
+
+    it('reports where a faulty shadow differs, while the client still gets the primary', async () => {
+      // A legacy INCR that counts by two: the kind of bug a shadow run is there to find.
+      class FaultyStore extends Store {
+        override incr(key: string): number | undefined {
+          super.incr(key);
+          return super.incr(key);
+        }
+      }
+      const logged: string[] = [];
+      const server = await step2Shadow({
+        stores: { legacy: new FaultyStore() },
+        log: (line) => logged.push(line),
+      });
+      const client = await TestClient.connect(server.port);
+      try {
+        expect(await smallClient(client, 'f:')).to.deep.equal(expected('f:'));
+        await eventually(() => server.settled());
+        expect(server.divergences).to.have.length(1);
+        const [report] = server.divergences;
+        expect(report?.primaryImplementation).to.equal('modern');
+        const offset = 'OK\nVALUE hello world\nNOT_FOUND\nINTEGER '.length;
+        expect(report?.offset).to.equal(offset);
+        expect(report?.primary.toString()).to.match(/INTEGER 1\n/);
+        expect(report?.shadow.toString()).to.match(/INTEGER 2\n/);
+        expect(logged).to.have.length(1);
+        expect(logged[0]).to.match(/^kv: connection \d+ diverges at byte \d+: modern sent /);
+      } finally {
+        client.destroy();
+        await server.close();
+      }
+    });
   });
 });

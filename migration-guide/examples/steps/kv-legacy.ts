@@ -6,12 +6,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import {
-  AsyncChat,
-  LimitOverrunError,
-  type Producer,
-  type SocketMap,
-} from '../../../src/legacy/index.js';
+import { AsyncChat, type Producer, type SocketMap } from '../../../src/legacy/index.js';
 import {
   DUMP_PIECE,
   MAX_LINE,
@@ -71,22 +66,33 @@ export type KvChannelClass = new (options: { socket: Duplex; map: SocketMap }) =
 export function kvChannelClass(store: Store, stats: KvStats): KvChannelClass {
   return class KvChannel extends AsyncChat {
     #parts: Buffer[] = [];
+    #length = 0;
     #done = false;
 
     constructor(options: { socket: Duplex; map: SocketMap }) {
-      // maxIncoming bounds a line: past it, handleError() gets a LimitOverrunError.
-      super({ socket: options.socket, map: options.map, maxIncoming: MAX_LINE });
+      // The line length is checked in collectIncomingData(), as asynchat servers always did:
+      // a too-long line is a client's mistake, answered, not an error of this handler.
+      super({ socket: options.socket, map: options.map, maxIncoming: Infinity });
       stats.legacy++;
       this.setTerminator('\n');
     }
 
+    // asynchat hands over a line in pieces (at most one recv() each), then foundTerminator().
     override collectIncomingData(data: Buffer): void {
-      if (!this.#done) this.#parts.push(data);
+      if (this.#done) return; // after QUIT or a too-long line, input is ignored
+      this.#length += data.length;
+      if (this.#length > MAX_LINE) {
+        this.push(TOO_LONG);
+        this.#finish();
+        return;
+      }
+      this.#parts.push(data);
     }
 
     override foundTerminator(): void {
       if (this.#done) return;
       const line = Buffer.concat(this.#parts.splice(0)).toString('utf8');
+      this.#length = 0;
       const { name, args } = parseLine(line);
       const invalid = checkCommand(name, args);
       if (invalid !== undefined) this.push(invalid);
@@ -147,11 +153,6 @@ export function kvChannelClass(store: Store, stats: KvStats): KvChannelClass {
     }
 
     override handleError(error: unknown): void {
-      if (!this.#done && error instanceof LimitOverrunError) {
-        this.push(TOO_LONG);
-        this.#finish();
-        return;
-      }
       stats.errors.push(error);
       super.handleError(error); // logs it, then closes this connection only
     }
