@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import type { KvOptions, RunningKv } from '../../migration-guide/examples/steps/_kv.js';
 import { start as step0 } from '../../migration-guide/examples/steps/step0-legacy.js';
 import { start as step1 } from '../../migration-guide/examples/steps/step1-adapter.js';
@@ -324,5 +325,46 @@ describe('migration-guide step-by-step migration', () => {
         await server.close();
       }
     });
+  });
+});
+
+describe('migration-guide/step-by-step.md', () => {
+  const root = new URL('../../migration-guide/', import.meta.url);
+  let page = '';
+  let sources = '';
+
+  before(async () => {
+    page = await readFile(new URL('step-by-step.md', root), 'utf8');
+    const files = await readdir(new URL('examples/steps/', root));
+    const texts = await Promise.all(
+      files.map((file) => readFile(new URL(`examples/steps/${file}`, root), 'utf8')),
+    );
+    sources = texts.join('\n');
+  });
+
+  it('links only to files that exist', async () => {
+    const targets = [...page.matchAll(/\]\(([^)#]+)(#[^)]*)?\)/g)].map((match) => match[1] ?? '');
+    expect(targets.length).to.be.greaterThan(5);
+    const missing: string[] = [];
+    for (const target of new Set(targets)) {
+      try {
+        await stat(new URL(target, root));
+      } catch {
+        missing.push(target);
+      }
+    }
+    expect(missing).to.deep.equal([]);
+  });
+
+  it('shows diffs whose added lines are in the step files, as written', () => {
+    const blocks = [...page.matchAll(/```diff\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
+    expect(blocks).to.have.length(3);
+    const added = blocks
+      .flatMap((block) => block.split('\n'))
+      .filter((line) => line.startsWith('+') && !line.includes('/*'))
+      .map((line) => line.slice(1).trim())
+      .filter((line) => line.length > 0);
+    expect(added.length).to.be.greaterThan(20);
+    expect(added.filter((line) => !sources.includes(line))).to.deep.equal([]);
   });
 });

@@ -29,7 +29,7 @@ export async function start(options: KvOptions = {}): Promise<RunningKv> {
   const store = new Store();
   const stats = newStats();
   const KvChannel = kvChannelClass(store, stats);
-  // The async handler, as a Dispatcher class; `limit` plays the part of maxIncoming.
+  // The async handler, as a Dispatcher class; `limit` bounds what its reader holds for a line.
   const ModernKvChannel = class extends asDispatcherClass(kvHandler(store, stats), {
     limit: MAX_LINE,
   }) {
