@@ -84,15 +84,15 @@ async function smallClient(client: TestClient, p: string): Promise<string[]> {
   return transcript;
 }
 
-const BULK_KEYS = 4_000;
+const BULK_KEYS = 1_000;
 /** DUMPs of the bulk keys sent at once: ~12 MB out, far more than loopback socket buffers hold. */
-const DUMPS = 3;
+const DUMPS = 12;
 const bulkKey = (i: number): string => `bulk:${String(i).padStart(6, '0')}`;
 const bulkValue = (i: number): string => `${i}:`.padEnd(1000, 'v');
 
 /**
- * The bulk client: loads ~4 MB, then DUMPs it three times while not reading, until the server has stopped
- * producing (the dump waits for the client: backpressure, not buffering); then reads it all.
+ * The bulk client: loads ~1 MB, then DUMPs it 12 times while not reading, until the server has
+ * stopped producing (the dump waits for the client: backpressure, not buffering); then reads all.
  */
 async function bulkClient(
   client: TestClient,
@@ -243,6 +243,38 @@ describe('migration-guide step-by-step migration', () => {
     });
     for (const other of others) expect(other).to.deep.equal(first);
   });
+
+  for (const [name, start, options] of steps) {
+    it(`${name}: a client that resets mid-DUMP is a close, not an error, and nothing leaks`, async () => {
+      const server = await start(options);
+      try {
+        // Step 1 and 2 route the second connection to the async handler, the first to legacy.
+        for (let round = 0; round < 2; round++) {
+          const client = await TestClient.connect(server.port);
+          try {
+            // 1 MB of data, dumped 12 times: 12 MB, more than socket buffers hold.
+            const sets: string[] = [];
+            for (let i = 0; i < 1000; i++) sets.push(`SET ${bulkKey(i)} ${bulkValue(i)}\n`);
+            await client.sendWhole(sets.join(''));
+            for (let i = 0; i < 1000; i++) expect(await client.line()).to.equal('OK');
+            const before = server.stats().dumpLines;
+            client.socket.pause();
+            await client.send('DUMP bulk:\n'.repeat(12));
+            await eventually(() => server.stats().dumpLines > before);
+            client.socket.resetAndDestroy(); // a reset, with the dump still in flight
+            await eventually(() => server.connections() === 0);
+            for (let i = 0; i < 20; i++) await turn();
+            expect(server.stats().dumpLines - before).to.be.below(12 * 1000);
+          } finally {
+            client.destroy();
+          }
+        }
+        expect(server.stats().errors).to.deep.equal([]);
+      } finally {
+        await server.close();
+      }
+    });
+  }
 
   it('a client that connects and leaves at once is no error in any step', async () => {
     for (const [, start, options] of steps) {

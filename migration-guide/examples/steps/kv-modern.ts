@@ -6,8 +6,10 @@
  * @module
  */
 import {
+  ConnectionClosedError,
   LimitOverrunError,
   type StreamHandler,
+  type StreamReader,
   type StreamWriter,
 } from '../../../src/modern/index.js';
 import {
@@ -79,6 +81,15 @@ export function kvHandler(store: Store, stats: KvStats): StreamHandler {
 
   return async (reader, writer) => {
     stats.modern++;
+    try {
+      await serve(reader, writer);
+    } catch (error) {
+      // The client went away (reset, or gone mid-DUMP): a close, as handleClose() is in legacy.
+      if (!(error instanceof ConnectionClosedError)) throw error;
+    }
+  };
+
+  async function serve(reader: StreamReader, writer: StreamWriter): Promise<void> {
     for (;;) {
       let line: Buffer;
       try {
@@ -100,5 +111,5 @@ export function kvHandler(store: Store, stats: KvStats): StreamHandler {
       else if ((await commands[name]?.(writer, args)) === 'quit') return;
       await writer.drain();
     }
-  };
+  }
 }
