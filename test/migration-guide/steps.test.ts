@@ -5,7 +5,13 @@ import { start as step0 } from '../../migration-guide/examples/steps/step0-legac
 import { start as step1 } from '../../migration-guide/examples/steps/step1-adapter.js';
 import { start as step2 } from '../../migration-guide/examples/steps/step2-modern-host.js';
 import { start as step2Shadow } from '../../migration-guide/examples/steps/step2-shadow.js';
-import { MAX_LINE, Store } from '../../migration-guide/examples/steps/_kv.js';
+import { MAX_LINE, Store, newStats } from '../../migration-guide/examples/steps/_kv.js';
+import { kvChannelClass } from '../../migration-guide/examples/steps/kv-legacy.js';
+import { kvHandler } from '../../migration-guide/examples/steps/kv-modern.js';
+import { SocketMap, loop } from '../../src/legacy/index.js';
+import { fromDuplex } from '../../src/modern/index.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import type { Duplex } from 'node:stream';
 import { start as step3 } from '../../migration-guide/examples/steps/step3-modern.js';
 import { TestClient, eventually, turn, type ClientOptions } from './_support.js';
 
@@ -295,6 +301,50 @@ describe('migration-guide step-by-step migration', () => {
         await server.close();
       }
     }
+  });
+
+  it('both handlers give the same bytes over an in-memory duplex too (no TCP assumed)', async () => {
+    /** Writes the script in small pieces, returns everything the handler sent until it closed. */
+    async function talk(end: Duplex, script: string): Promise<string> {
+      const received: Buffer[] = [];
+      end.on('data', (chunk: Buffer) => received.push(chunk));
+      const ended = new Promise((resolve) => end.once('end', resolve));
+      for (let offset = 0; offset < script.length; offset += 5) {
+        end.write(script.slice(offset, offset + 5));
+        await turn();
+      }
+      await ended;
+      return Buffer.concat(received).toString();
+    }
+    const script = `${commands('m:')}QUIT\nGET m:b\n`;
+
+    const [legacyServer, legacyClient] = duplexPair({ highWaterMark: 64 });
+    const map = new SocketMap();
+    new (kvChannelClass(new Store(), newStats()))({ socket: legacyServer, map });
+    const loopDone = loop({ map });
+    const legacyBytes = await talk(legacyClient, script);
+    await loopDone;
+
+    const [modernServer, modernClient] = duplexPair({ highWaterMark: 64 });
+    const { reader, writer } = fromDuplex(modernServer, { limit: MAX_LINE });
+    const served = (async () => {
+      await kvHandler(new Store(), newStats())(reader, writer, {
+        signal: new AbortController().signal,
+        id: 1,
+        remoteAddress: { path: '' },
+      });
+      writer.close();
+      await writer.waitClosed();
+    })();
+    const modernBytes = await talk(modernClient, script);
+    await served;
+
+    const lines = expected('m:').slice(0, -1); // without '<end>'
+    expect(legacyBytes).to.equal(`${lines.join('\n')}\n`);
+    expect(modernBytes).to.equal(legacyBytes);
+    expect(map.size).to.equal(0);
+    legacyClient.destroy();
+    modernClient.destroy();
   });
 
   describe('step 2 in shadow mode', () => {
