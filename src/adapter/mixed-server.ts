@@ -18,6 +18,7 @@ import { ConnectionClosedError, TimeoutError } from '../modern/errors.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { StreamAddress } from '../modern/writer.js';
 import { checkMilliseconds, checkPositiveInteger, describeValue } from '../modern/_validate.js';
+import { settlesWithin } from '../modern/_wait.js';
 import { duplexPair } from './_duplex-pair.js';
 import { OutputComparator } from './_output-comparator.js';
 
@@ -557,15 +558,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     this.close();
     const closed = this.waitClosed();
     if (ms === undefined) return closed;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      closed.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), ms);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
+    if (!(await settlesWithin(closed, ms))) {
       const reason = new TimeoutError(ms, `Server shutdown: handlers still running after ${ms} ms`);
       for (const connection of [...this.#connections.values()]) {
         connection.cancelSniff?.();

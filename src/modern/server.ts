@@ -8,6 +8,7 @@ import type { StreamReader } from './reader.js';
 import type { StreamAddress, StreamWriter } from './writer.js';
 import { wireSocket, type WiredStreams } from './_wire.js';
 import { checkMilliseconds, checkPositiveInteger } from './_validate.js';
+import { settlesWithin } from './_wait.js';
 
 /** What a handler knows about its connection. */
 export interface ConnectionContext {
@@ -233,15 +234,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
     this.close();
     const closed = this.waitClosed();
     if (ms === undefined) return closed;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      closed.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), ms);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
+    if (!(await settlesWithin(closed, ms))) {
       const reason = new TimeoutError(ms, `Server shutdown: handlers still running after ${ms} ms`);
       for (const connection of this.#connections.values()) {
         if (!connection.controller.signal.aborted) connection.controller.abort(reason);
