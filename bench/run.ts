@@ -1,10 +1,11 @@
 // `npm run bench`: compares the echo servers of bench/servers.ts on the same work, in one run.
 //
 // Each server runs in a fresh child process and measures its own CPU time (process.cpuUsage())
-// between marks; the load client runs in another child process. Rows are interleaved over several
-// rounds and every ratio is taken within one round (row vs its reference, measured minutes apart
-// at most), then the median over rounds is reported: the machine is shared and noisy, so absolute
-// numbers wander while ratios hold.
+// between marks; the load client runs in another child process. A row is measured together with
+// its references, started beside it: the work is split into halves run in a palindrome (row, ref,
+// ref, row), so every ratio compares CPU time measured seconds apart, with any drift of the
+// machine's speed weighing on both sides. The median over rounds is reported: the machine is
+// shared and noisy, so absolute numbers wander while ratios hold.
 //
 // Options: --rounds N (3), --connections N (100), --messages N per connection (1000),
 // --bulk-mb N (32), --rows name,name (all), --no-events (skip the event-bridge benchmark, which
@@ -43,7 +44,8 @@ function positive(name: string, text: string): number {
 const rounds = positive('rounds', values.rounds);
 const connections = positive('connections', values.connections);
 const messages = positive('messages', values.messages);
-const bulkBytes = positive('bulk-mb', values['bulk-mb']) * 1024 * 1024;
+const MiB = 1024 * 1024;
+const bulkBytes = positive('bulk-mb', values['bulk-mb']) * MiB;
 const rowNames = values.rows ? values.rows.split(',') : Object.keys(serverRows);
 for (const name of rowNames) {
   if (!serverRows[name]) throw new RangeError(`Unknown row ${JSON.stringify(name)}`);
@@ -93,41 +95,147 @@ async function ready(child: ChildProcess): Promise<{ port?: number }> {
 const client = fork(new URL('./client-process.ts', import.meta.url), [], { execArgv });
 await ready(client);
 
-async function measure(name: string): Promise<Sample> {
-  const server = fork(new URL('./server-process.ts', import.meta.url), [name], { execArgv });
-  try {
-    const { port } = await ready(server);
-    const ping = { type: 'ping-pong', port, connections, size: 64 };
-    // Warm up the JIT on both sides, then measure.
-    await request(client, { ...ping, messages: Math.ceil(messages / 10) }, 'result');
-    server.send({ type: 'mark' });
-    const { result: pp } = await request<{ result: PingPongResult }>(
-      client,
-      { ...ping, messages },
-      'result',
-    );
-    const ppUsage = await request<Usage>(server, { type: 'measure' }, 'usage');
-    if (pp.mismatches > 0) throw new Error(`${name}: ${pp.mismatches} replies were wrong`);
+interface Segment {
+  cpuMicros: number;
+  messages: number;
+  elapsedMs: number;
+}
+interface BulkSegment {
+  cpuMicros: number;
+  bytes: number;
+  elapsedMs: number;
+}
 
-    server.send({ type: 'mark' });
-    const { result: bk } = await request<{ result: BulkResult }>(
+/** A benchmark server in its own child process. */
+class ServerChild {
+  readonly name: string;
+  readonly #child: ChildProcess;
+  readonly #port: number;
+  private constructor(name: string, child: ChildProcess, port: number) {
+    this.name = name;
+    this.#child = child;
+    this.#port = port;
+  }
+
+  static async start(name: string): Promise<ServerChild> {
+    const child = fork(new URL('./server-process.ts', import.meta.url), [name], { execArgv });
+    try {
+      const { port } = await ready(child);
+      return new ServerChild(name, child, port!);
+    } catch (error) {
+      child.kill();
+      throw error;
+    }
+  }
+
+  async pingPong(messagesPerConnection: number): Promise<Segment> {
+    this.#child.send({ type: 'mark' });
+    const { result } = await request<{ result: PingPongResult }>(
       client,
-      { type: 'bulk', port, bytes: bulkBytes, chunkSize: 64 * 1024 },
+      {
+        type: 'ping-pong',
+        port: this.#port,
+        connections,
+        size: 64,
+        messages: messagesPerConnection,
+      },
       'result',
     );
-    const bkUsage = await request<Usage>(server, { type: 'measure' }, 'usage');
-    if (bk.mismatches > 0) throw new Error(`${name}: bulk echo bytes were wrong`);
-    const megabytes = bk.bytes / (1024 * 1024);
-    return {
-      messagesPerSecond: pp.messages / (pp.elapsedMs / 1000),
-      cpuMicrosPerMessage: ppUsage.cpuMicros / pp.messages,
-      megabytesPerSecond: megabytes / (bk.elapsedMs / 1000),
-      cpuMillisPerMegabyte: bkUsage.cpuMicros / 1000 / megabytes,
-      maxRssBytes: bkUsage.maxRssBytes,
+    const usage = await request<Usage>(this.#child, { type: 'measure' }, 'usage');
+    if (result.mismatches > 0)
+      throw new Error(`${this.name}: ${result.mismatches} replies were wrong`);
+    return { cpuMicros: usage.cpuMicros, messages: result.messages, elapsedMs: result.elapsedMs };
+  }
+
+  async bulk(bytes: number): Promise<BulkSegment> {
+    this.#child.send({ type: 'mark' });
+    const { result } = await request<{ result: BulkResult }>(
+      client,
+      { type: 'bulk', port: this.#port, bytes, chunkSize: 64 * 1024 },
+      'result',
+    );
+    const usage = await request<Usage>(this.#child, { type: 'measure' }, 'usage');
+    if (result.mismatches > 0) throw new Error(`${this.name}: bulk echo bytes were wrong`);
+    return { cpuMicros: usage.cpuMicros, bytes: result.bytes, elapsedMs: result.elapsedMs };
+  }
+
+  async maxRss(): Promise<number> {
+    return (await request<Usage>(this.#child, { type: 'measure' }, 'usage')).maxRssBytes;
+  }
+
+  async stop(): Promise<void> {
+    const exited = once(this.#child, 'exit');
+    this.#child.send({ type: 'stop' });
+    await exited;
+  }
+}
+
+/** A row measured in one round, with its ratios against the servers measured beside it. */
+interface RoundResult {
+  sample: Sample;
+  /** Server CPU per message of the row ÷ that of each reference, from interleaved segments. */
+  cpuRatios: Map<string, number>;
+  bulkRatios: Map<string, number>;
+}
+
+const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
+
+/**
+ * Measures one row against its references. Every server of the comparison runs in its own child
+ * process at the same time (idle ones cost nothing), and the work is split into halves run in a
+ * palindrome (row, ref…, ref…, row): a drift of the machine's speed during the measurement weighs
+ * on both sides alike, so the ratios hold on a noisy machine where absolute numbers wander.
+ */
+async function measure(name: string): Promise<RoundResult> {
+  const row = serverRows[name]!;
+  const references = [
+    ...new Set(
+      [row.reference, ...(row.alsoAgainst ?? []).map((a) => a.reference)].filter(
+        (r): r is string => r !== undefined,
+      ),
+    ),
+  ];
+  const servers = await Promise.all([name, ...references].map((n) => ServerChild.start(n)));
+  try {
+    const order = [...servers, ...[...servers].reverse()];
+    const half = Math.ceil(messages / 2);
+    // Warm up the JIT on both sides, then measure.
+    for (const server of servers) await server.pingPong(Math.ceil(messages / 10));
+    const ping = new Map<ServerChild, Segment[]>(servers.map((s) => [s, []]));
+    for (const server of order) ping.get(server)!.push(await server.pingPong(half));
+    const bulkRuns = new Map<ServerChild, BulkSegment[]>(servers.map((s) => [s, []]));
+    for (const server of order) bulkRuns.get(server)!.push(await server.bulk(bulkBytes / 2));
+
+    const cpuPerMessage = (server: ServerChild): number => {
+      const segments = ping.get(server)!;
+      return sum(segments.map((x) => x.cpuMicros)) / sum(segments.map((x) => x.messages));
     };
+    const cpuPerMegabyte = (server: ServerChild): number => {
+      const segments = bulkRuns.get(server)!;
+      return (
+        sum(segments.map((x) => x.cpuMicros)) / 1000 / (sum(segments.map((x) => x.bytes)) / MiB)
+      );
+    };
+    const self = servers[0]!;
+    const pp = ping.get(self)!;
+    const bk = bulkRuns.get(self)!;
+    const sample: Sample = {
+      messagesPerSecond: sum(pp.map((x) => x.messages)) / (sum(pp.map((x) => x.elapsedMs)) / 1000),
+      cpuMicrosPerMessage: cpuPerMessage(self),
+      megabytesPerSecond:
+        sum(bk.map((x) => x.bytes)) / MiB / (sum(bk.map((x) => x.elapsedMs)) / 1000),
+      cpuMillisPerMegabyte: cpuPerMegabyte(self),
+      maxRssBytes: await self.maxRss(),
+    };
+    const cpuRatios = new Map<string, number>();
+    const bulkRatios = new Map<string, number>();
+    for (const reference of servers.slice(1)) {
+      cpuRatios.set(reference.name, sample.cpuMicrosPerMessage / cpuPerMessage(reference));
+      bulkRatios.set(reference.name, sample.cpuMillisPerMegabyte / cpuPerMegabyte(reference));
+    }
+    return { sample, cpuRatios, bulkRatios };
   } finally {
-    server.send({ type: 'stop' });
-    await once(server, 'exit');
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 
@@ -143,25 +251,29 @@ function progress(text: string): void {
   else if (text) process.stderr.write(`${text}\n`);
 }
 
-const samples = new Map<string, Sample[]>(rowNames.map((name) => [name, []]));
+const results = new Map<string, RoundResult[]>(rowNames.map((name) => [name, []]));
 for (let round = 1; round <= rounds; round += 1) {
   for (const name of rowNames) {
     progress(`round ${round}/${rounds}: ${name}`);
-    samples.get(name)!.push(await measure(name));
+    results.get(name)!.push(await measure(name));
   }
 }
 progress('');
 client.send({ type: 'exit' });
+const samples = new Map([...results].map(([name, r]) => [name, r.map((x) => x.sample)]));
 
+/** The median over rounds of a ratio taken within each round (undefined without a reference). */
 function ratio(
   name: string,
-  pick: (s: Sample) => number,
+  kind: 'cpu' | 'bulk',
   reference = serverRows[name]!.reference,
 ): number | undefined {
-  const ours = samples.get(name)!;
-  const theirs = reference ? samples.get(reference) : undefined;
-  if (!theirs) return undefined;
-  return median(ours.map((s, i) => pick(s) / pick(theirs[i]!)));
+  if (reference === undefined) return undefined;
+  const values = results
+    .get(name)!
+    .map((r) => (kind === 'cpu' ? r.cpuRatios : r.bulkRatios).get(reference))
+    .filter((v): v is number => v !== undefined);
+  return values.length > 0 ? median(values) : undefined;
 }
 
 const fmt = (n: number, digits = 1): string => n.toFixed(digits);
@@ -173,8 +285,8 @@ const verdicts: string[] = [];
 for (const name of rowNames) {
   const row = serverRows[name]!;
   const s = samples.get(name)!;
-  const cpuRatio = ratio(name, (x) => x.cpuMicrosPerMessage);
-  const bulkRatio = ratio(name, (x) => x.cpuMillisPerMegabyte);
+  const cpuRatio = ratio(name, 'cpu');
+  const bulkRatio = ratio(name, 'bulk');
   lines.push(
     `| ${name} | ${fmt(median(s.map((x) => x.messagesPerSecond)), 0)} | ${fmt(
       median(s.map((x) => x.cpuMicrosPerMessage)),
@@ -197,9 +309,7 @@ for (const name of rowNames) {
     );
   }
   for (const { reference, target } of row.alsoAgainst ?? []) {
-    const other = samples.has(reference)
-      ? ratio(name, (x) => x.cpuMicrosPerMessage, reference)
-      : undefined;
+    const other = ratio(name, 'cpu', reference);
     if (other === undefined) continue;
     verdicts.push(
       `- ${name}: server CPU per message ${fmt(other, 2)}× ${reference} (target ≤ ${target}×): ${
@@ -216,8 +326,8 @@ const header = [
     0,
   )} GiB; Node ${process.version}.`,
   `Work: ping-pong of 64-byte lines over ${connections} connections × ${messages} messages, and a ` +
-    `${bulkBytes / 1024 / 1024} MiB bulk echo on one connection; ${rounds} rounds, medians; ratios are ` +
-    'taken within each round.',
+    `${bulkBytes / MiB} MiB bulk echo on one connection; ${rounds} rounds, medians; each ratio ` +
+    'compares a row with its reference run beside it, interleaved (row, ref, ref, row).',
 ];
 let table = [...header, '', ...lines, '', ...verdicts].join('\n');
 console.log(table);
@@ -241,9 +351,7 @@ if (!values['no-write']) {
     bars: rowNames.map((name) => ({
       name,
       value: median(samples.get(name)!.map((x) => x.cpuMicrosPerMessage)),
-      ...(serverRows[name]!.reference && samples.has(serverRows[name]!.reference)
-        ? { ratio: ratio(name, (x) => x.cpuMicrosPerMessage)! }
-        : {}),
+      ...(serverRows[name]!.reference !== undefined ? { ratio: ratio(name, 'cpu')! } : {}),
     })),
   });
   writeFileSync(new URL('./results.svg', import.meta.url), chart);

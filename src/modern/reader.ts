@@ -401,10 +401,39 @@ export class StreamReader implements AsyncIterable<Buffer> {
     // turn, and return()/throw() end it.
     let finished = false;
     let pending: Promise<IteratorResult<Buffer, void>> | null = null;
+    // The settle functions of the pending next(); the waiter and abort listener below are
+    // allocated once per iterator, not once per chunk.
+    let resolveNext: ((result: IteratorResult<Buffer, void>) => void) | null = null;
+    let rejectNext: ((error: unknown) => void) | null = null;
+    let signal: AbortSignal | undefined;
     const done = (): IteratorResult<Buffer, void> => ({ done: true, value: undefined });
+    const settle = (result: IteratorResult<Buffer, void> | undefined, error?: unknown): void => {
+      signal?.removeEventListener('abort', onAbort);
+      const resolve = resolveNext!;
+      const reject = rejectNext!;
+      resolveNext = null;
+      rejectNext = null;
+      pending = null;
+      if (result === undefined || result.done === true) finished = true;
+      if (result === undefined) reject(error);
+      else resolve(result);
+    };
+    const waiter: Waiter = {
+      resolve: () => {
+        if (this.#length === 0 && !this.#eof) {
+          this.#parkWaiter(waiter);
+          return;
+        }
+        settle(this.#length > 0 ? { done: false, value: this.#takeChunk() } : done());
+      },
+      reject: (error) => settle(undefined, error),
+    };
+    const onAbort = (): void => {
+      if (this.#waiter === waiter) this.#waiter = null;
+      settle(undefined, signal?.reason);
+    };
     const step = (): Promise<IteratorResult<Buffer, void>> => {
       if (finished) return Promise.resolve(done());
-      let signal: AbortSignal | undefined;
       try {
         signal = this.#start('chunks', options);
       } catch (error) {
@@ -417,21 +446,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
         return Promise.resolve(done());
       }
       const waiting = new Promise<IteratorResult<Buffer, void>>((resolve, reject) => {
-        this.#waitChunk(
-          (chunk) => {
-            pending = null;
-            if (chunk === undefined) finished = true;
-            resolve(chunk === undefined ? done() : { done: false, value: chunk });
-          },
-          (error) => {
-            pending = null;
-            finished = true;
-            reject(error);
-          },
-          signal,
-        );
+        resolveNext = resolve;
+        rejectNext = reject;
       });
       pending = waiting;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#parkWaiter(waiter);
       return waiting;
     };
     const after = <T>(then: () => Promise<T>): Promise<T> => {
@@ -563,35 +583,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
         }
         signal?.removeEventListener('abort', onAbort);
         resolve(line);
-      },
-      reject: (error) => {
-        signal?.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    };
-    const onAbort = (): void => {
-      if (this.#waiter === waiter) this.#waiter = null;
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.#parkWaiter(waiter);
-  }
-
-  // Waits (as #waitForData) until a chunk or end-of-stream arrives; `deliver` gets the chunk, or
-  // undefined at end-of-stream.
-  #waitChunk(
-    deliver: (chunk: Buffer | undefined) => void,
-    reject: (error: unknown) => void,
-    signal: AbortSignal | undefined,
-  ): void {
-    const waiter: Waiter = {
-      resolve: () => {
-        if (this.#length === 0 && !this.#eof) {
-          this.#parkWaiter(waiter);
-          return;
-        }
-        signal?.removeEventListener('abort', onAbort);
-        deliver(this.#length > 0 ? this.#takeChunk() : undefined);
       },
       reject: (error) => {
         signal?.removeEventListener('abort', onAbort);
