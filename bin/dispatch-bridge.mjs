@@ -1,16 +1,28 @@
 #!/usr/bin/env node
-// The `dispatch-bridge` command. The CLI is TypeScript (cli/main.ts), run through ts-node in
-// transpile-only mode, as `npm start` and the tests run it: this needs the dev dependencies, so
-// the command works from a clone or a dev install (`npm install` in the repository).
+// The `dispatch-bridge` command. In a clone (cli/main.ts is there) it runs the TypeScript sources
+// through ts-node in transpile-only mode, as `npm start` and the tests do, so edits take effect
+// without a build. In the published package it runs the compiled CLI, dist/cli/main.js, which
+// `npm run build` (and so `npm pack`) produces.
+import { existsSync } from 'node:fs';
 import { register } from 'node:module';
 import process from 'node:process';
 import { URL, fileURLToPath } from 'node:url';
 
 // Resolve everything from the package root, not from the current directory.
 const root = new URL('../', import.meta.url);
-process.env.TS_NODE_PROJECT ??= fileURLToPath(new URL('tsconfig.json', root));
-process.setSourceMapsEnabled(true);
-register('ts-node/esm/transpile-only', root);
+const source = new URL('cli/main.ts', root);
+let entry = new URL('dist/cli/main.js', root);
+if (existsSync(source)) {
+  process.env.TS_NODE_PROJECT ??= fileURLToPath(new URL('tsconfig.json', root));
+  process.setSourceMapsEnabled(true);
+  register('ts-node/esm/transpile-only', root);
+  entry = source;
+} else if (!existsSync(entry)) {
+  process.stderr.write(
+    `dispatch-bridge: ${fileURLToPath(entry)} is missing; run \`npm run build\` in the package.\n`,
+  );
+  process.exit(1);
+}
 
-const { main } = await import(new URL('cli/main.ts', root).href);
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

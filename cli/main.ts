@@ -1,11 +1,12 @@
 /**
  * The `dispatch-bridge` command: `demo` (what `npm start` runs), `serve`, `--help`, `--version`.
- * `bin/dispatch-bridge.mjs` loads this file through ts-node and calls {@link main}.
+ * `bin/dispatch-bridge.mjs` loads this file (through ts-node in a clone, compiled to dist/cli in the
+ * published package) and calls {@link main}.
  *
  * @module
  */
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import process from 'node:process';
 import { USAGE, UsageError, parseArgs } from './args.js';
 
@@ -20,11 +21,18 @@ const processIo: Io = {
   stderr: (text) => void process.stderr.write(text),
 };
 
-/** The package's version, from package.json. */
+/**
+ * The package's version, from its package.json: two levels up from the compiled CLI
+ * (dist/cli/main.js), one from the source (cli/main.ts).
+ */
 export function version(): string {
-  const url = new URL('../package.json', import.meta.url);
-  const { version } = JSON.parse(readFileSync(url, 'utf8')) as { version: string };
-  return version;
+  for (const path of ['../package.json', '../../package.json']) {
+    const url = new URL(path, import.meta.url);
+    if (!existsSync(url)) continue;
+    const manifest = JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string };
+    if (manifest.name === 'dispatch-bridge') return manifest.version;
+  }
+  throw new Error('Cannot find the package.json of dispatch-bridge');
 }
 
 /**
