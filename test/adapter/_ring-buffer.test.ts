@@ -29,16 +29,41 @@ describe('RingBuffer', () => {
     expect(ring.length).to.equal(0);
   });
 
-  it('grows to the next power of two and clear() returns to the initial capacity', () => {
+  it('grows by segments of doubling size and clear() returns to the initial capacity', () => {
     const ring = new RingBuffer<number>(5);
     expect(ring.capacity).to.equal(8);
     for (let i = 0; i < 9; i++) ring.push(i);
-    expect(ring.capacity).to.equal(16);
+    expect(ring.capacity).to.equal(8 + 16);
     ring.clear();
     expect(ring.length).to.equal(0);
     expect(ring.capacity).to.equal(8);
     ring.push(42);
     expect(ring.shift()).to.equal(42);
+  });
+
+  it('drops drained segments: after a burst, one segment of at most 2048 slots remains', () => {
+    const ring = new RingBuffer<number>();
+    for (let i = 0; i < 100_000; i++) ring.push(i);
+    expect(ring.capacity).to.be.at.least(100_000);
+    for (let i = 0; i < 60_000; i++) ring.shift();
+    // Only the segments that still hold items are kept.
+    expect(ring.capacity).to.be.below(40_000 + 2 * 2048);
+    while (ring.length > 0) ring.shift();
+    expect(ring.capacity).to.be.at.most(2048);
+    ring.push(7);
+    expect(ring.peek()).to.equal(7);
+  });
+
+  it('peeks and shifts across a segment boundary', () => {
+    const ring = new RingBuffer<number>(4);
+    for (let i = 0; i < 5; i++) ring.push(i);
+    for (let i = 0; i < 4; i++) expect(ring.shift()).to.equal(i);
+    // The first segment is drained; the head item sits in the second.
+    expect(ring.peek()).to.equal(4);
+    ring.push(5);
+    expect(ring.shift()).to.equal(4);
+    expect(ring.shift()).to.equal(5);
+    expect(ring.length).to.equal(0);
   });
 
   it('keeps 200 000 items in order (no Array.shift collapse)', () => {
