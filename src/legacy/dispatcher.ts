@@ -128,6 +128,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   #server: net.Server | null = null;
   // Accepted sockets not yet taken by accept(); each carries the `swallow` error listener.
   #pending: net.Socket[] = [];
+  // How many accepted connections may wait for accept() (listen()'s backlog).
+  #backlog = 511;
   #bound: Address | null = null;
   #reuseAddr = false;
   #closed = false;
@@ -257,10 +259,13 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /**
    * Start listening on the `bind()` address. Resolves once listening, when `address()` has the
-   * real port. Pending connections queue up until `handleAccept()` takes them with `accept()`.
+   * real port. Pending connections queue up until `handleAccept()` takes them with `accept()`,
+   * `backlog` of them at most: as with a full kernel backlog, a connection arriving while that
+   * many wait (say, while `readable()` is false) is refused, its socket destroyed at once.
    * If listening fails (e.g. `EADDRINUSE`) the promise rejects and the dispatcher is closed.
    *
-   * @param backlog The kernel's pending-connection queue length (default 511, Node's).
+   * @param backlog The pending-connection queue length, given to the kernel too (default 511,
+   * Node's).
    * @throws {RangeError} If `backlog` is not a positive integer.
    *
    * @example
@@ -282,6 +287,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     // the dispatcher decides (asyncore: recv() returns b'' -> handleClose()).
     const server = net.createServer({ allowHalfOpen: true });
     this.#server = server;
+    this.#backlog = backlog;
     this.accepting = true;
     server.on('connection', this.#onConnection);
     try {
@@ -763,6 +769,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   };
 
   #onConnection = (socket: net.Socket): void => {
+    if (this.#pending.length >= this.#backlog) {
+      // The queue is full: refuse, as a full kernel backlog would, rather than grow without end.
+      socket.destroy();
+      return;
+    }
     socket.on('error', swallow);
     this.#pending.push(socket);
     this.map.wake();

@@ -10,6 +10,7 @@ import { Dispatcher, DispatcherWithSend, SocketMap, loop } from '../../src/legac
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
 import {
+  Acceptor,
   EchoHandler,
   QuietDispatcher,
   collect,
@@ -478,6 +479,49 @@ describe('Dispatcher', () => {
       await loop({ map, count: 1 });
       for (let i = 0; i < 10 && server.accepted.length < 2; i++) await loop({ map, count: 1 });
       expect(server.accepted).to.have.length(2);
+    });
+
+    it('refuses connections beyond the backlog while none are accepted, and accepts the rest', async () => {
+      class Closed extends Acceptor<EchoHandler> {
+        open = false;
+        override readable(): boolean {
+          return this.open;
+        }
+      }
+      const server = new Closed((socket, m) => new EchoHandler({ socket, map: m }), map);
+      server.bind({ host: '127.0.0.1', port: 0 });
+      await server.listen(3);
+      const { port } = server.address() as { port: number };
+      const running = loop({ map, timeout: 5 });
+      // One at a time, so that which ones wait is known: the first 3.
+      const clients: net.Socket[] = [];
+      const ends: boolean[] = [];
+      for (let i = 0; i < 8; i++) {
+        const client = await connectClient({ host: '127.0.0.1', port });
+        cleanups.push(() => client.destroy());
+        const index = clients.push(client) - 1;
+        ends[index] = false;
+        const ended = (): void => void (ends[index] = true);
+        client.on('end', ended).on('error', ended).resume();
+      }
+      // The kernel completes every handshake; the dispatcher keeps 3 and refuses the others.
+      await eventually(() => (ends.filter(Boolean).length === 5 ? true : undefined));
+      expect(ends).to.deep.equal([false, false, false, true, true, true, true, true]);
+      expect(server.accepted).to.have.length(0);
+      server.open = true;
+      map.wake();
+      await eventually(() => (server.accepted.length === 3 ? true : undefined));
+      // The kept connections are live: each echoes.
+      const echoes = clients.slice(0, 3).map((client) => {
+        client.removeAllListeners('data').pause();
+        const echo = readBytes(client, 4);
+        client.write('ping');
+        return echo;
+      });
+      expect((await Promise.all(echoes)).map(String)).to.deep.equal(['ping', 'ping', 'ping']);
+      server.close();
+      for (const handler of server.accepted) handler.close();
+      await running;
     });
 
     it('rejects listen() before bind(), and a bad address', async () => {
