@@ -6,8 +6,8 @@
  * doubling with a copy and with new pages of the large-object space (a 1 000 000-event burst
  * spent most of its time there). Segments start at the initial capacity and double up to
  * {@link MAX_SEGMENT} slots; a full segment is never copied, the next item goes to a new one, and
- * drained segments are dropped, so memory follows the queue's length both ways (as Node's
- * internal FixedQueue does for `events.on`).
+ * drained segments are dropped but one, kept for reuse, so memory follows the queue's length both
+ * ways (as Node's internal FixedQueue does for `events.on`) without allocating in a steady state.
  *
  * @internal
  * @example
@@ -23,6 +23,9 @@ export class RingBuffer<T> {
   readonly #initialCapacity: number;
   #head: Segment<T>;
   #tail: Segment<T>;
+  // One drained segment kept for the next push that needs one: a queue that hovers around a
+  // level reuses two segments instead of allocating new ones.
+  #spare: Segment<T> | null = null;
   #length = 0;
 
   constructor(initialCapacity = 16) {
@@ -37,9 +40,9 @@ export class RingBuffer<T> {
     return this.#length;
   }
 
-  /** How many slots the live segments hold (items stored plus room before the next segment). */
+  /** How many slots it holds: its segments (items plus room) and the spare one, if any. */
   get capacity(): number {
-    let total = 0;
+    let total = this.#spare === null ? 0 : this.#spare.items.length;
     for (let segment: Segment<T> | null = this.#head; segment !== null; segment = segment.next) {
       total += segment.items.length;
     }
@@ -50,7 +53,10 @@ export class RingBuffer<T> {
   push(item: T): void {
     let tail = this.#tail;
     if (tail.end === tail.items.length) {
-      const next = new Segment<T>(Math.min(tail.items.length * 2, MAX_SEGMENT));
+      const size = Math.min(tail.items.length * 2, MAX_SEGMENT);
+      let next = this.#spare;
+      if (next !== null && next.items.length === size) this.#spare = null;
+      else next = new Segment<T>(size);
       tail.next = next;
       this.#tail = tail = next;
     }
@@ -63,7 +69,13 @@ export class RingBuffer<T> {
     if (this.#length === 0) return undefined;
     let head = this.#head;
     // A drained segment with items behind it: move on (there is a next one, as length > 0).
-    if (head.start === head.end) this.#head = head = head.next!;
+    if (head.start === head.end) {
+      const drained = head;
+      this.#head = head = head.next!;
+      drained.start = drained.end = 0;
+      drained.next = null;
+      this.#spare = drained;
+    }
     const item = head.items[head.start];
     head.items[head.start++] = undefined;
     this.#length--;
@@ -86,6 +98,7 @@ export class RingBuffer<T> {
   /** Removes every item and releases the storage back to the initial capacity. */
   clear(): void {
     this.#head = this.#tail = new Segment<T>(this.#initialCapacity);
+    this.#spare = null;
     this.#length = 0;
   }
 }

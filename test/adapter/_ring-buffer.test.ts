@@ -41,17 +41,37 @@ describe('RingBuffer', () => {
     expect(ring.shift()).to.equal(42);
   });
 
-  it('drops drained segments: after a burst, one segment of at most 2048 slots remains', () => {
+  it('drops drained segments: after a burst, one segment and one spare remain', () => {
     const ring = new RingBuffer<number>();
     for (let i = 0; i < 100_000; i++) ring.push(i);
     expect(ring.capacity).to.be.at.least(100_000);
     for (let i = 0; i < 60_000; i++) ring.shift();
     // Only the segments that still hold items are kept.
-    expect(ring.capacity).to.be.below(40_000 + 2 * 2048);
+    expect(ring.capacity).to.be.below(40_000 + 3 * 2048);
     while (ring.length > 0) ring.shift();
-    expect(ring.capacity).to.be.at.most(2048);
+    expect(ring.capacity).to.be.at.most(2 * 2048);
     ring.push(7);
     expect(ring.peek()).to.equal(7);
+  });
+
+  it('reuses its spare segment in a steady state instead of allocating', () => {
+    const ring = new RingBuffer<number>(4);
+    // Fill past the small first segments, then hover: push one, shift one.
+    for (let i = 0; i < 5000; i++) ring.push(i);
+    for (let i = 0; i < 4000; i++) ring.shift();
+    let next = 5000;
+    const hover = (times: number): void => {
+      for (let i = 0; i < times; i++) {
+        ring.push(next++);
+        expect(ring.shift()).to.equal(next - 1001);
+      }
+    };
+    hover(5000); // the small early segments drain away
+    const held = ring.capacity;
+    expect(held).to.equal(2 * 2048);
+    hover(50_000);
+    expect(ring.capacity).to.equal(held);
+    expect(ring.length).to.equal(1000);
   });
 
   it('peeks and shifts across a segment boundary', () => {
