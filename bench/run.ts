@@ -2,9 +2,9 @@
 //
 // Each server runs in a fresh child process and measures its own CPU time (process.cpuUsage())
 // between marks; the load client runs in another child process. A row is measured together with
-// its references, started beside it: the work is split into halves run in a palindrome (row, ref,
-// ref, row), so every ratio compares CPU time measured seconds apart, with any drift of the
-// machine's speed weighing on both sides. The median over rounds is reported: the machine is
+// its references, started beside it: the work is split into segments run in palindromes (row,
+// ref, ref, row, row, ref, ref, row), so every ratio compares CPU time measured seconds apart, with
+// any drift of the machine's speed weighing on both sides. The median over rounds is reported: the machine is
 // shared and noisy, so absolute numbers wander while ratios hold.
 //
 // Options: --rounds N (3), --connections N (100), --messages N per connection (1000),
@@ -180,11 +180,15 @@ interface RoundResult {
 
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
 
+/** The ping-pong work of a row runs as this many palindromes (row, ref, ref, row) of segments. */
+const PING_PALINDROMES = 2;
+
 /**
  * Measures one row against its references. Every server of the comparison runs in its own child
- * process at the same time (idle ones cost nothing), and the work is split into halves run in a
- * palindrome (row, ref…, ref…, row): a drift of the machine's speed during the measurement weighs
- * on both sides alike, so the ratios hold on a noisy machine where absolute numbers wander.
+ * process at the same time (idle ones cost nothing), and the work is split into segments run in
+ * palindromes (row, ref…, ref…, row; twice for ping-pong, once with halves for bulk): a drift of
+ * the machine's speed during the measurement weighs on both sides alike, so the ratios hold on a
+ * noisy machine where absolute numbers wander.
  */
 async function measure(name: string): Promise<RoundResult> {
   const row = serverRows[name]!;
@@ -198,11 +202,13 @@ async function measure(name: string): Promise<RoundResult> {
   const servers = await Promise.all([name, ...references].map((n) => ServerChild.start(n)));
   try {
     const order = [...servers, ...[...servers].reverse()];
-    const half = Math.ceil(messages / 2);
     // Warm up the JIT on both sides, then measure.
     for (const server of servers) await server.pingPong(Math.ceil(messages / 10));
     const ping = new Map<ServerChild, Segment[]>(servers.map((s) => [s, []]));
-    for (const server of order) ping.get(server)!.push(await server.pingPong(half));
+    const segment = Math.ceil(messages / (2 * PING_PALINDROMES));
+    for (let i = 0; i < PING_PALINDROMES; i++) {
+      for (const server of order) ping.get(server)!.push(await server.pingPong(segment));
+    }
     const bulkRuns = new Map<ServerChild, BulkSegment[]>(servers.map((s) => [s, []]));
     for (const server of order) bulkRuns.get(server)!.push(await server.bulk(bulkBytes / 2));
 
@@ -327,7 +333,7 @@ const header = [
   )} GiB; Node ${process.version}.`,
   `Work: ping-pong of 64-byte lines over ${connections} connections × ${messages} messages, and a ` +
     `${bulkBytes / MiB} MiB bulk echo on one connection; ${rounds} rounds, medians; each ratio ` +
-    'compares a row with its reference run beside it, interleaved (row, ref, ref, row).',
+    'compares a row with its reference run beside it, interleaved (row, ref, ref, row, twice).',
 ];
 let table = [...header, '', ...lines, '', ...verdicts].join('\n');
 console.log(table);
