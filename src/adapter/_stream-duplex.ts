@@ -8,7 +8,7 @@
 import { Duplex } from 'node:stream';
 import { ConnectionClosedError } from '../modern/errors.js';
 import type { StreamReader } from '../modern/reader.js';
-import type { StreamAddress, StreamWriter } from '../modern/writer.js';
+import type { Address, StreamWriter } from '../modern/writer.js';
 
 type Callback = (error?: Error | null) => void;
 
@@ -31,13 +31,13 @@ function toTransportError(error: unknown): Error {
 export class StreamDuplex extends Duplex {
   readonly #reader: StreamReader;
   readonly #writer: StreamWriter;
-  readonly #remote: StreamAddress;
+  readonly #remote: Address;
   #reading = false;
 
   constructor(
     reader: StreamReader,
     writer: StreamWriter,
-    remoteAddress: StreamAddress,
+    remoteAddress: Address,
     highWaterMark: number,
   ) {
     super({
@@ -65,7 +65,7 @@ export class StreamDuplex extends Duplex {
 
   /** Like `net.Socket#address()`: the local address, or `{}` when there is none. */
   address(): { address: string; port: number; family: string } | Record<string, never> {
-    const local = this.#writer.getExtraInfo('sockname') as StreamAddress | undefined;
+    const local = this.#writer.getExtraInfo('sockname') as Address | undefined;
     if (local === undefined || !('port' in local)) return {};
     return { address: local.host, port: local.port, family: local.family ?? '' };
   }

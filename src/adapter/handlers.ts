@@ -13,7 +13,7 @@ import { SocketMap } from '../legacy/socket-map.js';
 import { ConnectionClosedError } from '../modern/errors.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
-import type { StreamAddress, StreamWriter } from '../modern/writer.js';
+import type { Address, StreamWriter } from '../modern/writer.js';
 import {
   DispatcherBridge,
   checkOptionalPositiveInteger,
@@ -184,7 +184,7 @@ export type StreamHandlerDispatcherClass = new (
   options?: DispatcherOptions,
 ) => StreamHandlerDispatcher;
 
-function remoteAddressOf(socket: Duplex | null): StreamAddress {
+function remoteAddressOf(socket: Duplex | null): Address {
   if (socket instanceof net.Socket && socket.remoteAddress !== undefined) {
     return {
       host: socket.remoteAddress,

@@ -16,7 +16,7 @@ import type { Dispatcher } from '../legacy/dispatcher.js';
 import { fromDuplex } from '../modern/connection.js';
 import { ConnectionClosedError, TimeoutError } from '../modern/errors.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
-import type { StreamAddress } from '../modern/writer.js';
+import type { Address } from '../modern/writer.js';
 import { checkMilliseconds, checkPositiveInteger, describeValue } from '../modern/_validate.js';
 import { settlesWithin } from '../modern/_wait.js';
 import { duplexPair } from './_duplex-pair.js';
@@ -33,7 +33,7 @@ export interface RouteInfo {
    * The peer's address. IPv4 peers of a dual-stack listener are given as plain IPv4
    * (`127.0.0.1`, not `::ffff:127.0.0.1`); Unix-socket peers as the server's `{ path }`.
    */
-  readonly remoteAddress: StreamAddress;
+  readonly remoteAddress: Address;
 }
 
 /**
@@ -74,7 +74,7 @@ export interface SniffRule {
  */
 export interface AddressRule {
   by: 'address';
-  choose(address: StreamAddress, info: RouteInfo): Implementation;
+  choose(address: Address, info: RouteInfo): Implementation;
 }
 
 /**
@@ -287,7 +287,7 @@ function receivedEof(stream: Duplex): boolean {
   return stream.readableEnded || state?.ended === true;
 }
 
-function peerAddress(socket: net.Socket, path: string | undefined): StreamAddress {
+function peerAddress(socket: net.Socket, path: string | undefined): Address {
   if (path !== undefined) return { path };
   let host = socket.remoteAddress ?? '';
   let family = socket.remoteFamily ?? '';
@@ -478,15 +478,15 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   }
 
   /** The (first) address the server listens on, with the real port when `port` was 0. */
-  address(): StreamAddress {
+  address(): Address {
     const first = this.addresses()[0];
     if (first === undefined) throw new Error('Cannot get the address: the server is not listening');
     return first;
   }
 
   /** Every address the server listens on (one per `host`). */
-  addresses(): StreamAddress[] {
-    const result: StreamAddress[] = [];
+  addresses(): Address[] {
+    const result: Address[] = [];
     for (const server of this.#servers) {
       const address = server.address();
       if (address === null) continue;
@@ -923,7 +923,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     }
   }
 
-  #sockname(socket: net.Socket): StreamAddress | undefined {
+  #sockname(socket: net.Socket): Address | undefined {
     if (this.#options.path !== undefined) return { path: this.#options.path };
     const address = socket.address();
     if ('port' in address && typeof address.port === 'number') {

@@ -1,8 +1,9 @@
 // Address conversions between our `Address` type and Node's `net` shapes (internal).
 import type { AddressInfo } from 'node:net';
 
-/** A TCP address (`host` may be IPv4, IPv6 or a name) or a Unix socket path. */
-export type Address = { host: string; port: number } | { path: string };
+import type { Address } from '../address.js';
+
+export type { Address };
 
 /** Node's `server.address()` / `socket.address()` result as an `Address`, or null. */
 export function toAddress(info: AddressInfo | string | object | null | undefined): Address | null {

@@ -18,6 +18,7 @@ export {
 export {
   StreamWriter,
   type ExtraInfoName,
+  type Address,
   type StreamAddress,
   type StreamWriterOptions,
 } from './writer.js';

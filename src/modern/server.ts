@@ -5,7 +5,7 @@ import { EventEmitter } from 'eventemitter3';
 import PQueue from 'p-queue';
 import { ConnectionClosedError, TimeoutError } from './errors.js';
 import type { StreamReader } from './reader.js';
-import type { StreamAddress, StreamWriter } from './writer.js';
+import type { Address, StreamWriter } from './writer.js';
 import { wireSocket, type WiredStreams } from './_wire.js';
 import { checkMilliseconds, checkPositiveInteger } from './_validate.js';
 import { settlesWithin } from './_wait.js';
@@ -21,7 +21,7 @@ export interface ConnectionContext {
   /** A number unique within the server, from 1. */
   readonly id: number;
   /** The peer's address (`{ path }` of the server for Unix sockets). */
-  readonly remoteAddress: StreamAddress;
+  readonly remoteAddress: Address;
 }
 
 /** Serves one connection; the connection closes when it returns (or throws). */
@@ -183,7 +183,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   }
 
   /** The address the server listens on (the real port when `port` was 0). */
-  address(): StreamAddress {
+  address(): Address {
     const address = this.#server.address();
     if (address === null) throw new Error('Cannot get the address: the server is not listening');
     if (typeof address === 'string') return { path: address };
@@ -258,7 +258,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
     const id = ++this.#nextId;
     const controller = new AbortController();
     const path = this.#options.path;
-    const remoteAddress: StreamAddress =
+    const remoteAddress: Address =
       path !== undefined
         ? { path }
         : {

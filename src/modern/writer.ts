@@ -4,14 +4,17 @@
 import type { Duplex } from 'node:stream';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { Address } from '../address.js';
 import { ConnectionClosedError } from './errors.js';
 import { checkSignal, describeValue } from './_validate.js';
 
 // Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
 const BIG_WRITE = 16 * 1024;
 
-/** An endpoint address: TCP (`host`, `port`, `family`) or a Unix socket / Windows pipe (`path`). */
-export type StreamAddress = { host: string; port: number; family?: string } | { path: string };
+export type { Address };
+
+/** @deprecated The same type as {@link Address}, the name both layers share: use `Address`. */
+export type StreamAddress = Address;
 
 /** The names {@link StreamWriter.getExtraInfo} knows. */
 export type ExtraInfoName = 'peername' | 'sockname' | 'socket' | 'peercert';
@@ -281,7 +284,7 @@ export class StreamWriter implements AsyncDisposable {
 
   /**
    * Information about the transport (asyncio's `get_extra_info`): `'peername'` and
-   * `'sockname'` as {@link StreamAddress}, `'socket'` (the Duplex itself), `'peercert'` (TLS
+   * `'sockname'` as {@link Address}, `'socket'` (the Duplex itself), `'peercert'` (TLS
    * only: the peer's certificate). `undefined` when unknown.
    *
    * @example

@@ -1,0 +1,19 @@
+/**
+ * The one endpoint type of both layers (DESIGN's `Address`), in a module of its own so that the
+ * legacy and modern layers share it without depending on each other.
+ *
+ * @module
+ */
+
+/**
+ * A TCP endpoint or a Unix socket (Windows pipe) path. `host` may be IPv4, IPv6 or a name;
+ * `family` (`'IPv4'` / `'IPv6'`) is there when the address comes from a connected socket and
+ * is never required in what you pass in.
+ *
+ * @example
+ * ```ts
+ * const tcp: Address = { host: '127.0.0.1', port: 7000 };
+ * const unix: Address = { path: '/tmp/chat.sock' };
+ * ```
+ */
+export type Address = { host: string; port: number; family?: string } | { path: string };
