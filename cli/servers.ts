@@ -13,7 +13,7 @@ import {
   startChatLegacy,
 } from '../migration-guide/examples/pairs/chat-legacy.js';
 import { startChatModern } from '../migration-guide/examples/pairs/chat-modern.js';
-import { MAX_LINE, kvChatClass, kvHandler, type Store } from '../test/conformance/kv-protocol.js';
+import { MAX_LINE, kvChatClass, kvHandler, type Store } from '../examples/kv-protocol.js';
 import type { Example, Style } from './args.js';
 import { mixedChat } from './mixed-chat.js';
 

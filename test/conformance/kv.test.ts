@@ -1,4 +1,4 @@
-// The conformance suite: one line protocol (test/conformance/kv-protocol.ts), implemented once
+// The conformance suite: one line protocol (examples/kv-protocol.ts), implemented once
 // as a legacy AsyncChat class and once as a modern stream handler, served by four servers:
 //
 //   all legacy        listening Dispatcher + loop() + the AsyncChat class
@@ -14,7 +14,13 @@ import type { Duplex } from 'node:stream';
 import { asDispatcherClass, asStreamHandler } from '../../src/adapter/index.js';
 import { Dispatcher, SocketMap, loop, type Address } from '../../src/legacy/index.js';
 import { startServer } from '../../src/modern/index.js';
-import { MAX_LINE, execute, kvChatClass, kvHandler, type Store } from './kv-protocol.js';
+import {
+  MAX_LINE,
+  execute,
+  kvChatClass,
+  kvHandler,
+  type Store,
+} from '../../examples/kv-protocol.js';
 
 interface KvServer {
   name: string;

@@ -1,6 +1,7 @@
 // A tiny line-based key-value protocol, implemented once in each style: a legacy AsyncChat
-// handler class and a modern async stream handler. The conformance suite runs both on every kind
-// of server and expects the same bytes back.
+// handler class and a modern async stream handler. The conformance suite
+// (test/conformance/kv.test.ts) runs both on every kind of server and expects the same bytes
+// back; the demo (`npm start`) and `dispatch-bridge serve --example kv` serve it.
 //
 //   SET k v  -> OK                 (v is the rest of the line, spaces included)
 //   GET k    -> VALUE v | NOT_FOUND
@@ -12,8 +13,8 @@
 // Lines end with "\n"; a "\r" before it is ignored. Input after QUIT (or after an over-long line)
 // is ignored. A last line without "\n" at end-of-stream is ignored.
 import type { Duplex } from 'node:stream';
-import { AsyncChat, LimitOverrunError, type SocketMap } from '../../src/legacy/index.js';
-import type { StreamHandler } from '../../src/modern/index.js';
+import { AsyncChat, LimitOverrunError, type SocketMap } from '../src/legacy/index.js';
+import type { StreamHandler } from '../src/modern/index.js';
 
 /** The longest accepted line, in bytes, without its "\n". */
 export const MAX_LINE = 1024;
