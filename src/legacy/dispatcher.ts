@@ -12,6 +12,9 @@ export type { Address } from './_address.js';
 /** The `type` of {@link Dispatcher.logInfo}. */
 export type LogType = 'info' | 'warning' | 'error';
 
+// The least number of accepted connections a listener lets wait for accept() (see listen()).
+const MIN_ACCEPT_QUEUE = 511;
+
 /** Options of the {@link Dispatcher} constructor. */
 export interface DispatcherOptions {
   /**
@@ -128,8 +131,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   #server: net.Server | null = null;
   // Accepted sockets not yet taken by accept(); each carries the `swallow` error listener.
   #pending: net.Socket[] = [];
-  // How many accepted connections may wait for accept() (listen()'s backlog).
-  #backlog = 511;
+  // How many accepted connections may wait for accept(): max(listen()'s backlog, 511).
+  #acceptQueueLimit = MIN_ACCEPT_QUEUE;
   #bound: Address | null = null;
   #reuseAddr = false;
   #closed = false;
@@ -259,9 +262,13 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /**
    * Start listening on the `bind()` address. Resolves once listening, when `address()` has the
-   * real port. Pending connections queue up until `handleAccept()` takes them with `accept()`,
-   * `backlog` of them at most: as with a full kernel backlog, a connection arriving while that
-   * many wait (say, while `readable()` is false) is refused, its socket destroyed at once.
+   * real port. Pending connections queue up until `handleAccept()` takes them with `accept()`.
+   * Node takes connections from the kernel as they come, so this queue plays the kernel's
+   * backlog, and it is bounded: a connection arriving while `backlog` connections wait (say,
+   * while `readable()` is false), and at least 511, is refused, its socket destroyed at once.
+   * The floor of 511 is there for the `listen(5)` of many asyncore servers: with the kernel's
+   * queue, clients beyond 5 were slowed down and retried; here they would be refused, so such a
+   * backlog queues 511 like Node's default.
    * If listening fails (e.g. `EADDRINUSE`) the promise rejects and the dispatcher is closed.
    *
    * @param backlog The pending-connection queue length, given to the kernel too (default 511,
@@ -287,7 +294,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     // the dispatcher decides (asyncore: recv() returns b'' -> handleClose()).
     const server = net.createServer({ allowHalfOpen: true });
     this.#server = server;
-    this.#backlog = backlog;
+    this.#acceptQueueLimit = Math.max(backlog, MIN_ACCEPT_QUEUE);
     this.accepting = true;
     server.on('connection', this.#onConnection);
     try {
@@ -769,7 +776,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   };
 
   #onConnection = (socket: net.Socket): void => {
-    if (this.#pending.length >= this.#backlog) {
+    if (this.#pending.length >= this.#acceptQueueLimit) {
       // The queue is full: refuse, as a full kernel backlog would, rather than grow without end.
       socket.destroy();
       return;

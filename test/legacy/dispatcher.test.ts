@@ -481,47 +481,69 @@ describe('Dispatcher', () => {
       expect(server.accepted).to.have.length(2);
     });
 
-    it('refuses connections beyond the backlog while none are accepted, and accepts the rest', async () => {
+    describe('the queue of connections waiting for accept()', () => {
       class Closed extends Acceptor<EchoHandler> {
         open = false;
         override readable(): boolean {
           return this.open;
         }
       }
-      const server = new Closed((socket, m) => new EchoHandler({ socket, map: m }), map);
-      server.bind({ host: '127.0.0.1', port: 0 });
-      await server.listen(3);
-      const { port } = server.address() as { port: number };
-      const running = loop({ map, timeout: 5 });
-      // One at a time, so that which ones wait is known: the first 3.
-      const clients: net.Socket[] = [];
-      const ends: boolean[] = [];
-      for (let i = 0; i < 8; i++) {
-        const client = await connectClient({ host: '127.0.0.1', port });
-        cleanups.push(() => client.destroy());
-        const index = clients.push(client) - 1;
-        ends[index] = false;
-        const ended = (): void => void (ends[index] = true);
-        client.on('end', ended).on('error', ended).resume();
+
+      // Listens with `backlog` while not accepting, connects `count` clients one after the other
+      // (so the server sees them in order) and reports which ones the server ended.
+      async function fill(backlog: number, count: number) {
+        const server = new Closed((socket, m) => new EchoHandler({ socket, map: m }), map);
+        server.bind({ host: '127.0.0.1', port: 0 });
+        await server.listen(backlog);
+        const { port } = server.address() as { port: number };
+        const running = loop({ map, timeout: 5 });
+        const clients: net.Socket[] = [];
+        const ended: boolean[] = [];
+        for (let i = 0; i < count; i++) {
+          const client = await connectClient({ host: '127.0.0.1', port });
+          cleanups.push(() => client.destroy());
+          const index = clients.push(client) - 1;
+          ended[index] = false;
+          const end = (): void => void (ended[index] = true);
+          client.on('end', end).on('error', end).resume();
+        }
+        const stop = async (): Promise<void> => {
+          server.close();
+          for (const handler of server.accepted) handler.close();
+          await running;
+        };
+        return { server, clients, ended, stop };
       }
-      // The kernel completes every handshake; the dispatcher keeps 3 and refuses the others.
-      await eventually(() => (ends.filter(Boolean).length === 5 ? true : undefined));
-      expect(ends).to.deep.equal([false, false, false, true, true, true, true, true]);
-      expect(server.accepted).to.have.length(0);
-      server.open = true;
-      map.wake();
-      await eventually(() => (server.accepted.length === 3 ? true : undefined));
-      // The kept connections are live: each echoes.
-      const echoes = clients.slice(0, 3).map((client) => {
-        client.removeAllListeners('data').pause();
-        const echo = readBytes(client, 4);
-        client.write('ping');
-        return echo;
+
+      it('refuses connections beyond the limit while none are accepted, and accepts the rest', async () => {
+        const { server, clients, ended, stop } = await fill(600, 604);
+        // The kernel completes every handshake; the dispatcher keeps 600 and refuses 4.
+        await eventually(() => (ended.filter(Boolean).length === 4 ? true : undefined));
+        expect(ended.slice(0, 600).some(Boolean)).to.equal(false);
+        expect(ended.slice(600)).to.deep.equal([true, true, true, true]);
+        expect(server.accepted).to.have.length(0);
+        server.open = true;
+        map.wake();
+        await eventually(() => (server.accepted.length === 600 ? true : undefined));
+        // The kept connections are live: each echoes.
+        const echoes = [clients[0]!, clients[599]!].map((client) => {
+          client.removeAllListeners('data').pause();
+          const echo = readBytes(client, 4);
+          client.write('ping');
+          return echo;
+        });
+        expect((await Promise.all(echoes)).map(String)).to.deep.equal(['ping', 'ping']);
+        await stop();
       });
-      expect((await Promise.all(echoes)).map(String)).to.deep.equal(['ping', 'ping', 'ping']);
-      server.close();
-      for (const handler of server.accepted) handler.close();
-      await running;
+
+      it('holds at least 511: a small asyncore-style listen(5) refuses no burst of 20', async () => {
+        const { server, ended, stop } = await fill(5, 20);
+        server.open = true;
+        map.wake();
+        await eventually(() => (server.accepted.length === 20 ? true : undefined));
+        expect(ended.some(Boolean)).to.equal(false);
+        await stop();
+      });
     });
 
     it('rejects listen() before bind(), and a bad address', async () => {
