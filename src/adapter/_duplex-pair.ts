@@ -1,21 +1,38 @@
 // An in-memory, connected pair of Duplex streams with real backpressure (internal): what one end
 // writes, the other end reads, and a write's callback waits until the peer's reader has room
 // again, so a peer that stops reading makes `write()` return false, like a congested socket.
-// Both ends allow half-close (like the server sockets the mixed server accepts). `destroy()` on
-// an end that had not finished writing resets the peer (an `ECONNRESET` error), as TCP would.
-// The mixed server runs its shadow (and, in shadow mode, its primary) over these.
+// `end()` delivers end-of-stream to the peer (a half-close); `destroy()` on an end that failed or
+// had not finished writing resets the peer (an `ECONNRESET` error), as TCP would, and an orderly
+// end-of-stream otherwise. The mixed server runs its shadow (and, in shadow mode, its primary)
+// over these; the tests use them as sockets (test/helpers/duplex-pair.ts).
 import { Duplex } from 'node:stream';
+
+/** Options of {@link duplexPair}. */
+export interface DuplexPairOptions {
+  /** The high-water mark of each end, both sides, in bytes (default 16 KiB). */
+  highWaterMark?: number | undefined;
+  /** Like `net.Socket`'s option: when false, an end that reads EOF ends its own writes. */
+  allowHalfOpen?: boolean | undefined;
+  /**
+   * What a write to a peer that is gone does: `'reset'` fails it with `ECONNRESET` (a socket);
+   * `'discard'` drops the bytes and succeeds, so the writing end keeps what it still has to read.
+   */
+  writeToGonePeer?: 'reset' | 'discard' | undefined;
+}
 
 class PairEnd extends Duplex {
   peer!: PairEnd;
+  readonly #discardToGonePeer: boolean;
   #pendingWrite: (() => void) | null = null;
 
-  constructor(highWaterMark: number) {
+  constructor(options: DuplexPairOptions) {
+    const highWaterMark = options.highWaterMark ?? 16 * 1024;
     super({
-      allowHalfOpen: true,
+      allowHalfOpen: options.allowHalfOpen ?? false,
       readableHighWaterMark: highWaterMark,
       writableHighWaterMark: highWaterMark,
     });
+    this.#discardToGonePeer = options.writeToGonePeer === 'discard';
   }
 
   override _write(
@@ -23,10 +40,8 @@ class PairEnd extends Duplex {
     _encoding: BufferEncoding,
     callback: (error?: Error) => void,
   ): void {
-    // Bytes for a peer that is gone are discarded (its close already told the story), rather
-    // than failing this end, which would destroy what it still has to read.
     if (this.peer.destroyed) {
-      callback();
+      callback(this.#discardToGonePeer ? undefined : resetError('write'));
       return;
     }
     if (this.peer.push(chunk)) callback();
@@ -64,10 +79,10 @@ function resetError(syscall: string): NodeJS.ErrnoException {
   return error;
 }
 
-/** Two connected in-memory Duplex ends: `[outer, inner]` (symmetric; the names are the roles). */
-export function duplexPair(highWaterMark = 16 * 1024): [Duplex, Duplex] {
-  const a = new PairEnd(highWaterMark);
-  const b = new PairEnd(highWaterMark);
+/** Two connected in-memory Duplex ends (symmetric: the names callers give them are roles). */
+export function duplexPair(options: DuplexPairOptions = {}): [Duplex, Duplex] {
+  const a = new PairEnd(options);
+  const b = new PairEnd(options);
   a.peer = b;
   b.peer = a;
   return [a, b];

@@ -268,7 +268,13 @@ const DEFAULT_SNIFF_TIMEOUT = 1_000;
 const DEFAULT_MAX_BUFFERED = 1024 * 1024;
 const DEFAULT_WINDOW = 32;
 const DEFAULT_GRACE = 1_000;
-const PAIR_HIGH_WATER_MARK = 64 * 1024;
+// The in-memory pairs of the shadows: half-open like the accepted sockets; bytes written to an
+// end that is gone are dropped (its close already told the story) rather than failing the writer.
+const PAIR_OPTIONS = {
+  highWaterMark: 64 * 1024,
+  allowHalfOpen: true,
+  writeToGonePeer: 'discard',
+} as const;
 
 const ignore = (): void => {};
 
@@ -819,8 +825,8 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   ): void {
     const options = this.#shadowOptions!;
     const { socket } = connection;
-    const [outer, inner] = duplexPair(PAIR_HIGH_WATER_MARK);
-    const [shadowOuter, shadowInner] = duplexPair(PAIR_HIGH_WATER_MARK);
+    const [outer, inner] = duplexPair(PAIR_OPTIONS);
+    const [shadowOuter, shadowInner] = duplexPair(PAIR_OPTIONS);
     for (const end of [outer, inner, shadowOuter, shadowInner]) end.on('error', ignore);
     const comparator = new OutputComparator({
       limit: options.maxBuffered,

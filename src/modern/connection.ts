@@ -136,8 +136,10 @@ export interface FromDuplexOptions {
  *
  * @example
  * ```ts
- * const [a, b] = duplexPair();
- * const { reader, writer } = fromDuplex(a);
+ * // a socket that some other code connected, e.g. one handed over by a legacy listener
+ * const { reader, writer } = fromDuplex(socket);
+ * writer.write('HELLO\n');
+ * const reply = await reader.readLine();
  * ```
  */
 export function fromDuplex(duplex: Duplex, options: FromDuplexOptions = {}): StreamPair {

@@ -2,9 +2,13 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import { duplexPair } from '../../src/adapter/_duplex-pair.js';
 
+// The configuration the mixed server gives its shadow pairs; the socket-like defaults are
+// covered by test/helpers/duplex-pair.test.ts.
+const shadow = { allowHalfOpen: true, writeToGonePeer: 'discard' } as const;
+
 describe('duplexPair (internal)', () => {
   it('carries bytes both ways and end-of-stream one way at a time (half-close)', async () => {
-    const [a, b] = duplexPair();
+    const [a, b] = duplexPair(shadow);
     const received: Buffer[] = [];
     b.on('data', (chunk: Buffer) => received.push(chunk));
     a.end('ping');
@@ -20,7 +24,7 @@ describe('duplexPair (internal)', () => {
   });
 
   it('pushes back on the writer while the reader does not read', () => {
-    const [a, b] = duplexPair(1024);
+    const [a, b] = duplexPair({ ...shadow, highWaterMark: 1024 });
     let accepted = true;
     for (let i = 0; i < 10 && accepted; i++) accepted = a.write(Buffer.alloc(512));
     expect(accepted).to.equal(false);
@@ -30,7 +34,7 @@ describe('duplexPair (internal)', () => {
   });
 
   it('resets the peer when an end is destroyed before finishing', async () => {
-    const [a, b] = duplexPair();
+    const [a, b] = duplexPair(shadow);
     const errors: unknown[] = [];
     b.on('error', (error) => errors.push(error));
     const closed = new Promise<void>((resolve) => b.once('close', () => resolve()));
@@ -41,7 +45,7 @@ describe('duplexPair (internal)', () => {
   });
 
   it('discards, without failing, what is written to an end that closed after finishing', async () => {
-    const [a, b] = duplexPair();
+    const [a, b] = duplexPair(shadow);
     const errors: unknown[] = [];
     b.on('error', (error) => errors.push(error));
     a.end();
