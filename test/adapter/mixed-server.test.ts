@@ -16,8 +16,7 @@ import {
 import { AsyncChat, DispatcherWithSend, type AsyncChatOptions } from '../../src/legacy/index.js';
 import { TimeoutError, type StreamHandler } from '../../src/modern/index.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+import { tick } from '../helpers/async.js';
 
 /** A legacy line server: answers each line with `${tag}${transform(line)}\n`. */
 function legacyLines(tag: string, transform: (line: string) => string = (line) => line) {

@@ -9,17 +9,7 @@ import {
   type StreamPair,
 } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the promise to reject');
-}
+import { tick, rejection } from '../helpers/async.js';
 
 describe('openConnection()', () => {
   let server: net.Server;

@@ -1,17 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { Queue, QueueEmpty, QueueFull } from '../../src/modern/index.js';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the promise to reject');
-}
+import { tick, rejection } from '../helpers/async.js';
 
 describe('Queue', () => {
   it('delivers items in FIFO order and get() waits for a put', async () => {

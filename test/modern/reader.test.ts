@@ -2,21 +2,11 @@ import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { IncompleteReadError, LimitOverrunError, StreamReader } from '../../src/modern/index.js';
 import { readerStats } from '../../src/modern/_stats.js';
+import { tick, rejection } from '../helpers/async.js';
 
 const b = (text: string): Buffer => Buffer.from(text);
 
 /** Settles after pending microtasks and I/O callbacks have run. */
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the promise to reject');
-}
-
 /** Every way to split `text` into at most 3 non-empty chunks. */
 function* splits(text: string): Generator<string[]> {
   yield [text];

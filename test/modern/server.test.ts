@@ -16,8 +16,7 @@ import {
   type StreamPair,
 } from '../../src/modern/index.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+import { tick } from '../helpers/async.js';
 
 /** A promise with its resolve function exposed. */
 function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {

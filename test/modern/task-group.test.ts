@@ -1,16 +1,6 @@
 import { expect } from 'chai';
 import { TaskGroup } from '../../src/modern/index.js';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the promise to reject');
-}
+import { tick, rejection } from '../helpers/async.js';
 
 /** Work that runs until its signal aborts, then settles after a tick (as real cleanup would). */
 function untilAborted(log: string[], name: string) {

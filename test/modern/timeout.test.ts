@@ -1,15 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { timeout, TimeoutError } from '../../src/modern/index.js';
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the promise to reject');
-}
+import { rejection } from '../helpers/async.js';
 
 describe('timeout()', () => {
   it('resolves with the value of work that finishes in time, its signal not aborted', async () => {

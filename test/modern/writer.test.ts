@@ -3,17 +3,7 @@ import type { Duplex } from 'node:stream';
 import { expect } from 'chai';
 import { ConnectionClosedError, StreamWriter } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected the promise to reject');
-}
+import { tick, rejection } from '../helpers/async.js';
 
 /** Tracks whether a promise has settled, without affecting it. */
 function track(promise: Promise<unknown>): { settled: boolean } {
