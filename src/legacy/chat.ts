@@ -1,5 +1,5 @@
 import process from 'node:process';
-import { LimitOverrunError } from '../modern/errors.js';
+import { LimitOverrunError } from '../errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
 import { kAtEof } from './_internal.js';
 import { Fifo } from './_fifo.js';

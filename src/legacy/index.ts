@@ -3,7 +3,7 @@
  *
  * @module
  */
-export { LimitOverrunError } from '../modern/errors.js';
+export { LimitOverrunError } from '../errors.js';
 export { SocketMap, socketMap, closeAll } from './socket-map.js';
 export { loop, type LoopOptions } from './loop.js';
 export {

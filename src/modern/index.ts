@@ -4,6 +4,7 @@
  * @module
  */
 export {
+  AbortError,
   ConnectionClosedError,
   IncompleteReadError,
   LimitOverrunError,

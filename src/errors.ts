@@ -1,0 +1,143 @@
+/**
+ * The error classes of dispatch-bridge.
+ *
+ * This module imports nothing, so every layer (legacy, modern, adapter) may use it without
+ * breaking the rule that `src/legacy` and `src/modern` do not depend on each other.
+ *
+ * Misuse (a bad argument, a second concurrent read) throws a built-in error (`TypeError`,
+ * `RangeError`, `Error`); the classes below are for conditions that callers are expected to catch.
+ * Every class carries a stable `code` (`ERR_DB_…`): branch on it rather than on messages, which
+ * may change.
+ *
+ * @module
+ */
+
+/**
+ * End-of-stream came before a read could be satisfied (asyncio's `IncompleteReadError`).
+ *
+ * `partial` holds the bytes that were read before end-of-stream; they have been consumed.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await reader.readExactly(4);
+ * } catch (error) {
+ *   if (error instanceof IncompleteReadError) console.log('short frame', error.partial);
+ * }
+ * ```
+ */
+export class IncompleteReadError extends Error {
+  /** Always `'ERR_DB_INCOMPLETE_READ'`. */
+  readonly code = 'ERR_DB_INCOMPLETE_READ' as const;
+  /** The bytes read before end-of-stream. */
+  readonly partial: Buffer;
+  /** How many bytes were wanted, or `null` when reading up to a separator. */
+  readonly expected: number | null;
+
+  constructor(partial: Buffer, expected: number | null) {
+    super(
+      `Incomplete read: got ${partial.length} bytes, expected ${
+        expected === null ? 'a separator' : `${expected} bytes`
+      } before end-of-stream`,
+    );
+    this.name = 'IncompleteReadError';
+    this.partial = partial;
+    this.expected = expected;
+  }
+}
+
+/**
+ * A message did not fit within a configured limit (asyncio's `LimitOverrunError`).
+ *
+ * The data is not lost: a `StreamReader` keeps it in its buffer, and `consumed` tells how many
+ * bytes were looked at. `AsyncChat` reports it to `handleError()` when `maxIncoming` is exceeded.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await reader.readLine();
+ * } catch (error) {
+ *   if (error instanceof LimitOverrunError) await reader.readExactly(error.consumed); // skip it
+ * }
+ * ```
+ */
+export class LimitOverrunError extends Error {
+  /** Always `'ERR_DB_LIMIT_OVERRUN'`. */
+  readonly code = 'ERR_DB_LIMIT_OVERRUN' as const;
+  /** How many bytes were examined without finding the end of the message. */
+  readonly consumed: number;
+
+  constructor(message: string, consumed: number) {
+    super(message);
+    this.name = 'LimitOverrunError';
+    this.consumed = consumed;
+  }
+}
+
+/**
+ * The connection is gone: a write, `drain()` or a read could not complete because the transport
+ * closed or was reset. Carries the underlying error (if any) as `cause`.
+ *
+ * @example
+ * ```ts
+ * writer.write('bye\n');
+ * await writer.drain().catch((error) => {
+ *   if (!(error instanceof ConnectionClosedError)) throw error;
+ * });
+ * ```
+ */
+export class ConnectionClosedError extends Error {
+  /** Always `'ERR_DB_CONNECTION_CLOSED'`. */
+  readonly code = 'ERR_DB_CONNECTION_CLOSED' as const;
+  constructor(message = 'Connection closed', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConnectionClosedError';
+  }
+}
+
+/**
+ * A `timeout()` ran out before its work settled. `ms` is the time that was allowed.
+ *
+ * @example
+ * ```ts
+ * await timeout(1_000, (signal) => reader.readLine({ signal })).catch((error) => {
+ *   if (error instanceof TimeoutError) writer.write('too slow\n');
+ * });
+ * ```
+ */
+export class TimeoutError extends Error {
+  /** Always `'ERR_DB_TIMEOUT'`. */
+  readonly code = 'ERR_DB_TIMEOUT' as const;
+  /** The time that was allowed, in milliseconds. */
+  readonly ms: number;
+
+  constructor(ms: number, message = `Timed out after ${ms} ms`) {
+    super(message);
+    this.name = 'TimeoutError';
+    this.ms = ms;
+  }
+}
+
+/**
+ * An operation was cut short by a `close()` (for example `listen()` or `startServing()` when the
+ * server was closed before listening had finished). Its `name` is `'AbortError'`, as for
+ * `AbortSignal` aborts, so `error.name === 'AbortError'` checks keep working.
+ *
+ * @example
+ * ```ts
+ * const listening = server.startServing();
+ * server.close();
+ * await listening.catch((error) => {
+ *   if (error instanceof AbortError) console.log('closed before it listened');
+ * });
+ * ```
+ */
+export class AbortError extends Error {
+  /** Always `'ERR_DB_ABORTED'`. */
+  readonly code = 'ERR_DB_ABORTED' as const;
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
