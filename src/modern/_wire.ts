@@ -1,10 +1,10 @@
 // Wires a connected socket (or any Duplex) to a StreamReader/StreamWriter pair (the job of asyncio's
-// StreamReaderProtocol). Internal: used by openConnection() and startServer().
+// StreamReaderProtocol). Internal: used by openConnection(), fromDuplex() and the servers.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConnectionClosedError } from './errors.js';
 import { StreamReader } from './reader.js';
-import { StreamWriter, type StreamWriterOptions } from './writer.js';
+import { StreamWriter, onWriterClosing, type StreamWriterOptions } from './writer.js';
 
 export interface WiredStreams {
   reader: StreamReader;
@@ -17,46 +17,52 @@ export interface WiredStreams {
  * The socket is read in flowing mode ('data' events): the fastest path. The reader's flow
  * control pauses and resumes it. A reset or error becomes a ConnectionClosedError (with the
  * socket error as `cause`) in the reader, unless end-of-stream was already received; a close
- * without end-of-stream (the socket was destroyed locally) is an end-of-stream.
+ * without end-of-stream (the socket was destroyed locally) is an end-of-stream. Once the writer
+ * starts closing (close(), abort(), or the server closing it after the handler) the reader gets
+ * end-of-stream and input is no longer fed to it: the lingering close discards it.
  */
 export function wireSocket(
   socket: Duplex,
   limit: number | undefined,
   writerOptions?: StreamWriterOptions,
 ): WiredStreams {
+  // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
+  let done = false;
   const reader = new StreamReader({
     limit,
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
+    pause: () => {
+      if (!done) socket.pause();
+    },
+    resume: () => {
+      if (!done) socket.resume();
+    },
   });
   const writer = new StreamWriter(socket, writerOptions);
   // TCP_NODELAY, as asyncio sets it: the writer already gathers small writes per tick.
   if (socket instanceof net.Socket) socket.setNoDelay(true);
-  let ended = false;
-  let failed = false;
+  const end = (): void => {
+    if (done) return;
+    done = true;
+    reader.feedEof();
+  };
   const fail = (error: unknown): void => {
-    if (!failed && !ended) {
-      failed = true;
+    if (!done) {
+      done = true;
       reader.setException(error);
     }
     socket.destroy();
   };
-  socket.on('data', (chunk: Buffer) => reader.feedData(chunk));
-  socket.on('end', () => {
-    ended = true;
-    reader.feedEof();
+  onWriterClosing(writer, end);
+  socket.on('data', (chunk: Buffer) => {
+    if (!done) reader.feedData(chunk);
   });
+  socket.on('end', end);
   socket.on('error', (error) => {
-    if (!failed && !ended) {
-      failed = true;
+    if (!done) {
+      done = true;
       reader.setException(new ConnectionClosedError('Connection lost', { cause: error }));
     }
   });
-  socket.on('close', () => {
-    if (!failed && !ended) {
-      ended = true;
-      reader.feedEof();
-    }
-  });
+  socket.on('close', end);
   return { reader, writer, fail };
 }

@@ -5,6 +5,8 @@ import type { Duplex } from 'node:stream';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Address } from '../address.js';
+import { localAddress, peerAddress } from '../_core/address.js';
+import { closeGracefully } from '../_core/linger.js';
 import { ConnectionClosedError } from './errors.js';
 import { checkSignal, describeValue } from './_validate.js';
 
@@ -27,6 +29,21 @@ export interface StreamWriterOptions {
    * transport built by an adapter).
    */
   extraInfo?: Partial<Record<ExtraInfoName, unknown>> | undefined;
+  /**
+   * How long {@link StreamWriter.close} may linger, in ms, while the peer does not take the
+   * queued bytes or, once they are sent, does not end its side (default 5000). Then the transport
+   * is destroyed.
+   */
+  lingerTimeout?: number | undefined;
+}
+
+// Internal: what runs when a writer starts closing (the wiring ends its reader). Not exported
+// from any index.
+const closingHooks = new WeakMap<StreamWriter, () => void>();
+
+/** @internal Runs `hook` once when `writer` starts closing (close(), abort()). */
+export function onWriterClosing(writer: StreamWriter, hook: () => void): void {
+  closingHooks.set(writer, hook);
 }
 
 interface DrainWaiter {
@@ -45,11 +62,13 @@ interface DrainWaiter {
  *
  * Rules:
  * - `write()` never waits; call {@link drain} to respect backpressure.
- * - Writing after {@link close} or {@link writeEof}, or on a closed connection, throws
- *   {@link ConnectionClosedError} synchronously (asyncio silently drops such writes; we make
- *   the bug visible).
- * - {@link close} flushes what is queued, then closes the transport; {@link abort} closes at
- *   once.
+ * - Writing after {@link close} or {@link writeEof} throws {@link ConnectionClosedError}
+ *   synchronously (asyncio silently drops such writes; we make the bug visible). A write to a
+ *   connection the peer closed (or that is gone for any other reason) is dropped, as asyncio
+ *   does: a late write from a timer never takes the process down.
+ * - {@link close} never truncates: it sends everything written before it, ends the write side,
+ *   and lingers (reading and discarding input) until the peer ends its side, bounded by
+ *   `lingerTimeout`; {@link abort} closes at once.
  *
  * @example
  * ```ts
@@ -68,6 +87,7 @@ export class StreamWriter implements AsyncDisposable {
   // Set once the stream emitted 'close'; the source of truth for "the connection is gone".
   #closed = false;
   #error: unknown = undefined;
+  #lingerTimeout: number | undefined;
   #drainWaiters = new Set<DrainWaiter>();
   #closeWaiters: (() => void)[] = [];
   // Small writes of the current tick, gathered and handed to the transport as one Buffer on the
@@ -79,6 +99,7 @@ export class StreamWriter implements AsyncDisposable {
   constructor(stream: Duplex, options: StreamWriterOptions = {}) {
     this.#stream = stream;
     this.#extra = options.extraInfo ?? {};
+    this.#lingerTimeout = options.lingerTimeout;
     this.#closed = stream.closed;
     stream.on('drain', this.#onDrain);
     stream.on('finish', this.#onDrain);
@@ -104,8 +125,8 @@ export class StreamWriter implements AsyncDisposable {
    * echo makes. Writes of 16 KiB or more go to the transport at once. Keep a Buffer unchanged
    * after writing it.
    *
-   * @throws {ConnectionClosedError} After {@link close} or {@link writeEof}, or when the
-   * connection is gone.
+   * @throws {ConnectionClosedError} After {@link close} or {@link writeEof} while the connection
+   * is still there. (Once the connection is gone the bytes are dropped.)
    * @throws {TypeError} If `data` is neither a string nor a Uint8Array.
    *
    * @example
@@ -120,8 +141,7 @@ export class StreamWriter implements AsyncDisposable {
         `Expected \`data\` to be a string or a Uint8Array, got ${describeValue(data)}`,
       );
     }
-    this.#checkWritable('write');
-    if (data.length === 0) return;
+    if (!this.#checkWritable('write') || data.length === 0) return;
     const chunk = typeof data === 'string' ? Buffer.from(data) : data;
     if (chunk.length >= BIG_WRITE) {
       this.#flush();
@@ -155,8 +175,8 @@ export class StreamWriter implements AsyncDisposable {
    * Waits until the transport is no longer congested. Resolves at once when it is not; otherwise
    * waits for its `'drain'` (several callers may wait together).
    *
-   * @throws {ConnectionClosedError} When the connection is gone, or closes while waiting (never
-   * hangs); the transport's error, if any, is the `cause`.
+   * @throws {ConnectionClosedError} After {@link close}, when the connection is gone, or when it
+   * closes while waiting (never hangs); the transport's error, if any, is the `cause`.
    *
    * @example
    * ```ts
@@ -171,6 +191,9 @@ export class StreamWriter implements AsyncDisposable {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#closed || this.#stream.destroyed) {
       return Promise.reject(this.#closedError('drain'));
+    }
+    if (this.#closing) {
+      return Promise.reject(new ConnectionClosedError('Cannot drain: the writer is closed'));
     }
     if (this.#pendingLength + this.#stream.writableLength >= this.#stream.writableHighWaterMark) {
       this.#flush();
@@ -224,11 +247,16 @@ export class StreamWriter implements AsyncDisposable {
   }
 
   /**
-   * Closes the connection: flushes what is queued, sends end-of-stream, then destroys the
-   * transport (which ends reading too). Idempotent; {@link waitClosed} tells when it is done.
+   * Closes the connection gracefully: flushes what is queued, sends end-of-stream, then lingers
+   * (input is read and discarded; the reader sees end-of-stream) until the peer has taken every
+   * byte and ended its side; the transport is then destroyed. A peer that stops taking bytes, or
+   * keeps its side open, for `lingerTimeout` ms (default 5000) is cut off. Nothing written
+   * before `close()` is truncated by a reset. Idempotent; {@link waitClosed} tells when it is
+   * done.
    *
    * @example
    * ```ts
+   * writer.write('BYE\n');
    * writer.close();
    * await writer.waitClosed();
    * ```
@@ -236,15 +264,11 @@ export class StreamWriter implements AsyncDisposable {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.#runClosingHook();
     const stream = this.#stream;
     if (this.#closed || stream.destroyed) return;
     this.#flush();
-    if (stream.writableFinished) {
-      stream.destroy();
-      return;
-    }
-    stream.once('finish', () => stream.destroy());
-    if (!stream.writableEnded) stream.end();
+    closeGracefully(stream, { lingerTimeout: this.#lingerTimeout });
   }
 
   /**
@@ -257,6 +281,7 @@ export class StreamWriter implements AsyncDisposable {
    */
   abort(): void {
     this.#closing = true;
+    this.#runClosingHook();
     this.#pending = [];
     this.#pendingLength = 0;
     this.#stream.destroy();
@@ -299,22 +324,9 @@ export class StreamWriter implements AsyncDisposable {
       case 'socket':
         return stream;
       case 'peername':
-        if (stream instanceof net.Socket && stream.remoteAddress !== undefined) {
-          return {
-            host: stream.remoteAddress,
-            port: stream.remotePort ?? 0,
-            family: stream.remoteFamily ?? '',
-          };
-        }
-        return undefined;
+        return peerAddress(stream);
       case 'sockname':
-        if (stream instanceof net.Socket) {
-          const address = stream.address();
-          if ('port' in address && typeof address.port === 'number') {
-            return { host: address.address, port: address.port, family: address.family };
-          }
-        }
-        return undefined;
+        return stream instanceof net.Socket ? localAddress(stream) : undefined;
       case 'peercert':
         if (stream instanceof tls.TLSSocket) return stream.getPeerCertificate();
         return undefined;
@@ -329,14 +341,23 @@ export class StreamWriter implements AsyncDisposable {
     await this.waitClosed();
   }
 
-  #checkWritable(name: string): void {
+  #runClosingHook(): void {
+    const hook = closingHooks.get(this);
+    if (hook === undefined) return;
+    closingHooks.delete(this);
+    hook();
+  }
+
+  // True when the write may go ahead; false when the connection is gone (the bytes are dropped).
+  #checkWritable(name: string): boolean {
+    if (this.#closed || this.#stream.destroyed) return false;
     if (this.#closing) {
       throw new ConnectionClosedError(`Cannot ${name}: the writer is closed`);
     }
     if (this.#eofWritten) {
       throw new ConnectionClosedError(`Cannot ${name}: end-of-stream was already written`);
     }
-    if (this.#closed || this.#stream.destroyed) throw this.#closedError(name);
+    return true;
   }
 
   #closedError(name: string): ConnectionClosedError {

@@ -193,8 +193,9 @@ describe('startServer()', () => {
     raw.on('error', () => undefined);
     await new Promise((resolve) => raw.once('connect', resolve));
     raw.resume();
+    const rawClosed = new Promise((resolve) => raw.once('close', resolve));
     await server.shutdown({ timeout: 20 });
-    await new Promise((resolve) => raw.once('close', resolve));
+    await rawClosed;
     expect(server.connections).to.equal(0);
   });
 

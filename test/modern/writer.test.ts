@@ -39,8 +39,52 @@ describe('StreamWriter (over an in-memory duplex pair)', () => {
     const [a, b] = duplexPair({ highWaterMark, allowHalfOpen: true });
     b.on('error', () => undefined); // the peer's view of a reset is not under test here
     ends.push(a, b);
+    // A polite peer: it ends its side once it saw ours end, so a close does not linger.
+    b.once('end', () => b.end());
     return [new StreamWriter(a), b];
   }
+
+  it('close() lingers until the peer ends its side, reading and discarding its input', async () => {
+    const [a, b] = duplexPair({ highWaterMark: 16 * 1024, allowHalfOpen: true });
+    ends.push(a, b);
+    const writer = new StreamWriter(a);
+    const received = collect(b);
+    let closed = false;
+    void writer.waitClosed().then(() => (closed = true));
+    writer.write('reply\n');
+    writer.close();
+    // The peer goes on sending after our close: it is read and thrown away, never a reset.
+    for (let i = 0; i < 100; i++) b.write(Buffer.alloc(1024, 0x61));
+    expect(await received).to.equal('reply\n');
+    await tick();
+    expect(closed, 'still lingering: the peer has not ended its side').to.equal(false);
+    b.end();
+    await writer.waitClosed();
+    expect(a.destroyed).to.equal(true);
+  });
+
+  it('close() to a peer that never ends gives up after lingerTimeout and destroys the transport', async () => {
+    const [a, b] = duplexPair({ highWaterMark: 16 * 1024, allowHalfOpen: true });
+    ends.push(a, b);
+    b.resume();
+    const writer = new StreamWriter(a, { lingerTimeout: 30 });
+    writer.write('x');
+    writer.close();
+    await writer.waitClosed();
+    expect(a.destroyed).to.equal(true);
+  });
+
+  it('close() to a peer that never reads gives up after lingerTimeout, with no write left', async () => {
+    const [a, b] = duplexPair({ highWaterMark: 1024, allowHalfOpen: true });
+    ends.push(a, b);
+    b.on('error', () => undefined);
+    const writer = new StreamWriter(a, { lingerTimeout: 30 });
+    writer.write(Buffer.alloc(256 * 1024));
+    writer.close();
+    await writer.waitClosed();
+    expect(a.destroyed).to.equal(true);
+    expect(a.listenerCount('data') + a.listenerCount('finish')).to.be.at.most(1);
+  });
 
   it('writes strings and bytes, writeLines in order, and close ends the peer', async () => {
     const [writer, peer] = pair();
@@ -132,12 +176,30 @@ describe('StreamWriter (over an in-memory duplex pair)', () => {
     );
   });
 
-  it('writing after the peer reset throws ConnectionClosedError', async () => {
+  it('a write after the peer reset is dropped, as asyncio does; drain() then rejects', async () => {
     const [writer, peer] = pair();
     peer.destroy();
     await writer.waitClosed();
-    expect(() => writer.write('late')).to.throw(ConnectionClosedError);
+    expect(() => writer.write('late')).not.to.throw();
+    expect(writer.bufferedLength).to.equal(0);
     expect(writer.isClosing()).to.equal(true);
+    const error = await writer.drain().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(ConnectionClosedError);
+  });
+
+  it('drain() right after close() rejects with ConnectionClosedError (asyncio raises)', async () => {
+    const [writer] = pair();
+    writer.write('x');
+    writer.close();
+    const error = await writer.drain().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(ConnectionClosedError);
+    expect((error as ConnectionClosedError).code).to.equal('ERR_DB_CONNECTION_CLOSED');
   });
 
   it('rejects data that is neither a string nor bytes', () => {
@@ -188,7 +250,8 @@ describe('StreamWriter (over an in-memory duplex pair)', () => {
   });
 
   it('adds one listener per event to its transport', async () => {
-    const [writer] = pair();
+    const [writer, peer] = pair();
+    peer.resume();
     const stream = writer.transport;
     for (const event of ['drain', 'finish', 'close']) {
       expect(stream.listenerCount(event), event).to.equal(1);

@@ -1,0 +1,217 @@
+// Listening and accepting, written once for startServer's Server and the MixedServer (internal).
+//
+//   start()          listens on every host (one port shared), in order; a close() meanwhile makes
+//                    it reject with AbortError and leaves nothing listening
+//   'connection'     every TCP socket is tracked from its first moment (TLS ones in handshake too)
+//   TLS              the server is created NOT half-open, so a client that sends part of a
+//                    ClientHello and a FIN is closed at once; a connection becomes half-open only
+//                    once its handshake is done. Every tlsClientError (a failed or stalled
+//                    handshake, handshakeTimeout) destroys the socket.
+//   close()          stops listening (idempotent); closed() resolves once every net.Server closed
+//   destroyAll()     cuts every tracked socket (a forced shutdown)
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Address } from '../address.js';
+import { AbortError } from '../errors.js';
+import { fromAddressInfo } from './address.js';
+
+export interface ListenerOptions {
+  hosts: readonly (string | undefined)[];
+  port: number;
+  path: string | undefined;
+  backlog: number | undefined;
+  tls: tls.TlsOptions | undefined;
+  handshakeTimeout: number;
+  /** Sockets beyond this many open at once (lingering ones count) are refused at once. */
+  maxConnections?: number | undefined;
+  /** A tracked socket closed (the server may now be closed). */
+  onSocketClose?: (() => void) | undefined;
+  /** A connection ready for its handler (for TLS: after the handshake). */
+  onConnection(socket: net.Socket): void;
+  /** An error of a listening socket after it started listening. */
+  onError(error: unknown): void;
+  /** A TLS client whose handshake failed or stalled (already destroyed). */
+  onTlsClientError?: ((error: unknown) => void) | undefined;
+}
+
+const ignore = (): void => {};
+
+export class Listener {
+  readonly #options: ListenerOptions;
+  readonly #servers: net.Server[] = [];
+  readonly #sockets = new Set<net.Socket>();
+  #openServers = 0;
+  #closing = false;
+  #closedWaiters: (() => void)[] = [];
+
+  constructor(options: ListenerOptions) {
+    this.#options = options;
+  }
+
+  /** Whether at least one socket listens and close() was not called. */
+  get listening(): boolean {
+    return !this.#closing && this.#servers.some((server) => server.listening);
+  }
+
+  /** Every raw TCP socket accepted and not yet closed (TLS ones in handshake included). */
+  get socketCount(): number {
+    return this.#sockets.size;
+  }
+
+  /** Listens on every host; rejects with the listen error or, after close(), an AbortError. */
+  async start(): Promise<void> {
+    const { hosts, path, backlog } = this.#options;
+    let port = this.#options.port;
+    try {
+      for (const host of path !== undefined ? [undefined] : hosts) {
+        if (this.#closing) throw new AbortError('Cannot start serving: the server was closed');
+        const server = this.#createServer();
+        this.#servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          const onError = (error: unknown): void => {
+            server.off('listening', onListening);
+            closedServers.add(server); // it never listened: nothing to close
+            reject(error);
+          };
+          const onListening = (): void => {
+            server.off('error', onError);
+            resolve();
+          };
+          server.once('error', onError);
+          server.once('listening', onListening);
+          const options: net.ListenOptions =
+            path !== undefined ? { path, backlog } : { host, port, backlog };
+          server.listen(options);
+        });
+        if (this.#closing) throw new AbortError('Cannot start serving: the server was closed');
+        this.#openServers++;
+        server.on('error', (error) => this.#options.onError(error));
+        const address = server.address();
+        if (address !== null && typeof address === 'object') port = address.port;
+      }
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
+  /** The addresses listened on (one per host), with the real port. */
+  addresses(): Address[] {
+    const result: Address[] = [];
+    for (const server of this.#servers) {
+      const address = server.listening ? fromAddressInfo(server.address()) : undefined;
+      if (address !== undefined) result.push(address);
+    }
+    return result;
+  }
+
+  /** Stops listening. Idempotent. Connections already accepted go on. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const server of this.#servers) {
+      // A server still binding closes as soon as it listens: net.Server.close() before
+      // 'listening' would throw ERR_SERVER_NOT_RUNNING later, so wait for either outcome.
+      if (server.listening) this.#closeServer(server);
+      else if (!closedServers.has(server)) {
+        server.once('listening', () => this.#closeServer(server));
+        server.once('error', () => queueMicrotask(() => this.#settleServer()));
+      }
+    }
+    this.#checkClosed();
+  }
+
+  /** Resolves once every listening socket is closed (connections do not count). */
+  closed(): Promise<void> {
+    if (this.#closing && this.#openServers === 0 && this.#pendingServers() === 0) {
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.#closedWaiters.push(resolve));
+  }
+
+  /** Destroys every tracked socket, TLS handshakes included. */
+  destroyAll(): void {
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  #pendingServers(): number {
+    return this.#servers.filter((server) => !server.listening && !closedServers.has(server)).length;
+  }
+
+  #closeServer(server: net.Server): void {
+    // Stop listening now; the accepted connections are ours to close, not net.Server's: its
+    // close callback would wait for them.
+    server.close();
+    closedServers.add(server);
+    this.#settleServer();
+  }
+
+  #settleServer(): void {
+    this.#openServers = this.#servers.filter(
+      (server) => server.listening && !closedServers.has(server),
+    ).length;
+    this.#checkClosed();
+  }
+
+  #checkClosed(): void {
+    if (!this.#closing || this.#openServers > 0 || this.#pendingServers() > 0) return;
+    const waiters = this.#closedWaiters;
+    this.#closedWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #createServer(): net.Server {
+    const options = this.#options;
+    const onSocket = (socket: net.Socket): void => {
+      if (this.#closing || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      // Half-open only once the handshake is done (see the module comment).
+      socket.allowHalfOpen = true;
+      options.onConnection(socket);
+    };
+    // The tracking listener comes first, so that a refused socket never reaches onSocket.
+    const track = (socket: net.Socket): void => {
+      if (this.#closing) {
+        socket.destroy();
+        return;
+      }
+      const max = options.maxConnections;
+      if (max !== undefined && this.#sockets.size >= max) {
+        socket.destroy();
+        return;
+      }
+      this.#sockets.add(socket);
+      socket.once('close', () => {
+        this.#sockets.delete(socket);
+        options.onSocketClose?.();
+      });
+      // Until a handler owns it, an error of the socket is nobody's (a reset in handshake).
+      socket.on('error', ignore);
+    };
+    let server: net.Server;
+    if (options.tls !== undefined) {
+      server = tls.createServer({
+        ...options.tls,
+        handshakeTimeout: options.handshakeTimeout,
+        allowHalfOpen: false,
+        noDelay: true,
+      });
+      server.prependListener('connection', track);
+      server.on('secureConnection', onSocket);
+      server.on('tlsClientError', (error: Error, socket: net.Socket) => {
+        socket.destroy();
+        options.onTlsClientError?.(error);
+      });
+    } else {
+      server = net.createServer({ allowHalfOpen: true, noDelay: true });
+      server.on('connection', track);
+      server.on('connection', onSocket);
+    }
+    return server;
+  }
+}
+
+// net.Server has no public "close() was called" flag.
+const closedServers = new WeakSet<net.Server>();

@@ -1,0 +1,135 @@
+// The one runner of a StreamHandler (internal): startServer, the mixed server's modern side and
+// asDispatcherClass all run their handlers through it, so the rules below hold everywhere.
+//
+// - concurrency: at most N handlers run at once (p-queue). A slot is freed as soon as its
+//   connection is gone, even if the handler hangs (its signal is aborted, it is no longer
+//   counted). A connection waiting for a slot does not count as idle.
+// - idleTimeout counts from when the handler starts: no traffic either way for that long aborts
+//   the handler's signal with a TimeoutError and fails the connection.
+// - reporting: a rejection with the handler's own signal.reason (our cancellation came back) or
+//   a ConnectionClosedError after its connection went away (the peer left) is not an error;
+//   anything else is reported once.
+// - when the handler settles, its writer is closed (flushed, lingering: see linger.ts).
+import type { Duplex } from 'node:stream';
+import net from 'node:net';
+import PQueue from 'p-queue';
+import { ConnectionClosedError, TimeoutError } from '../errors.js';
+import type { StreamReader } from '../modern/reader.js';
+import type { StreamWriter } from '../modern/writer.js';
+import type { ConnectionContext, StreamHandler } from '../modern/server.js';
+
+export interface RunnerOptions {
+  concurrency?: number | undefined;
+  idleTimeout?: number | undefined;
+  /** A handler error that is not a disconnect. */
+  report(error: unknown, context: ConnectionContext): void;
+}
+
+export interface HandlerRun {
+  handler: StreamHandler;
+  reader: StreamReader;
+  writer: StreamWriter;
+  context: ConnectionContext;
+  controller: AbortController;
+  /** The client's socket, for the idle clock (a net.Socket) and to be cut when idle. */
+  socket: Duplex;
+  /** Fails the connection (idle timeout): the reader rejects with `reason`, the socket goes. */
+  fail(reason: unknown): void;
+}
+
+/** Whether `error` is the handler's own connection going away, not a handler failure. */
+export function isOwnDisconnect(error: unknown, signal: AbortSignal): boolean {
+  if (!signal.aborted) return false;
+  if (error === signal.reason) return true;
+  return error instanceof ConnectionClosedError && signal.reason instanceof ConnectionClosedError;
+}
+
+export class HandlerRunner {
+  readonly #queue: PQueue | undefined;
+  readonly #idleTimeout: number | undefined;
+  readonly #report: RunnerOptions['report'];
+
+  constructor(options: RunnerOptions) {
+    this.#queue =
+      options.concurrency === undefined
+        ? undefined
+        : new PQueue({ concurrency: options.concurrency });
+    this.#idleTimeout =
+      options.idleTimeout !== undefined && options.idleTimeout > 0
+        ? options.idleTimeout
+        : undefined;
+    this.#report = options.report;
+  }
+
+  /** Handlers waiting for a concurrency slot. */
+  get waiting(): number {
+    return this.#queue?.size ?? 0;
+  }
+
+  /** Handlers holding a concurrency slot (or running, without concurrency: not counted). */
+  get running(): number {
+    return this.#queue?.pending ?? 0;
+  }
+
+  /** Runs the handler (after a slot is free); resolves when it is done. Never rejects. */
+  async run(run: HandlerRun): Promise<void> {
+    const queue = this.#queue;
+    if (queue === undefined) return this.#execute(run);
+    const signal = run.controller.signal;
+    let release!: () => void;
+    const gone = new Promise<void>((resolve) => (release = resolve));
+    const onAbort = (): void => release();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let execution: Promise<void> | undefined;
+    try {
+      await queue.add(async () => {
+        if (signal.aborted) return;
+        execution = this.#execute(run);
+        // The slot is held while the handler runs and its connection is there.
+        await Promise.race([execution, gone]);
+      });
+    } catch {
+      // p-queue rejects only for its own reasons (none configured); nothing to report.
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    if (execution === undefined) {
+      // Cut off while waiting for its turn: the handler never starts.
+      run.writer.close();
+      return;
+    }
+    await execution;
+  }
+
+  async #execute(run: HandlerRun): Promise<void> {
+    const { context, controller, writer } = run;
+    const stopIdle = this.#startIdleClock(run);
+    try {
+      await run.handler(run.reader, writer, context);
+    } catch (error) {
+      if (!isOwnDisconnect(error, controller.signal)) this.#report(error, context);
+    } finally {
+      stopIdle();
+      writer.close();
+    }
+  }
+
+  #startIdleClock(run: HandlerRun): () => void {
+    const idle = this.#idleTimeout;
+    const socket = run.socket;
+    if (idle === undefined || !(socket instanceof net.Socket)) return noop;
+    const onTimeout = (): void => {
+      const reason = new TimeoutError(idle, `Connection idle for ${idle} ms`);
+      if (!run.controller.signal.aborted) run.controller.abort(reason);
+      run.fail(reason);
+    };
+    socket.setTimeout(idle);
+    socket.on('timeout', onTimeout);
+    return () => {
+      socket.off('timeout', onTimeout);
+      if (!socket.destroyed) socket.setTimeout(0);
+    };
+  }
+}
+
+const noop = (): void => {};
