@@ -14,27 +14,29 @@ import type { Duplex } from 'node:stream';
 import net from 'node:net';
 import PQueue from 'p-queue';
 import { ConnectionClosedError, TimeoutError } from '../errors.js';
-import type { StreamReader } from '../modern/reader.js';
-import type { StreamWriter } from '../modern/writer.js';
-import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 
 export interface RunnerOptions {
   concurrency?: number | undefined;
   idleTimeout?: number | undefined;
-  /** A handler error that is not a disconnect. */
-  report(error: unknown, context: ConnectionContext): void;
 }
 
 export interface HandlerRun {
-  handler: StreamHandler;
-  reader: StreamReader;
-  writer: StreamWriter;
-  context: ConnectionContext;
+  /** Runs the handler (e.g. `handler(reader, writer, context)`); settles when it is done. */
+  start(): Promise<void> | void;
+  /** Closes the connection gracefully once the handler is done (e.g. `writer.close()`). */
+  close(): void;
+  /** A handler error that is not a disconnect. */
+  report(error: unknown): void;
   controller: AbortController;
   /** The client's socket, for the idle clock (a net.Socket) and to be cut when idle. */
   socket: Duplex;
   /** Fails the connection (idle timeout): the reader rejects with `reason`, the socket goes. */
   fail(reason: unknown): void;
+  /**
+   * Whether the writer is closed after a reported error too (default true). A legacy host whose
+   * error handling closes the connection itself (handleError()) says false.
+   */
+  closeAfterError?: boolean | undefined;
 }
 
 /** Whether `error` is the handler's own connection going away, not a handler failure. */
@@ -47,7 +49,6 @@ export function isOwnDisconnect(error: unknown, signal: AbortSignal): boolean {
 export class HandlerRunner {
   readonly #queue: PQueue | undefined;
   readonly #idleTimeout: number | undefined;
-  readonly #report: RunnerOptions['report'];
 
   constructor(options: RunnerOptions) {
     this.#queue =
@@ -58,7 +59,6 @@ export class HandlerRunner {
       options.idleTimeout !== undefined && options.idleTimeout > 0
         ? options.idleTimeout
         : undefined;
-    this.#report = options.report;
   }
 
   /** Handlers waiting for a concurrency slot. */
@@ -95,22 +95,25 @@ export class HandlerRunner {
     }
     if (execution === undefined) {
       // Cut off while waiting for its turn: the handler never starts.
-      run.writer.close();
+      run.close();
       return;
     }
     await execution;
   }
 
   async #execute(run: HandlerRun): Promise<void> {
-    const { context, controller, writer } = run;
     const stopIdle = this.#startIdleClock(run);
+    let reported = false;
     try {
-      await run.handler(run.reader, writer, context);
+      await run.start();
     } catch (error) {
-      if (!isOwnDisconnect(error, controller.signal)) this.#report(error, context);
+      if (!isOwnDisconnect(error, run.controller.signal)) {
+        reported = true;
+        run.report(error);
+      }
     } finally {
       stopIdle();
-      writer.close();
+      if (!reported || run.closeAfterError !== false) run.close();
     }
   }
 

@@ -82,6 +82,9 @@ class DispatcherSink extends Duplex {
   constructor(bridge: DispatcherBridge, highWaterMark: number) {
     super({ allowHalfOpen: true, writableHighWaterMark: highWaterMark });
     this.#bridge = bridge;
+    // The readable side is never used: ended from the start, so that a graceful close (which
+    // waits for both sides to end) is over once the writes are done.
+    this.push(null);
   }
 
   override _read(): void {}

@@ -5,7 +5,9 @@
 // Duplex's buffer is below its high-water mark, so a dispatcher whose readable() is false stops
 // the reader, which pauses the socket. Writes go to the writer; a write's callback waits for the
 // writer's drain() when the socket is congested, so the dispatcher's send() sees backpressure.
+import net from 'node:net';
 import { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { ConnectionClosedError } from '../modern/errors.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { Address, StreamWriter } from '../modern/writer.js';
@@ -63,6 +65,30 @@ export class StreamDuplex extends Duplex {
     return 'family' in this.#remote ? this.#remote.family : undefined;
   }
 
+  /** The real socket under the writer, when there is one (for the socket methods below). */
+  get #socket(): net.Socket | undefined {
+    const transport = this.#writer.transport;
+    return transport instanceof net.Socket ? transport : undefined;
+  }
+
+  /** Like `net.Socket#setKeepAlive()`, on the real socket (a no-op without one). */
+  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    this.#socket?.setKeepAlive(enable, initialDelay);
+    return this;
+  }
+
+  /** Like `net.Socket#setNoDelay()`, on the real socket (a no-op without one). */
+  setNoDelay(noDelay?: boolean): this {
+    this.#socket?.setNoDelay(noDelay);
+    return this;
+  }
+
+  /** Like `tls.TLSSocket#getPeerCertificate()`: the peer's certificate, or `{}`. */
+  getPeerCertificate(detailed?: boolean): object {
+    const transport = this.#writer.transport;
+    return transport instanceof tls.TLSSocket ? transport.getPeerCertificate(detailed) : {};
+  }
+
   /** Like `net.Socket#address()`: the local address, or `{}` when there is none. */
   address(): { address: string; port: number; family: string } | Record<string, never> {
     const local = this.#writer.getExtraInfo('sockname') as Address | undefined;
@@ -111,8 +137,10 @@ export class StreamDuplex extends Duplex {
   }
 
   override _final(callback: Callback): void {
-    // The dispatcher ends its transport only to close it: it destroys us on 'finish', and
-    // _destroy() closes the writer after flushing.
+    // The dispatcher ends its transport to close it: everything it sent has been handed to the
+    // writer, whose graceful close (lingering, never truncating) takes over. The writer's close
+    // ends the reader, which ends our readable side, and we close.
+    this.#writer.close();
     callback();
   }
 

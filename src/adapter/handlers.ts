@@ -5,7 +5,6 @@
  *
  * @module
  */
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Dispatcher, type DispatcherOptions } from '../legacy/dispatcher.js';
 import { loop } from '../legacy/loop.js';
@@ -13,13 +12,16 @@ import { SocketMap } from '../legacy/socket-map.js';
 import { ConnectionClosedError } from '../modern/errors.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
-import type { Address, StreamWriter } from '../modern/writer.js';
+import type { StreamWriter } from '../modern/writer.js';
 import {
   DispatcherBridge,
   checkOptionalPositiveInteger,
   type BridgeOptions,
 } from './_dispatcher-bridge.js';
 import { StreamDuplex } from './_stream-duplex.js';
+import { peerAddress } from '../_core/address.js';
+import { HandlerRunner } from '../_core/runner.js';
+import { optionalMs, optionalPositive } from '../_core/server-options.js';
 
 /**
  * A legacy handler class as {@link asStreamHandler} constructs it: with the connection as
@@ -106,7 +108,6 @@ export function asStreamHandler(
   const highWaterMark = options.highWaterMark ?? 65536;
   return async (reader, writer, context) => {
     const socket = new StreamDuplex(reader, writer, context.remoteAddress, highWaterMark);
-    const closed = new Promise<void>((resolve) => socket.once('close', resolve));
     let dispatcher: Dispatcher;
     try {
       dispatcher = new HandlerClass({ socket, map });
@@ -114,19 +115,12 @@ export function asStreamHandler(
       // The half-built dispatcher may have joined the map already: take it out.
       for (const member of map) if (member.socket === socket) member.close();
       socket.destroy();
-      await closed;
       throw error;
     }
-    // Every way a dispatcher closes goes through its close() method (handleClose(), handleError(),
-    // closeAll() call it): watching it on the instance tells when the legacy side is done.
-    let settle!: () => void;
-    const dispatcherClosed = new Promise<void>((resolve) => (settle = resolve));
-    const close = dispatcher.close.bind(dispatcher);
-    dispatcher.close = (): void => {
-      close();
-      if (dispatcher.closed) settle();
-    };
-    if (dispatcher.closed) settle();
+    // A dispatcher emits 'close' once, however it closes (close(), handleClose(), closeAll()).
+    const dispatcherClosed = dispatcher.closed
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => dispatcher.once('close', () => resolve()));
     // The loop ends when the map is empty; the next connection starts it again.
     if (!map.looping) loop({ map }).catch(swallow);
     // The server aborts the signal when the connection closes, so a dispatcher that would never
@@ -136,11 +130,27 @@ export function asStreamHandler(
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all([closed, dispatcherClosed]);
+      await dispatcherClosed;
+      // Everything the dispatcher sent has reached the writer before the server closes it.
+      await untilWritesDone(socket);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
   };
+}
+
+// Resolves once every write to `stream` was handed on ('finish'), or the stream is gone.
+function untilWritesDone(stream: Duplex): Promise<void> {
+  if (stream.writableFinished || stream.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stream.off('finish', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('finish', done);
+    stream.on('close', done);
+  });
 }
 
 /**
@@ -151,7 +161,18 @@ export function asStreamHandler(
  * const options: AsDispatcherClassOptions = { limit: 16 * 1024 };
  * ```
  */
-export type AsDispatcherClassOptions = BridgeOptions;
+export interface AsDispatcherClassOptions extends BridgeOptions {
+  /**
+   * At most this many handlers of this class run at once; later connections wait their turn,
+   * their input under flow control. A slot is freed as soon as its connection is gone.
+   */
+  concurrency?: number | undefined;
+  /**
+   * A connection without traffic for this many ms while its handler runs is closed: its signal
+   * is aborted and its reader fails with a `TimeoutError` (counted from the handler's start).
+   */
+  idleTimeout?: number | undefined;
+}
 
 /**
  * A dispatcher that runs an async stream handler on its connection; the class
@@ -183,17 +204,6 @@ export interface StreamHandlerDispatcher extends Dispatcher {
 export type StreamHandlerDispatcherClass = new (
   options?: DispatcherOptions,
 ) => StreamHandlerDispatcher;
-
-function remoteAddressOf(socket: Duplex | null): Address {
-  if (socket instanceof net.Socket && socket.remoteAddress !== undefined) {
-    return {
-      host: socket.remoteAddress,
-      port: socket.remotePort ?? 0,
-      family: socket.remoteFamily ?? '',
-    };
-  }
-  return { path: '' };
-}
 
 /**
  * Serve the connections accepted by a legacy listening dispatcher with an async stream handler
@@ -258,6 +268,10 @@ export function asDispatcherClass(
     limit: options.limit,
     highWaterMark: options.highWaterMark,
   };
+  const runner = new HandlerRunner({
+    concurrency: optionalPositive('concurrency', options.concurrency),
+    idleTimeout: optionalMs('idleTimeout', options.idleTimeout),
+  });
   let nextId = 0;
 
   return class HandlerDispatcher extends Dispatcher implements StreamHandlerDispatcher {
@@ -275,26 +289,27 @@ export function asDispatcherClass(
       });
       this.reader = bridge.reader;
       this.writer = bridge.writer;
+      const socket = this.socket;
       this.context = {
         signal: controller.signal,
         id: ++nextId,
-        remoteAddress: remoteAddressOf(this.socket),
+        remoteAddress: peerAddress(socket) ?? { path: '' },
       };
-      queueMicrotask(() => void this.#run(bridge));
-    }
-
-    // Runs the handler; never rejects.
-    async #run(bridge: DispatcherBridge): Promise<void> {
       const { reader, writer, context } = this;
-      try {
-        await handler(reader, writer, context);
-      } catch (error) {
-        if (!(context.signal.aborted && error === context.signal.reason)) {
-          bridge.raise(error);
-          return;
-        }
-      }
-      writer.close();
+      const run = {
+        start: () => handler(reader, writer, context),
+        close: () => writer.close(),
+        // Errors go to this connection's handleError(), from within its loop.
+        report: (error: unknown) => bridge.raise(error),
+        controller,
+        socket: socket!,
+        fail: (reason: unknown) => {
+          this.reader.setException(reason);
+          bridge.raise(reason);
+        },
+        closeAfterError: false,
+      };
+      queueMicrotask(() => void runner.run(run));
     }
   };
 }

@@ -3,137 +3,60 @@
  * or a modern stream handler, chosen by a routing rule, with an optional shadow run of the other
  * implementation whose output is compared with the primary's.
  *
+ * This module is the facade: listening, accepting and closing are the lifecycle core's
+ * (`src/_core`), routing is `_routing.ts`, shadow mode `_shadow.ts`.
+ *
  * @module
  */
-import net from 'node:net';
-import type { LegacyHandlerClass } from './handlers.js';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
-import { SocketMap } from '../legacy/socket-map.js';
-import { loop } from '../legacy/loop.js';
+import type { Address } from '../address.js';
+import { ConnectionClosedError } from '../errors.js';
 import type { Dispatcher } from '../legacy/dispatcher.js';
-import { fromDuplex } from '../modern/connection.js';
-import { ConnectionClosedError, TimeoutError } from '../modern/errors.js';
+import { loop } from '../legacy/loop.js';
+import { SocketMap } from '../legacy/socket-map.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
-import type { Address } from '../modern/writer.js';
-import { checkMilliseconds, checkPositiveInteger, describeValue } from '../modern/_validate.js';
-import { settlesWithin } from '../modern/_wait.js';
-import { duplexPair } from './_duplex-pair.js';
-import { OutputComparator } from './_output-comparator.js';
+import { checkMilliseconds, describeValue } from '../modern/_validate.js';
+import { wireSocket } from '../modern/_wire.js';
+import { localAddress, peerAddress } from '../_core/address.js';
+import { reportHandlerError } from '../_core/report.js';
+import { HandlerRunner } from '../_core/runner.js';
+import { ServerCore, type CoreConnection } from '../_core/server-core.js';
+import { checkServerOptions } from '../_core/server-options.js';
+import type { LegacyHandlerClass } from './handlers.js';
+import {
+  Router,
+  isImplementation,
+  other,
+  type Implementation,
+  type RouteDecision,
+  type RouteInfo,
+} from './_routing.js';
+import {
+  ShadowSession,
+  checkShadow,
+  type DivergenceReport,
+  type Run,
+  type ShadowDropReport,
+  type ShadowOptions,
+} from './_shadow.js';
 
-/** The two implementations a connection can be routed to. */
-export type Implementation = 'legacy' | 'modern';
-
-/** What a routing rule knows about a connection. */
-export interface RouteInfo {
-  /** The connection's id, unique within the server, from 1 (the modern `context.id`). */
-  readonly id: number;
-  /**
-   * The peer's address. IPv4 peers of a dual-stack listener are given as plain IPv4
-   * (`127.0.0.1`, not `::ffff:127.0.0.1`); Unix-socket peers as the server's `{ path }`.
-   */
-  readonly remoteAddress: Address;
-}
-
-/**
- * Protocol sniffing: waits until the client has sent `bytes` bytes (or `timeout` ms passed, or
- * the client half-closed), then `choose(head, info)` decides. `head` is at most `bytes` long
- * (shorter after a timeout or end-of-stream; empty for a client that waits for the server to
- * speak first). The sniffed bytes are put back: the chosen handler reads them as if nobody had
- * looked.
- *
- * @example
- * ```ts
- * const route: SniffRule = {
- *   by: 'sniff',
- *   bytes: 4,
- *   choose: (head) => (head.toString('latin1') === 'V2: ' ? 'modern' : 'legacy'),
- * };
- * ```
- */
-export interface SniffRule {
-  by: 'sniff';
-  /** How many bytes to wait for (a positive integer). */
-  bytes: number;
-  /** How long to wait for them, in ms. @default 1000 */
-  timeout?: number | undefined;
-  choose(head: Buffer, info: RouteInfo): Implementation;
-}
-
-/**
- * Routing by the peer's address (see {@link RouteInfo.remoteAddress}).
- *
- * @example
- * ```ts
- * const route: AddressRule = {
- *   by: 'address',
- *   choose: (address) => ('host' in address && address.host === '::1' ? 'modern' : 'legacy'),
- * };
- * ```
- */
-export interface AddressRule {
-  by: 'address';
-  choose(address: Address, info: RouteInfo): Implementation;
-}
-
-/**
- * A canary: a fraction `modern` (0 to 1) of the connections goes to the modern handler, the rest
- * to the legacy class. Without `random` the split is exact and deterministic: connection *k*
- * (counting from 1 in routing order) is modern when `floor(k × modern)` grows, so `0.5`
- * alternates legacy, modern, legacy, ... and `0.1` sends every tenth connection to modern. With
- * `random` (e.g. `Math.random`, or a seeded generator in tests) each connection is modern when
- * `random() < modern`.
- *
- * @example
- * ```ts
- * const route: FractionRule = { by: 'fraction', modern: 0.1 };
- * ```
- */
-export interface FractionRule {
-  by: 'fraction';
-  modern: number;
-  random?: (() => number) | undefined;
-}
-
-/**
- * How {@link startMixedServer} chooses the implementation of each connection: a constant
- * (everything to one side, handy with shadow mode), a sniff, address or fraction rule, or a
- * function of the connection. A rule that throws or returns something else closes only that
- * connection and is reported through `'error'` (role `'route'`).
- *
- * @example
- * ```ts
- * const byId: RouteRule = ({ id }) => (id % 2 === 0 ? 'modern' : 'legacy');
- * ```
- */
-export type RouteRule =
-  Implementation | SniffRule | AddressRule | FractionRule | ((info: RouteInfo) => Implementation);
-
-/**
- * Shadow mode: each connection also runs the other implementation, over an in-memory duplex, on a
- * copy of the client's input; only the primary's output reaches the client.
- *
- * @example
- * ```ts
- * const shadow: ShadowOptions = { maxBuffered: 256 * 1024, window: 16, grace: 2_000 };
- * ```
- */
-export interface ShadowOptions {
-  /**
-   * The most bytes the shadow may lag behind: input copied to it but not yet read by it, and
-   * output of one side not yet matched by the other. Past it the shadow of that connection is
-   * dropped (`'shadowDropped'`, reason `'input-overrun'` or `'output-overrun'`). @default 1 MiB
-   */
-  maxBuffered?: number | undefined;
-  /** Bytes of context on each side of a divergence in the report. @default 32 */
-  window?: number | undefined;
-  /**
-   * After the primary's connection closed, how long (ms) the shadow may take to finish its
-   * output; then it is dropped (reason `'timeout'`). @default 1000
-   */
-  grace?: number | undefined;
-}
+export type {
+  AddressRule,
+  FractionRule,
+  Implementation,
+  RouteInfo,
+  RouteRule,
+  SniffRule,
+} from './_routing.js';
+export type {
+  DivergenceReport,
+  ShadowDropReason,
+  ShadowDropReport,
+  ShadowOptions,
+} from './_shadow.js';
 
 /** Options of {@link startMixedServer}. Give `port` (and `host`) for TCP, or `path`. */
 export interface MixedServerOptions {
@@ -142,7 +65,7 @@ export interface MixedServerOptions {
   /** The modern handler, run as `startServer` runs it (the connection closes when it returns). */
   modern: StreamHandler;
   /** How each connection is routed. */
-  route: RouteRule;
+  route: import('./_routing.js').RouteRule;
   /** Shadow mode (`true` for the defaults of {@link ShadowOptions}). @default false */
   shadow?: boolean | ShadowOptions | undefined;
   /**
@@ -154,12 +77,36 @@ export interface MixedServerOptions {
   port?: number | undefined;
   /** Unix socket path (or Windows pipe name), instead of `host`/`port`. */
   path?: string | undefined;
-  /** TLS options (at least `key` and `cert`) to serve over TLS. */
+  /** TLS options (at least `key` and `cert`, or `pfx`) to serve over TLS. */
   tls?: tls.TlsOptions | undefined;
   /** The listen backlog. */
   backlog?: number | undefined;
   /** The modern readers' buffer limit (default 65536). */
   limit?: number | undefined;
+  /**
+   * Connections beyond this many open at once (closing ones still lingering included) are
+   * closed as soon as they are accepted, whichever implementation would serve them.
+   */
+  maxConnections?: number | undefined;
+  /**
+   * At most this many connections are served at once, of both kinds (a legacy dispatcher holds
+   * its slot until it closes); later ones wait their turn, their input under flow control. A
+   * slot is freed as soon as its connection is gone.
+   */
+  concurrency?: number | undefined;
+  /**
+   * A connection without traffic for this many ms while it is served is closed (modern: its
+   * signal is aborted with a `TimeoutError`; legacy: the dispatcher sees the connection go). The
+   * clock starts when it is routed and served, not while it waits for a `concurrency` slot.
+   */
+  idleTimeout?: number | undefined;
+  /** A TLS handshake not finished within this many ms is cut off (default 10000). */
+  handshakeTimeout?: number | undefined;
+  /**
+   * How long a closing connection lingers, in ms (default 5000), sending what was written and
+   * discarding input until the peer ends its side; see `startServer`.
+   */
+  lingerTimeout?: number | undefined;
   /**
    * Called (as well as the `'error'` event) for every error of a connection: a rule, a handler
    * or a shadow that failed. One that throws is ignored.
@@ -187,40 +134,6 @@ export interface MixedErrorInfo extends RouteInfo {
   readonly implementation: Implementation | undefined;
 }
 
-/** The `'divergence'` event: the shadow's output differs from the primary's. */
-export interface DivergenceReport {
-  /** The connection's id. */
-  readonly id: number;
-  /** The offset of the first byte that differs (or that one output has past the other's end). */
-  readonly offset: number;
-  /** The offset of the first byte of `primary` and `shadow`: up to `window` bytes before `offset`. */
-  readonly start: number;
-  /** The primary's output from `start`: the equal context, then up to `window` bytes from `offset`. */
-  readonly primary: Buffer;
-  /** The shadow's output from `start`, likewise. */
-  readonly shadow: Buffer;
-  /** Which implementation produced `primary` (the other one produced `shadow`). */
-  readonly primaryImplementation: Implementation;
-}
-
-/** Why a shadow stopped before its output could be compared to the end. */
-export type ShadowDropReason =
-  'input-overrun' | 'output-overrun' | 'error' | 'timeout' | 'incomplete' | 'shutdown';
-
-/** The `'shadowDropped'` event. */
-export interface ShadowDropReport {
-  readonly id: number;
-  /** The shadow's implementation. */
-  readonly implementation: Implementation;
-  /**
-   * `'input-overrun'` / `'output-overrun'`: it lagged more than `maxBuffered`; `'error'`: it
-   * threw (also reported through `'error'`, role `'shadow'`); `'timeout'`: it had not finished
-   * `grace` ms after the connection closed; `'incomplete'`: the connection closed before the
-   * primary finished its output (nothing to compare); `'shutdown'`: a forced shutdown.
-   */
-  readonly reason: ShadowDropReason;
-}
-
 /** The events of {@link MixedServer}. */
 export interface MixedServerEvents {
   /** A connection was routed (after sniffing, if any). */
@@ -235,145 +148,13 @@ export interface MixedServerEvents {
   close: [];
 }
 
-interface Run {
-  /** Stops the implementation now: modern signal aborted with `reason`, dispatcher closed. */
-  stop(reason: unknown): void;
-}
-
-interface Shadow {
-  connection: Connection;
-  implementation: Implementation;
-  run: Run | undefined;
-  input: Duplex;
-  inner: Duplex;
-  comparator: OutputComparator;
-  timer: NodeJS.Timeout | undefined;
-  done: boolean;
-}
-
-interface Connection {
-  info: RouteInfo;
-  socket: net.Socket;
-  implementation: Implementation | undefined;
+interface Connection extends CoreConnection {
+  readonly info: RouteInfo;
+  readonly socket: net.Socket;
+  readonly controller: AbortController;
+  cancelRoute: (() => void) | undefined;
   primary: Run | undefined;
-  shadow: Shadow | undefined;
-  cancelSniff: (() => void) | undefined;
-  /** Shadow mode: the primary's output has all been passed to the client. */
-  primaryOutputEnded: boolean;
-  /** Shadow mode: closes the primary's in-memory transport once the socket is gone. */
-  closePrimaryTransport: (() => void) | undefined;
-}
-
-const DEFAULT_SNIFF_TIMEOUT = 1_000;
-const DEFAULT_MAX_BUFFERED = 1024 * 1024;
-const DEFAULT_WINDOW = 32;
-const DEFAULT_GRACE = 1_000;
-// The in-memory pairs of the shadows: half-open like the accepted sockets; bytes written to an
-// end that is gone are dropped (its close already told the story) rather than failing the writer.
-const PAIR_OPTIONS = {
-  highWaterMark: 64 * 1024,
-  allowHalfOpen: true,
-  writeToGonePeer: 'discard',
-} as const;
-
-const ignore = (): void => {};
-
-function other(implementation: Implementation): Implementation {
-  return implementation === 'legacy' ? 'modern' : 'legacy';
-}
-
-function isImplementation(value: unknown): value is Implementation {
-  return value === 'legacy' || value === 'modern';
-}
-
-// True once the readable side has received end-of-stream, even if 'end' is not emitted yet (it is
-// emitted on the next tick after the last read(); putting bytes back before then cancels it).
-function receivedEof(stream: Duplex): boolean {
-  const state = (stream as unknown as { _readableState?: { ended?: unknown } })._readableState;
-  return stream.readableEnded || state?.ended === true;
-}
-
-function peerAddress(socket: net.Socket, path: string | undefined): Address {
-  if (path !== undefined) return { path };
-  let host = socket.remoteAddress ?? '';
-  let family = socket.remoteFamily ?? '';
-  if (host.startsWith('::ffff:') && net.isIPv4(host.slice(7))) {
-    host = host.slice(7);
-    family = 'IPv4';
-  }
-  return { host, port: socket.remotePort ?? 0, family };
-}
-
-function checkRoute(route: unknown): RouteRule {
-  if (isImplementation(route) || typeof route === 'function') return route as RouteRule;
-  if (typeof route === 'object' && route !== null && 'by' in route) {
-    const rule = route as { by: unknown } & Record<string, unknown>;
-    if (rule.by === 'sniff') {
-      checkPositiveInteger('route.bytes', rule.bytes);
-      if (rule.timeout !== undefined) checkMilliseconds('route.timeout', rule.timeout);
-      if (typeof rule.choose !== 'function') {
-        throw new TypeError(
-          `Expected \`route.choose\` to be a function, got ${describeValue(rule.choose)}`,
-        );
-      }
-      return route as SniffRule;
-    }
-    if (rule.by === 'address') {
-      if (typeof rule.choose !== 'function') {
-        throw new TypeError(
-          `Expected \`route.choose\` to be a function, got ${describeValue(rule.choose)}`,
-        );
-      }
-      return route as AddressRule;
-    }
-    if (rule.by === 'fraction') {
-      const fraction = rule.modern;
-      if (typeof fraction !== 'number') {
-        throw new TypeError(
-          `Expected \`route.modern\` to be a number from 0 to 1, got ${describeValue(fraction)}`,
-        );
-      }
-      if (!(fraction >= 0 && fraction <= 1)) {
-        throw new RangeError(
-          `Expected \`route.modern\` to be a number from 0 to 1, got ${describeValue(fraction)}`,
-        );
-      }
-      if (rule.random !== undefined && typeof rule.random !== 'function') {
-        throw new TypeError(
-          `Expected \`route.random\` to be a function, got ${describeValue(rule.random)}`,
-        );
-      }
-      return route as FractionRule;
-    }
-  }
-  throw new TypeError(
-    `Expected \`route\` to be 'legacy', 'modern', a function or a rule with \`by\` 'sniff', 'address' or 'fraction', got ${describeValue(route)}`,
-  );
-}
-
-function checkShadow(shadow: unknown): Required<ShadowOptions> | undefined {
-  if (shadow === undefined || shadow === false) return undefined;
-  if (shadow === true) shadow = {};
-  if (typeof shadow !== 'object' || shadow === null) {
-    throw new TypeError(
-      `Expected \`shadow\` to be a boolean or an options object, got ${describeValue(shadow)}`,
-    );
-  }
-  const options = shadow as ShadowOptions;
-  const window = options.window ?? DEFAULT_WINDOW;
-  if (typeof window !== 'number' || !Number.isInteger(window) || window < 0) {
-    throw new (typeof window === 'number' ? RangeError : TypeError)(
-      `Expected \`shadow.window\` to be a non-negative integer, got ${describeValue(window)}`,
-    );
-  }
-  return {
-    maxBuffered: checkPositiveInteger(
-      'shadow.maxBuffered',
-      options.maxBuffered ?? DEFAULT_MAX_BUFFERED,
-    ),
-    window,
-    grace: checkMilliseconds('shadow.grace', options.grace ?? DEFAULT_GRACE),
-  };
+  shadow: ShadowSession | undefined;
 }
 
 /**
@@ -402,23 +183,17 @@ function checkShadow(shadow: unknown): Required<ShadowOptions> | undefined {
  * ```
  */
 export class MixedServer extends EventEmitter<MixedServerEvents> implements AsyncDisposable {
-  #options: MixedServerOptions;
-  #route: RouteRule;
-  #shadowOptions: Required<ShadowOptions> | undefined;
-  #map = new SocketMap();
-  #servers: net.Server[] = [];
-  #openServers = 0;
-  #sockets = new Set<net.Socket>();
-  #connections = new Map<number, Connection>();
-  // Shadows still running after their connection closed (bounded by `grace`).
-  #lingering = new Set<Shadow>();
-  #nextId = 0;
-  #routed = 0;
+  readonly #options: MixedServerOptions;
+  readonly #router: Router;
+  readonly #shadowOptions: Required<ShadowOptions> | undefined;
+  readonly #core: ServerCore;
+  readonly #runner: HandlerRunner;
+  // Shadows run unbounded by `concurrency`: they follow their primary.
+  readonly #shadowRunner = new HandlerRunner({});
+  readonly #map = new SocketMap();
+  // Shadow sessions still running after their connection closed (bounded by `grace`).
+  #lingering = 0;
   #loop: Promise<void> | null = null;
-  #listening = false;
-  #closing = false;
-  #closed = false;
-  #closeWaiters: (() => void)[] = [];
 
   /** Use {@link startMixedServer}, which also starts listening. */
   constructor(options: MixedServerOptions) {
@@ -436,51 +211,30 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
         `Expected \`modern\` to be a function, got ${describeValue(options.modern)}`,
       );
     }
-    this.#route = checkRoute(options.route);
+    this.#router = new Router(options.route);
     this.#shadowOptions = checkShadow(options.shadow);
-    if (options.limit !== undefined) checkPositiveInteger('limit', options.limit);
     if (options.loopTimeout !== undefined) checkMilliseconds('loopTimeout', options.loopTimeout);
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new TypeError(
-        `Expected \`onError\` to be a function, got ${describeValue(options.onError)}`,
-      );
-    }
+    const limits = checkServerOptions(options);
     this.#options = options;
+    this.#runner = new HandlerRunner({
+      concurrency: limits.concurrency,
+      idleTimeout: limits.idleTimeout,
+    });
+    this.#core = new ServerCore(limits, {
+      accept: (socket) => this.#accept(socket),
+      error: (error) => this.emit('error', error, undefined),
+      closed: () => this.emit('close'),
+      busy: () => this.#busy(),
+    });
   }
 
   /**
    * Starts listening; {@link startMixedServer} calls it for you. Rejects with the listen error
-   * (e.g. `EADDRINUSE`), having closed whatever it had opened.
+   * (e.g. `EADDRINUSE`), having closed whatever it had opened, or with an `AbortError` (code
+   * `ERR_DB_ABORTED`) when {@link close} came first; nothing listens then.
    */
-  async startServing(): Promise<void> {
-    if (this.#listening) return;
-    if (this.#closing) throw new Error('Cannot start serving: the server is closed');
-    this.#listening = true;
-    const { path, backlog } = this.#options;
-    const hosts = path !== undefined ? [undefined] : [this.#options.host].flat();
-    let port = this.#options.port ?? 0;
-    try {
-      for (const host of hosts) {
-        const server = this.#createServer();
-        this.#servers.push(server);
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          const listenOptions: net.ListenOptions =
-            path !== undefined ? { path, backlog } : { host, port, backlog };
-          server.listen(listenOptions, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        this.#openServers++;
-        server.on('error', (error) => this.emit('error', error, undefined));
-        const address = server.address();
-        if (address !== null && typeof address === 'object') port = address.port;
-      }
-    } catch (error) {
-      this.close();
-      throw error;
-    }
+  startServing(): Promise<void> {
+    return this.#core.start();
   }
 
   /** The (first) address the server listens on, with the real port when `port` was 0. */
@@ -492,24 +246,17 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 
   /** Every address the server listens on (one per `host`). */
   addresses(): Address[] {
-    const result: Address[] = [];
-    for (const server of this.#servers) {
-      const address = server.address();
-      if (address === null) continue;
-      if (typeof address === 'string') result.push({ path: address });
-      else result.push({ host: address.address, port: address.port, family: address.family });
-    }
-    return result;
+    return this.#core.addresses();
   }
 
   /** How many client connections are open (of both kinds, including those being sniffed). */
   get connections(): number {
-    return this.#connections.size;
+    return this.#core.size;
   }
 
   /** How many shadows still run after their connection closed (each bounded by `grace`). */
   get lingeringShadows(): number {
-    return this.#lingering.size;
+    return this.#lingering;
   }
 
   /**
@@ -523,27 +270,17 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 
   /** Whether the server is accepting connections. */
   get listening(): boolean {
-    return this.#listening && !this.#closing && this.#openServers > 0;
+    return this.#core.listening;
   }
 
   /** Stops accepting connections; open connections go on. Idempotent. */
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    for (const server of this.#servers) {
-      if (!server.listening) continue;
-      server.close(() => {
-        this.#openServers--;
-        this.#checkClosed();
-      });
-    }
-    this.#checkClosed();
+    this.#core.close();
   }
 
   /** Resolves once the server stopped listening and every connection and shadow has closed. */
   waitClosed(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    return this.#core.waitClosed();
   }
 
   /**
@@ -558,27 +295,13 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
    * process.once('SIGTERM', () => void server.shutdown({ timeout: 10_000 }));
    * ```
    */
-  async shutdown(options: { timeout?: number | undefined } = {}): Promise<void> {
+  shutdown(options: { timeout?: number | undefined } = {}): Promise<void> {
     const ms =
       options.timeout === undefined ? undefined : checkMilliseconds('timeout', options.timeout);
-    this.close();
-    const closed = this.waitClosed();
-    if (ms === undefined) return closed;
-    if (!(await settlesWithin(closed, ms))) {
-      const reason = new TimeoutError(ms, `Server shutdown: handlers still running after ${ms} ms`);
-      for (const connection of [...this.#connections.values()]) {
-        connection.cancelSniff?.();
-        connection.primary?.stop(reason);
-        if (connection.shadow !== undefined) this.#dropShadow(connection, 'shutdown', reason);
-      }
-      for (const socket of this.#sockets) socket.destroy();
-      for (const shadow of [...this.#lingering]) {
-        this.#dropShadow(shadow.connection, 'shutdown', reason);
-      }
+    return this.#core.shutdown(ms, (reason) => {
+      for (const shadow of this.#sessions) shadow.drop('shutdown', reason);
       this.#map.closeAll();
-      this.#checkClosed();
-      await closed;
-    }
+    });
   }
 
   /** `await using server = await startMixedServer(...)`: a {@link shutdown} without timeout. */
@@ -588,115 +311,48 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 
   // ---- accepting and routing ---------------------------------------------------------------
 
-  #createServer(): net.Server {
-    const onSocket = (socket: net.Socket): void => this.#accept(socket);
-    const server = this.#options.tls
-      ? tls.createServer({ ...this.#options.tls, allowHalfOpen: true, noDelay: true }, onSocket)
-      : net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
-    // Every TCP socket, TLS ones still in their handshake included, so a shutdown can cut them.
-    server.on('connection', (socket: net.Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
-    // A failed TLS handshake concerns that client only.
-    server.on('tlsClientError', ignore);
-    return server;
-  }
+  // Every session not yet done (of open connections, and lingering ones).
+  #sessions = new Set<ShadowSession>();
 
   #accept(socket: net.Socket): void {
-    if (this.#closing) {
-      socket.destroy();
-      return;
-    }
-    socket.on('error', ignore);
+    const core = this.#core;
+    const path = core.limits.path;
     const info: RouteInfo = {
-      id: ++this.#nextId,
-      remoteAddress: peerAddress(socket, this.#options.path),
+      id: core.nextId(),
+      remoteAddress: path !== undefined ? { path } : (peerAddress(socket) ?? { host: '', port: 0 }),
     };
+    const controller = new AbortController();
     const connection: Connection = {
+      id: info.id,
       info,
       socket,
-      implementation: undefined,
+      controller,
+      cancelRoute: undefined,
       primary: undefined,
       shadow: undefined,
-      cancelSniff: undefined,
-      primaryOutputEnded: false,
-      closePrimaryTransport: undefined,
+      abort: (reason) => {
+        connection.cancelRoute?.();
+        if (!controller.signal.aborted) controller.abort(reason);
+        connection.primary?.stop(reason);
+        connection.shadow?.stopPrimary(reason);
+        connection.shadow?.drop('shutdown', reason);
+        socket.destroy();
+      },
     };
-    this.#connections.set(info.id, connection);
+    core.add(connection);
     socket.once('close', () => this.#onClose(connection));
-    const route = this.#route;
-    if (typeof route === 'object' && route.by === 'sniff') {
-      this.#sniff(connection, route);
+    connection.cancelRoute = this.#router.route(socket, info, (decision) => {
+      connection.cancelRoute = undefined;
+      this.#routed(connection, decision);
+    });
+  }
+
+  #routed(connection: Connection, decision: RouteDecision): void {
+    if ('error' in decision) {
+      this.#routeFailed(connection, decision.error);
       return;
     }
-    let implementation: unknown;
-    try {
-      if (typeof route === 'string') implementation = route;
-      else if (typeof route === 'function') implementation = route(info);
-      else if (route.by === 'address') implementation = route.choose(info.remoteAddress, info);
-      else implementation = this.#fraction(route);
-    } catch (error) {
-      this.#routeFailed(connection, error);
-      return;
-    }
-    this.#dispatch(connection, implementation);
-  }
-
-  #fraction(rule: FractionRule): Implementation {
-    if (rule.random !== undefined) return rule.random() < rule.modern ? 'modern' : 'legacy';
-    const k = ++this.#routed;
-    return Math.floor(k * rule.modern) > Math.floor((k - 1) * rule.modern) ? 'modern' : 'legacy';
-  }
-
-  // Reads (paused mode) until `bytes` bytes, end-of-stream or the timeout, then puts the bytes
-  // back with unshift() so that the chosen handler reads them first.
-  #sniff(connection: Connection, rule: SniffRule): void {
-    const { socket } = connection;
-    const parts: Buffer[] = [];
-    let length = 0;
-    let done = false;
-    const stop = (): void => {
-      done = true;
-      connection.cancelSniff = undefined;
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-    };
-    const decide = (): void => {
-      if (done) return;
-      stop();
-      if (socket.destroyed) return;
-      const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
-      if (head.length > 0) socket.unshift(head);
-      let implementation: unknown;
-      try {
-        const sniffed = head.length > rule.bytes ? head.subarray(0, rule.bytes) : head;
-        implementation = rule.choose(Buffer.from(sniffed), connection.info);
-      } catch (error) {
-        this.#routeFailed(connection, error);
-        return;
-      }
-      this.#dispatch(connection, implementation);
-    };
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while (length < rule.bytes && (chunk = socket.read() as Buffer | null) !== null) {
-        parts.push(chunk);
-        length += chunk.length;
-      }
-      if (length >= rule.bytes || receivedEof(socket)) decide();
-    };
-    const timer = setTimeout(decide, rule.timeout ?? DEFAULT_SNIFF_TIMEOUT);
-    connection.cancelSniff = stop;
-    socket.on('readable', onReadable);
-  }
-
-  #routeFailed(connection: Connection, error: unknown): void {
-    this.#report(error, connection, 'route', undefined);
-    connection.socket.destroy();
-  }
-
-  #dispatch(connection: Connection, implementation: unknown): void {
+    const implementation = decision.implementation;
     if (!isImplementation(implementation)) {
       this.#routeFailed(
         connection,
@@ -706,48 +362,103 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       );
       return;
     }
-    connection.implementation = implementation;
     const shadow = this.#shadowOptions === undefined ? undefined : other(implementation);
     this.emit('route', { ...connection.info, implementation, shadow });
     if (connection.socket.destroyed) return;
-    if (shadow === undefined) {
-      connection.primary = this.#start(connection, implementation, connection.socket, 'primary');
-    } else {
-      this.#startShadowed(connection, implementation, shadow);
+    const { socket, controller } = connection;
+    void this.#runner.run({
+      start: () => this.#serve(connection, implementation, shadow),
+      close: () => undefined,
+      report: (error) => this.#report(error, connection, 'primary', implementation),
+      controller,
+      socket,
+      fail: (reason) => connection.abort(reason),
+    });
+  }
+
+  #routeFailed(connection: Connection, error: unknown): void {
+    this.#report(error, connection, 'route', undefined);
+    connection.socket.destroy();
+  }
+
+  // Serves one connection (with its shadow, if any); settles when the primary is done.
+  #serve(
+    connection: Connection,
+    implementation: Implementation,
+    shadowKind: Implementation | undefined,
+  ): Promise<void> {
+    const { socket } = connection;
+    if (shadowKind === undefined) {
+      return new Promise<void>((resolve) => {
+        connection.primary = this.#start(connection, implementation, socket, 'primary', resolve);
+        if (connection.primary === undefined) resolve();
+      });
     }
+    return new Promise<void>((resolve) => {
+      let primaryDone = resolve;
+      const session = new ShadowSession(
+        {
+          start: (kind, transport, role) =>
+            this.#start(connection, kind, transport, role, role === 'primary' ? primaryDone : noop),
+          divergence: (report) => this.emit('divergence', report),
+          dropped: (report) => this.emit('shadowDropped', report),
+          settled: () => {
+            this.#lingering--;
+            this.#sessions.delete(session);
+            this.#core.check();
+          },
+        },
+        this.#shadowOptions!,
+        connection.info.id,
+        socket,
+        implementation,
+        shadowKind,
+        this.#core.limits.lingerTimeout,
+      );
+      primaryDone = resolve;
+      connection.shadow = session;
+      if (!session.done) this.#sessions.add(session);
+    });
   }
 
   // ---- running the implementations ---------------------------------------------------------
 
-  // Starts `implementation` on `transport`; returns undefined (transport destroyed, error
-  // reported) when a legacy constructor throws.
+  // Starts `implementation` on `transport`; `done` is called once it has finished. Returns
+  // undefined (transport destroyed, error reported) when a legacy constructor throws.
   #start(
     connection: Connection,
     implementation: Implementation,
     transport: Duplex,
     role: 'primary' | 'shadow',
-    extraInfo?: Record<string, unknown>,
+    done: () => void,
   ): Run | undefined {
     const onError = (error: unknown): void => {
       // What a shadow does after we stopped it (e.g. fails a write) is no news.
       if (role === 'shadow' && connection.shadow?.done === true) return;
       this.#report(error, connection, role, implementation);
-      if (role === 'shadow') this.#dropShadow(connection, 'error');
+      if (role === 'shadow') connection.shadow?.drop('error');
     };
-    if (implementation === 'legacy') return this.#startLegacy(transport, onError);
-    return this.#startModern(connection, transport, onError, extraInfo);
+    if (implementation === 'legacy') return this.#startLegacy(transport, onError, done);
+    return this.#startModern(connection, transport, role, onError, done);
   }
 
-  #startLegacy(transport: Duplex, onError: (error: unknown) => void): Run | undefined {
+  #startLegacy(
+    transport: Duplex,
+    onError: (error: unknown) => void,
+    done: () => void,
+  ): Run | undefined {
     let dispatcher: Dispatcher;
     try {
       dispatcher = new this.#options.legacy({ socket: transport, map: this.#map });
     } catch (error) {
       onError(error);
       transport.destroy();
+      done();
       return undefined;
     }
     dispatcher.on('error', onError);
+    if (dispatcher.closed) done();
+    else dispatcher.once('close', done);
     this.#ensureLoop();
     return {
       stop: () => {
@@ -760,16 +471,27 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   #startModern(
     connection: Connection,
     transport: Duplex,
+    role: 'primary' | 'shadow',
     onError: (error: unknown) => void,
-    extraInfo: Record<string, unknown> | undefined,
+    done: () => void,
   ): Run {
-    const path = this.#options.path;
-    const { reader, writer } = fromDuplex(transport, {
-      limit: this.#options.limit,
+    const { path, limit, lingerTimeout } = this.#core.limits;
+    const socket = connection.socket;
+    const sockname = path !== undefined ? { path } : localAddress(socket);
+    const peername = connection.info.remoteAddress;
+    const streams = wireSocket(transport, limit, {
+      lingerTimeout,
       extraInfo:
-        extraInfo ?? (path === undefined ? undefined : { peername: { path }, sockname: { path } }),
+        transport === socket && path === undefined
+          ? undefined
+          : {
+              peername,
+              sockname,
+              ...(transport === socket || role === 'shadow' ? {} : { socket }),
+            },
     });
-    const controller = new AbortController();
+    // The primary's signal is the connection's; a shadow has its own.
+    const controller = role === 'primary' ? connection.controller : new AbortController();
     const context: ConnectionContext = {
       signal: controller.signal,
       id: connection.info.id,
@@ -780,21 +502,22 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
         controller.abort(new ConnectionClosedError('Connection closed'));
       }
     });
+    const { reader, writer } = streams;
     const handler = this.#options.modern;
-    void (async () => {
-      try {
-        await handler(reader, writer, context);
-      } catch (error) {
-        if (!(controller.signal.aborted && error === controller.signal.reason)) onError(error);
-      } finally {
-        writer.close();
-      }
-    })();
+    const run = {
+      start: () => handler(reader, writer, context),
+      close: () => writer.close(),
+      report: onError,
+      controller,
+      socket: transport,
+      fail: streams.fail,
+    };
+    // A primary's slot is already held by the connection; a shadow just runs.
+    void this.#shadowRunner.run(run).finally(done);
     return {
       stop: (reason) => {
         if (!controller.signal.aborted) controller.abort(reason);
-        reader.setException(reason);
-        transport.destroy();
+        streams.fail(reason);
       },
     };
   }
@@ -809,211 +532,33 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       .finally(() => {
         this.#loop = null;
         if (this.#map.size > 0) this.#ensureLoop();
-        else this.#checkClosed();
+        else this.#core.check();
       });
-  }
-
-  // ---- shadow mode -------------------------------------------------------------------------
-
-  // The primary and the shadow both run over in-memory pairs; this pumps the client's input to
-  // both (the shadow's copy bounded) and the primary's output to the client, and compares the
-  // two outputs.
-  #startShadowed(
-    connection: Connection,
-    primary: Implementation,
-    shadowKind: Implementation,
-  ): void {
-    const options = this.#shadowOptions!;
-    const { socket } = connection;
-    const [outer, inner] = duplexPair(PAIR_OPTIONS);
-    const [shadowOuter, shadowInner] = duplexPair(PAIR_OPTIONS);
-    for (const end of [outer, inner, shadowOuter, shadowInner]) end.on('error', ignore);
-    const comparator = new OutputComparator({
-      limit: options.maxBuffered,
-      window: options.window,
-      onDivergence: (divergence) => {
-        this.emit('divergence', {
-          ...divergence,
-          id: connection.info.id,
-          primaryImplementation: primary,
-        });
-        this.#endShadow(connection);
-      },
-      onOverrun: () => this.#dropShadow(connection, 'output-overrun'),
-      onEqual: () => this.#endShadow(connection),
-    });
-    const shadow: Shadow = {
-      connection,
-      implementation: shadowKind,
-      run: undefined,
-      input: shadowOuter,
-      inner: shadowInner,
-      comparator,
-      timer: undefined,
-      done: false,
-    };
-    connection.shadow = shadow;
-
-    // Client -> primary (with backpressure) and -> shadow (a bounded copy).
-    let inputPaused = false;
-    socket.on('data', (chunk: Buffer) => {
-      if (!outer.writableEnded && !outer.destroyed && !outer.write(chunk)) {
-        inputPaused = true;
-        socket.pause();
-      }
-      if (!shadow.done) {
-        shadowOuter.write(Buffer.from(chunk));
-        if (shadowOuter.writableLength > options.maxBuffered) {
-          this.#dropShadow(connection, 'input-overrun');
-        }
-      }
-    });
-    outer.on('drain', () => {
-      if (inputPaused) {
-        inputPaused = false;
-        socket.resume();
-      }
-    });
-    socket.on('end', () => {
-      if (!outer.writableEnded) outer.end();
-      if (!shadow.done && !shadowOuter.writableEnded) shadowOuter.end();
-    });
-
-    // Primary -> client; the transport closes once the primary closed and its output is sent.
-    let primaryClosed = false;
-    const finishSocket = (): void => {
-      if (!connection.primaryOutputEnded || !primaryClosed || socket.destroyed) return;
-      if (socket.writableFinished) socket.destroy();
-      else socket.once('finish', () => socket.destroy());
-    };
-    outer.on('data', (chunk: Buffer) => {
-      if (!socket.destroyed && !socket.writableEnded && !socket.write(chunk)) outer.pause();
-      comparator.push(0, chunk);
-    });
-    socket.on('drain', () => outer.resume());
-    outer.on('end', () => {
-      connection.primaryOutputEnded = true;
-      comparator.end(0);
-      if (!socket.writableEnded) socket.end();
-      finishSocket();
-    });
-    outer.on('close', () => {
-      // Closed without end-of-stream: the primary reset its transport; so do we.
-      if (!connection.primaryOutputEnded) socket.destroy();
-    });
-    inner.on('close', () => {
-      primaryClosed = true;
-      finishSocket();
-    });
-    // The socket is gone: the primary's transport goes too (a reset unless both sides had
-    // finished), as its socket would have without the shadow.
-    connection.closePrimaryTransport = () => {
-      outer.destroy();
-      inner.destroy();
-    };
-
-    // Shadow output: always read (the shadow never blocks on it), only compared.
-    shadowOuter.on('data', (chunk: Buffer) => comparator.push(1, chunk));
-    shadowOuter.on('end', () => comparator.end(1));
-    shadowOuter.on('close', () => comparator.end(1));
-
-    const extraInfo: Record<string, unknown> = {
-      peername: connection.info.remoteAddress,
-      sockname: this.#sockname(socket),
-      peercert: socket instanceof tls.TLSSocket ? socket.getPeerCertificate() : undefined,
-    };
-    connection.primary = this.#start(connection, primary, inner, 'primary', extraInfo);
-    if (!shadow.done) {
-      shadow.run = this.#start(connection, shadowKind, shadowInner, 'shadow', extraInfo);
-      if (shadow.run === undefined) this.#dropShadow(connection, 'error');
-    }
-  }
-
-  #sockname(socket: net.Socket): Address | undefined {
-    if (this.#options.path !== undefined) return { path: this.#options.path };
-    const address = socket.address();
-    if ('port' in address && typeof address.port === 'number') {
-      return { host: address.address, port: address.port, family: address.family };
-    }
-    return undefined;
-  }
-
-  // The comparison is over (equal or diverged): the shadow is not needed any more.
-  #endShadow(connection: Connection): void {
-    const shadow = connection.shadow;
-    if (shadow === undefined || shadow.done) return;
-    this.#stopShadow(shadow, new ConnectionClosedError('Shadow comparison finished'));
-    this.#settleLingering(shadow);
-  }
-
-  // `abortReason`: what the shadow's signal is aborted with (default a ConnectionClosedError).
-  #dropShadow(connection: Connection, reason: ShadowDropReason, abortReason?: unknown): void {
-    const shadow = connection.shadow;
-    if (shadow === undefined || shadow.done) return;
-    this.#stopShadow(
-      shadow,
-      abortReason ?? new ConnectionClosedError(`Cannot go on shadowing: ${reason}`),
-    );
-    this.emit('shadowDropped', {
-      id: connection.info.id,
-      implementation: shadow.implementation,
-      reason,
-    });
-    this.#settleLingering(shadow);
-  }
-
-  #stopShadow(shadow: Shadow, reason: unknown): void {
-    if (shadow.done) return;
-    shadow.done = true;
-    clearTimeout(shadow.timer);
-    shadow.comparator.stop();
-    shadow.run?.stop(reason);
-    shadow.input.destroy();
-    shadow.inner.destroy();
-  }
-
-  #settleLingering(shadow: Shadow): void {
-    if (this.#lingering.delete(shadow)) this.#checkClosed();
   }
 
   // ---- closing -----------------------------------------------------------------------------
 
   #onClose(connection: Connection): void {
-    connection.cancelSniff?.();
-    connection.closePrimaryTransport?.();
-    this.#connections.delete(connection.info.id);
-    const shadow = connection.shadow;
-    if (shadow !== undefined && !shadow.done) {
-      if (!connection.primaryOutputEnded) {
-        // The client went away before the primary's output was complete: nothing to compare.
-        this.#dropShadow(connection, 'incomplete');
-      } else {
-        // Give the shadow `grace` ms to finish its output; its input has ended too.
-        if (!shadow.input.writableEnded) shadow.input.end();
-        this.#lingering.add(shadow);
-        shadow.timer = setTimeout(() => {
-          // A divergence still collecting its window is reported with what arrived.
-          shadow.comparator.flush();
-          this.#dropShadow(connection, 'timeout');
-        }, this.#shadowOptions!.grace);
-      }
+    connection.cancelRoute?.();
+    if (!connection.controller.signal.aborted) {
+      connection.controller.abort(new ConnectionClosedError('Connection closed'));
     }
-    this.#checkClosed();
+    const shadow = connection.shadow;
+    if (shadow !== undefined) {
+      shadow.socketClosed();
+      if (shadow.lingering) this.#lingering++;
+      else this.#sessions.delete(shadow);
+    }
+    this.#core.delete(connection);
   }
 
-  // Closed = every listener closed, every connection and shadow gone, and the legacy loop over.
-  #checkClosed(): void {
-    if (this.#closed || !this.#closing || this.#openServers > 0) return;
-    if (this.#connections.size > 0 || this.#lingering.size > 0) return;
+  // Something still runs that the core cannot see: lingering shadows, the legacy loop.
+  #busy(): boolean {
+    if (this.#lingering > 0) return true;
     // Dispatchers whose transport closed but that did not close themselves (a handleClose()
     // override that does not call close()) would keep the loop running.
-    if (this.#map.size > 0) this.#map.closeAll();
-    if (this.#loop !== null) return; // its end calls us again
-    this.#closed = true;
-    const waiters = this.#closeWaiters;
-    this.#closeWaiters = [];
-    for (const resolve of waiters) resolve();
-    this.emit('close');
+    if (this.#core.size === 0 && this.#map.size > 0) this.#map.closeAll();
+    return this.#loop !== null;
   }
 
   #report(
@@ -1023,17 +568,11 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     implementation: Implementation | undefined,
   ): void {
     const info: MixedErrorInfo = { ...connection.info, role, implementation };
-    this.emit('error', error, info);
-    const onError = this.#options.onError;
-    if (onError !== undefined) {
-      try {
-        onError(error, info);
-      } catch {
-        // An onError that throws must not take the server down; 'error' carried the error.
-      }
-    }
+    reportHandlerError(this, this.#options.onError, error, info, 'mixed');
   }
 }
+
+const noop = (): void => {};
 
 /**
  * Starts a mixed-style server, listening once the promise resolves: one port where each

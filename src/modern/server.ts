@@ -131,7 +131,6 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
     this.#runner = new HandlerRunner({
       concurrency: limits.concurrency,
       idleTimeout: limits.idleTimeout,
-      report: (error, context) => this.#report(error, context),
     });
     this.#core = new ServerCore(limits, {
       accept: (socket) => this.#accept(socket),
@@ -230,11 +229,11 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       core.delete(connection);
     });
     this.emit('connection', context);
+    const { reader, writer } = streams;
     void this.#runner.run({
-      handler: this.#handler,
-      reader: streams.reader,
-      writer: streams.writer,
-      context,
+      start: () => this.#handler(reader, writer, context),
+      close: () => writer.close(),
+      report: (error) => this.#report(error, context),
       controller,
       socket,
       fail: streams.fail,
