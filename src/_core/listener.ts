@@ -68,7 +68,7 @@ export class Listener {
         const server = this.#createServer();
         this.#servers.push(server);
         await new Promise<void>((resolve, reject) => {
-          const onError = (error: unknown): void => {
+          const onError = (error: Error): void => {
             server.off('listening', onListening);
             closedServers.add(server); // it never listened: nothing to close
             reject(error);

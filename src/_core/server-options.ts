@@ -91,7 +91,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
   if (host === undefined) hosts = [undefined];
   else if (typeof host === 'string') hosts = [host];
   else if (Array.isArray(host) && host.length > 0 && host.every((h) => typeof h === 'string')) {
-    hosts = [...(host as string[])];
+    hosts = [...host];
   } else fail('host', 'a string or a non-empty array of strings', host);
   if (path !== undefined && (typeof path !== 'string' || path === '')) {
     fail('path', 'a non-empty string', path);

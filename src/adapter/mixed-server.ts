@@ -510,7 +510,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       report: onError,
       controller,
       socket: transport,
-      fail: streams.fail,
+      fail: (reason: unknown) => streams.fail(reason),
     };
     // A primary's slot is already held by the connection; a shadow just runs.
     void this.#shadowRunner.run(run).finally(done);

@@ -236,7 +236,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       report: (error) => this.#report(error, context),
       controller,
       socket,
-      fail: streams.fail,
+      fail: (reason: unknown) => streams.fail(reason),
     });
   }
 

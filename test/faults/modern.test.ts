@@ -362,14 +362,14 @@ describe('Faults: modern layer over loopback', () => {
     await until(() => s.connections === 0);
   });
 
-  it('a client that connects to a TLS server and never starts the handshake is cut off by idleTimeout', async () => {
+  it('a client that connects to a TLS server and never starts the handshake is cut off by handshakeTimeout', async () => {
     let handled = 0;
     const s = await serve(
       async (reader, writer) => {
         handled++;
         await echoLines(reader, writer);
       },
-      { tls: { key, cert }, idleTimeout: 30 },
+      { tls: { key, cert }, handshakeTimeout: 30 },
     );
     const port = portOf(s);
     const silent = await rawConnect(port);

@@ -5,18 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import {
+  AbortError,
   ConnectionClosedError,
   openConnection,
+  Server,
   startServer,
   TimeoutError,
   type ConnectionContext,
-  type Server,
   type ServerOptions,
   type StreamHandler,
   type StreamPair,
 } from '../../src/modern/index.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
 import { tick } from '../helpers/async.js';
+import { fdCount, halfHandshake, neverReads, slowReader, within } from '../helpers/peers.js';
 
 /** A promise with its resolve function exposed. */
 function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -411,5 +413,216 @@ describe('startServer()', () => {
     const outcome = await result.promise;
     expect(outcome).to.equal(signal.reason);
     expect(getEventListeners(signal, 'abort').length).to.equal(0);
+  });
+});
+
+describe('startServer(): the connection lifecycle under attack', () => {
+  let servers: Server[];
+  beforeEach(() => {
+    servers = [];
+  });
+  afterEach(async () => {
+    await Promise.all(servers.map((server) => server.shutdown({ timeout: 0 })));
+  });
+
+  async function serve(handler: StreamHandler, options: ServerOptions = {}): Promise<Server> {
+    const server = await startServer(handler, { host: '127.0.0.1', port: 0, ...options });
+    server.on('error', () => undefined);
+    servers.push(server);
+    return server;
+  }
+  const portOf = (server: Server): number => (server.address() as { port: number }).port;
+
+  it('a handler that returns never truncates its reply, even with unread input in flight', async function () {
+    this.timeout(30_000);
+    const reply = Buffer.alloc(32 * 1024 * 1024, 0x72);
+    const server = await serve(async (reader, writer) => {
+      await reader.readLine(); // the client's 1 MiB after its first line is never read
+      writer.write(reply);
+    });
+    const result = await slowReader(portOf(server), {
+      line: 'GET\n',
+      send: 1024 * 1024,
+      delay: 300,
+    });
+    expect(result.error).to.equal(undefined);
+    expect(result.received).to.equal(reply.length);
+  });
+
+  it('a peer that never reads is cut off lingerTimeout after the close; nothing is left behind', async () => {
+    const before = fdCount();
+    const server = await serve(
+      (_reader, writer) => {
+        writer.write(Buffer.alloc(8 * 1024 * 1024));
+      },
+      { lingerTimeout: 100 },
+    );
+    const peer = await neverReads(portOf(server));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    server.close();
+    await server.waitClosed();
+    expect(server.connections).to.equal(0);
+    peer.destroy();
+    expect(await within(2_000, () => fdCount() <= before)).to.equal(true);
+  });
+
+  it('close() while listening is still starting: startServing() rejects with AbortError and nothing listens', async () => {
+    const server = new Server(() => undefined, { host: '127.0.0.1', port: 0 });
+    const starting = server.startServing();
+    server.close();
+    const error = (await starting.then(
+      () => null,
+      (e: unknown) => e,
+    )) as AbortError;
+    expect(error).to.be.instanceOf(AbortError);
+    expect(error.name).to.equal('AbortError');
+    expect(error.code).to.equal('ERR_DB_ABORTED');
+    expect(server.listening).to.equal(false);
+    expect(() => server.address()).to.throw('not listening');
+    await server.waitClosed();
+    // And a later start is refused, not silently a server that does not listen.
+    const again = await server.startServing().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(again).to.be.instanceOf(AbortError);
+  });
+
+  it('TLS: clients that stop halfway through the handshake give their fds back at once', async () => {
+    const server = await serve(() => undefined, { tls: { key, cert } });
+    const port = portOf(server);
+    const before = fdCount();
+    const attackers: Promise<void>[] = [];
+    for (let i = 0; i < 100; i++) attackers.push(halfHandshake(port, i % 2 === 1));
+    await Promise.all(attackers);
+    // Well within the handshake timeout (10 s): the FIN or reset closed them.
+    expect(await within(2_000, () => fdCount() <= before)).to.equal(true);
+    const pair = await openConnection({ host: 'localhost', port, tls: { ca: cert } });
+    pair.writer.close();
+    await pair.writer.waitClosed();
+  });
+
+  it('TLS: a stalled handshake is cut off by handshakeTimeout, and shutdown() then finishes', async () => {
+    const server = await serve(() => undefined, { tls: { key, cert }, handshakeTimeout: 50 });
+    const stalled = await neverReads(portOf(server));
+    stalled.resume(); // it reads, so that it sees the server's end
+    const closed = new Promise((resolve) => stalled.once('close', resolve));
+    await closed;
+    await server.shutdown();
+  });
+
+  it('idleTimeout counts from when the handler starts, not while it waits for a concurrency slot', async () => {
+    const served: string[] = [];
+    const server = await serve(
+      async (reader, writer) => {
+        const line = (await reader.readLine()).toString();
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        served.push(line);
+        writer.write(`done ${line}`);
+      },
+      { concurrency: 1, idleTimeout: 200 },
+    );
+    const pairs = await Promise.all(
+      [0, 1, 2].map(() => openConnection({ host: '127.0.0.1', port: portOf(server) })),
+    );
+    pairs.forEach((pair, i) => pair.writer.write(`${i}\n`));
+    const replies = await Promise.all(pairs.map((pair) => pair.reader.read()));
+    expect(replies.map(String).sort()).to.deep.equal(['done 0\n', 'done 1\n', 'done 2\n']);
+    for (const pair of pairs) pair.writer.close();
+  });
+
+  it('a concurrency slot is freed when its connection goes, even if the handler never returns', async () => {
+    const server = await serve(
+      async (reader, writer) => {
+        const line = await reader.readLine();
+        if (line.toString() === 'hang\n') await new Promise(() => undefined);
+        writer.write('served\n');
+      },
+      { concurrency: 2 },
+    );
+    const port = portOf(server);
+    for (let i = 0; i < 2; i++) {
+      const stuck = await openConnection({ host: '127.0.0.1', port });
+      stuck.writer.write('hang\n');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      (stuck.writer.transport as net.Socket).resetAndDestroy(); // its handler hangs on
+    }
+    const honest = await openConnection({ host: '127.0.0.1', port });
+    honest.writer.write('hello\n');
+    expect((await honest.reader.readLine()).toString()).to.equal('served\n');
+    honest.writer.close();
+  });
+
+  it("a client that leaves during drain() is not a handler error (the README's echo)", async () => {
+    const errors: unknown[] = [];
+    const server = await serve(echo, { onError: (error) => errors.push(error) });
+    server.on('error', (error) => errors.push(error));
+    const socket = await neverReads(portOf(server));
+    socket.write(`${'x'.repeat(1000)}\n`.repeat(20_000));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.resetAndDestroy();
+    await within(2_000, () => server.connections === 0);
+    expect(server.connections).to.equal(0);
+    expect(errors).to.deep.equal([]);
+  });
+
+  it("an IPv4 client of a '::' listener has one address everywhere: 127.0.0.1, IPv4", async () => {
+    const seen: unknown[] = [];
+    const server = await serve(
+      (_reader, writer, context) => {
+        seen.push(context.remoteAddress, writer.getExtraInfo('peername'));
+      },
+      { host: '::' },
+    );
+    const pair = await openConnection({ host: '127.0.0.1', port: portOf(server) });
+    await pair.reader.read();
+    const port = (pair.writer.getExtraInfo('sockname') as { port: number }).port;
+    const expected = { host: '127.0.0.1', port, family: 'IPv4' };
+    expect(seen).to.deep.equal([expected, expected]);
+    pair.writer.close();
+  });
+
+  it('a late write from a timer after the client left does not take the process down', async () => {
+    let late: unknown = 'not run';
+    const server = await serve((_reader, writer) => {
+      setTimeout(() => {
+        try {
+          writer.write('too late\n');
+          late = null;
+        } catch (error) {
+          late = error;
+        }
+      }, 100);
+    });
+    const pair = await openConnection({ host: '127.0.0.1', port: portOf(server) });
+    pair.writer.abort();
+    await within(1_000, () => late !== 'not run');
+    expect(late).to.equal(null);
+  });
+
+  it('a handler error with no listener and no onError is printed to stderr, once', async () => {
+    const server = await startServer(
+      () => {
+        throw new Error('nobody listens');
+      },
+      { host: '127.0.0.1', port: 0 },
+    );
+    servers.push(server);
+    const lines: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const pair = await openConnection({ host: '127.0.0.1', port: portOf(server) });
+      await pair.reader.read();
+      pair.writer.close();
+    } finally {
+      process.stderr.write = write;
+    }
+    const printed = lines.filter((line) => line.includes('nobody listens'));
+    expect(printed).to.have.length(1);
+    expect(printed[0]).to.contain('unobserved modern handler error');
   });
 });
