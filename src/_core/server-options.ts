@@ -51,8 +51,8 @@ function describe(value: unknown): string {
   return `\`${shown}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
 }
 
-function fail(name: string, what: string, value: unknown): never {
-  const Kind = typeof value === 'number' ? RangeError : TypeError;
+function fail(name: string, what: string, value: unknown, numeric = true): never {
+  const Kind = numeric && typeof value === 'number' ? RangeError : TypeError;
   throw new Kind(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
 }
 
@@ -92,7 +92,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
   else if (typeof host === 'string') hosts = [host];
   else if (Array.isArray(host) && host.length > 0 && host.every((h) => typeof h === 'string')) {
     hosts = [...host];
-  } else fail('host', 'a string or a non-empty array of strings', host);
+  } else fail('host', 'a string or a non-empty array of strings', host, false);
   if (path !== undefined && (typeof path !== 'string' || path === '')) {
     fail('path', 'a non-empty string', path);
   }
@@ -127,7 +127,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
   }
   for (const h of hosts) {
     if (h !== undefined && h !== '' && net.isIP(h) === 0 && !/^[a-z0-9.-]+$/i.test(h)) {
-      fail('host', 'an IP address or a host name', h);
+      fail('host', 'an IP address or a host name', h, false);
     }
   }
   return {

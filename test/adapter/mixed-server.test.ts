@@ -5,16 +5,22 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { expect } from 'chai';
 import {
+  MixedServer,
   startMixedServer,
   type DivergenceReport,
   type MixedErrorInfo,
-  type MixedServer,
   type MixedServerOptions,
   type RouteEvent,
   type ShadowDropReport,
 } from '../../src/adapter/index.js';
 import { AsyncChat, DispatcherWithSend, type AsyncChatOptions } from '../../src/legacy/index.js';
-import { TimeoutError, type StreamHandler } from '../../src/modern/index.js';
+import {
+  AbortError,
+  openConnection,
+  TimeoutError,
+  type StreamHandler,
+} from '../../src/modern/index.js';
+import { fdCount, halfHandshake, neverReads, slowReader, within } from '../helpers/peers.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
 import { tick } from '../helpers/async.js';
 
@@ -1031,5 +1037,140 @@ describe('startMixedServer()', () => {
       }
       expect(caught).to.have.property('code', 'EADDRINUSE');
     });
+  });
+});
+
+describe('startMixedServer(): the connection lifecycle under attack', () => {
+  let servers: MixedServer[];
+  beforeEach(() => {
+    servers = [];
+  });
+  afterEach(async () => {
+    await Promise.all(servers.map((server) => server.shutdown({ timeout: 0 })));
+  });
+
+  async function serve(options: Partial<MixedServerOptions> = {}): Promise<MixedServer> {
+    const server = await startMixedServer({
+      legacy: LegacyL,
+      modern: modernM,
+      route: 'modern',
+      host: '127.0.0.1',
+      port: 0,
+      ...options,
+    });
+    server.on('error', () => undefined);
+    servers.push(server);
+    return server;
+  }
+  const portOf = (server: MixedServer): number => (server.address() as { port: number }).port;
+
+  it('close() while it is still binding its hosts: startServing() rejects with AbortError and no port listens', async () => {
+    const server = new MixedServer({
+      legacy: LegacyL,
+      modern: modernM,
+      route: 'legacy',
+      host: ['127.0.0.1', '::1'],
+      port: 0,
+    });
+    const closed = new Promise<void>((resolve) => server.once('close', resolve));
+    const starting = server.startServing();
+    server.close();
+    const error = (await starting.then(
+      () => null,
+      (e: unknown) => e,
+    )) as AbortError;
+    expect(error).to.be.instanceOf(AbortError);
+    expect(error.code).to.equal('ERR_DB_ABORTED');
+    await closed;
+    expect(server.listening).to.equal(false);
+    expect(server.addresses()).to.deep.equal([]);
+  });
+
+  it('a modern primary that returns never truncates its reply with unread input in flight', async function () {
+    this.timeout(30_000);
+    const reply = Buffer.alloc(16 * 1024 * 1024, 0x72);
+    const server = await serve({
+      modern: async (reader, writer) => {
+        await reader.readLine();
+        writer.write(reply);
+      },
+    });
+    const result = await slowReader(portOf(server), { line: 'GET\n', send: 1024 * 1024, delay: 300 });
+    expect(result.error).to.equal(undefined);
+    expect(result.received).to.equal(reply.length);
+  });
+
+  it('TLS: half-finished handshakes give their fds back, a stalled one meets handshakeTimeout, and waitClosed() finishes', async () => {
+    const server = await serve({ tls: { key, cert }, handshakeTimeout: 50 });
+    const port = portOf(server);
+    const before = fdCount();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => halfHandshake(port, i % 2 === 1)));
+    expect(await within(2_000, () => fdCount() <= before)).to.equal(true);
+    const stalled = await neverReads(port);
+    stalled.resume();
+    await new Promise((resolve) => stalled.once('close', resolve));
+    server.close();
+    await server.waitClosed();
+  });
+
+  it('takes the protections of startServer: maxConnections, concurrency and idleTimeout', async () => {
+    const served: number[] = [];
+    const server = await serve({
+      route: ({ id }) => (id % 2 === 0 ? 'modern' : 'legacy'),
+      maxConnections: 3,
+      concurrency: 2,
+      idleTimeout: 100,
+    });
+    const port = portOf(server);
+    const clients = await Promise.all(
+      [0, 1, 2, 3].map(() => openConnection({ host: '127.0.0.1', port })),
+    );
+    // The fourth was refused at once (maxConnections 3).
+    const refused = await clients[3]!.reader.read().then(
+      (data) => data.length,
+      () => 0,
+    );
+    expect(refused).to.equal(0);
+    // Two are served (concurrency 2); the idle clock cuts them after 100 ms without traffic.
+    for (const [i, client] of clients.slice(0, 3).entries()) client.writer.write(`${i}\n`);
+    const answers = await Promise.all(
+      clients.slice(0, 2).map(async (client) => (await client.reader.readLine()).toString()),
+    );
+    served.push(answers.length);
+    expect(answers.sort()).to.deep.equal(['L:0\n', 'M:1\n']);
+    // The third waited for a slot, not counted as idle, and is served once one is free.
+    expect((await clients[2]!.reader.readLine()).toString()).to.equal('L:2\n');
+    for (const client of clients) client.writer.close();
+  });
+
+  it("an IPv4 client of a '::' listener has one address in the route, the context and peername", async () => {
+    const seen: unknown[] = [];
+    const server = await serve({
+      host: '::',
+      route: (info) => {
+        seen.push(info.remoteAddress);
+        return 'modern';
+      },
+      modern: (_reader, writer, context) => {
+        seen.push(context.remoteAddress, writer.getExtraInfo('peername'));
+      },
+    });
+    const pair = await openConnection({ host: '127.0.0.1', port: portOf(server) });
+    await pair.reader.read();
+    const port = (pair.writer.getExtraInfo('sockname') as { port: number }).port;
+    const expected = { host: '127.0.0.1', port, family: 'IPv4' };
+    expect(seen).to.deep.equal([expected, expected, expected]);
+    pair.writer.close();
+  });
+
+  it('refuses bad options with a TypeError or RangeError naming the option', () => {
+    const base = { legacy: LegacyL, modern: modernM, route: 'modern' as const };
+    expect(() => new MixedServer({ ...base, host: [] })).to.throw(TypeError, '`host`');
+    expect(() => new MixedServer({ ...base, backlog: -1 })).to.throw(RangeError, '`backlog`');
+    expect(() => new MixedServer({ ...base, idleTimeout: 2 ** 31 })).to.throw(
+      RangeError,
+      '`idleTimeout`',
+    );
+    expect(() => new MixedServer({ ...base, tls: {} })).to.throw(TypeError, '`tls`');
   });
 });
