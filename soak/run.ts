@@ -15,13 +15,32 @@ import {
   startStyle,
   type Style,
 } from './servers.js';
+import { HALF_CLOSE_KINDS, halfCloseReader, halfCloseServer, tlsStorm } from './lifecycle.js';
 
 const quick = process.argv.includes('--quick');
 
 /** The sizes of a run. */
 const PLAN = quick
-  ? { connections: 1000, messages: 3, cycles: 2_000, slowClients: 2, slowCap: 32 << 20 }
-  : { connections: 1000, messages: 20, cycles: 20_000, slowClients: 4, slowCap: 64 << 20 };
+  ? {
+      connections: 1000,
+      messages: 3,
+      cycles: 2_000,
+      slowClients: 2,
+      slowCap: 32 << 20,
+      halfCloseLines: 200_000,
+      halfCloseDelay: 500,
+      storm: 400,
+    }
+  : {
+      connections: 1000,
+      messages: 20,
+      cycles: 20_000,
+      slowClients: 4,
+      slowCap: 64 << 20,
+      halfCloseLines: 200_000,
+      halfCloseDelay: 2_000,
+      storm: 2_000,
+    };
 
 /** The reader limit of the slow-consumer runs (and the chats' maxIncoming). */
 const SLOW_LIMIT = 16 * 1024;
@@ -237,6 +256,35 @@ async function slowConsumer(style: Style): Promise<void> {
   }
 }
 
+async function halfClose(kind: (typeof HALF_CLOSE_KINDS)[number]): Promise<void> {
+  const t0 = performance.now();
+  const server = await halfCloseServer(kind);
+  try {
+    const replies = await halfCloseReader(server.port, PLAN.halfCloseLines, PLAN.halfCloseDelay);
+    record(
+      `half-close: ${PLAN.halfCloseLines} lines, write side shut, read ${PLAN.halfCloseDelay} ms later`,
+      'all',
+      replies === PLAN.halfCloseLines,
+      `[${kind}] ${replies}/${PLAN.halfCloseLines} replies`,
+      t0,
+    );
+  } finally {
+    await server.close();
+  }
+}
+
+async function storm(kind: 'modern' | 'mixed'): Promise<void> {
+  const t0 = performance.now();
+  const result = await tlsStorm(kind, PLAN.storm);
+  record(
+    `TLS storm: ${PLAN.storm} clients give up mid-handshake`,
+    'all',
+    result.fdsAfter <= result.fdsBefore && result.served,
+    `[${kind}] fds ${result.fdsBefore}->${result.fdsAfter} within 3 s, honest client ${result.served ? 'served' : 'NOT served'}`,
+    t0,
+  );
+}
+
 async function main(): Promise<number> {
   const started = performance.now();
   console.log(`dispatch-bridge soak (${quick ? 'quick' : 'full'}), node ${process.version}`);
@@ -264,6 +312,8 @@ async function main(): Promise<number> {
   const perStyle = Math.ceil(PLAN.cycles / STYLES.length);
   for (const style of STYLES) await cycles(style, perStyle);
   for (const style of STYLES) await slowConsumer(style);
+  for (const kind of HALF_CLOSE_KINDS) await halfClose(kind);
+  for (const kind of ['modern', 'mixed'] as const) await storm(kind);
 
   const t0 = performance.now();
   const fdsBack = await settle(async () => (await openFds()) === fds);
