@@ -3,7 +3,8 @@
 //
 // - concurrency: at most N handlers run at once (p-queue). A slot is freed as soon as its
 //   connection is gone, even if the handler hangs (its signal is aborted, it is no longer
-//   counted). A connection waiting for a slot does not count as idle.
+//   counted). A connection waiting for a slot does not count as idle; it waits at most
+//   `queueTimeout` ms, then it is refused (closed, its signal aborted with a TimeoutError).
 // - idleTimeout counts from when the handler starts: no traffic either way for that long aborts
 //   the handler's signal with a TimeoutError and fails the connection.
 // - reporting: a rejection with the handler's own signal.reason (our cancellation came back) or
@@ -18,6 +19,7 @@ import { ConnectionClosedError, TimeoutError } from '../errors.js';
 export interface RunnerOptions {
   concurrency?: number | undefined;
   idleTimeout?: number | undefined;
+  queueTimeout?: number | undefined;
 }
 
 export interface HandlerRun {
@@ -49,6 +51,7 @@ export function isOwnDisconnect(error: unknown, signal: AbortSignal): boolean {
 export class HandlerRunner {
   readonly #queue: PQueue | undefined;
   readonly #idleTimeout: number | undefined;
+  readonly #queueTimeout: number | undefined;
 
   constructor(options: RunnerOptions) {
     this.#queue =
@@ -59,6 +62,7 @@ export class HandlerRunner {
       options.idleTimeout !== undefined && options.idleTimeout > 0
         ? options.idleTimeout
         : undefined;
+    this.#queueTimeout = options.queueTimeout;
   }
 
   /** Handlers waiting for a concurrency slot. */
@@ -81,16 +85,32 @@ export class HandlerRunner {
     const onAbort = (): void => release();
     signal.addEventListener('abort', onAbort, { once: true });
     let execution: Promise<void> | undefined;
+    const wait = this.#queueTimeout;
+    const timer =
+      wait === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (execution !== undefined || signal.aborted) return;
+            run.controller.abort(
+              new TimeoutError(wait, `Refused: no concurrency slot within ${wait} ms`),
+            );
+          }, wait);
     try {
-      await queue.add(async () => {
-        if (signal.aborted) return;
-        execution = this.#execute(run);
-        // The slot is held while the handler runs and its connection is there.
-        await Promise.race([execution, gone]);
-      });
+      await queue.add(
+        async () => {
+          clearTimeout(timer);
+          if (signal.aborted) return;
+          execution = this.#execute(run);
+          // The slot is held while the handler runs and its connection is there.
+          await Promise.race([execution, gone]);
+        },
+        // Aborted while queued (gone, refused, shut down): it leaves the queue at once.
+        { signal },
+      );
     } catch {
-      // p-queue rejects only for its own reasons (none configured); nothing to report.
+      // Removed from the queue by its signal: the handler never starts (below).
     } finally {
+      clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
     if (execution === undefined) {

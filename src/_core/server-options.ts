@@ -21,6 +21,7 @@ export interface ServerLimits {
   maxConnections: number | undefined;
   concurrency: number | undefined;
   idleTimeout: number | undefined;
+  queueTimeout: number | undefined;
   handshakeTimeout: number;
   lingerTimeout: number;
 }
@@ -36,6 +37,7 @@ export interface CommonServerOptions {
   maxConnections?: number | undefined;
   concurrency?: number | undefined;
   idleTimeout?: number | undefined;
+  queueTimeout?: number | undefined;
   handshakeTimeout?: number | undefined;
   lingerTimeout?: number | undefined;
   onError?: unknown;
@@ -140,6 +142,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
     maxConnections: optionalPositive('maxConnections', options.maxConnections),
     concurrency: optionalPositive('concurrency', options.concurrency),
     idleTimeout: optionalMs('idleTimeout', options.idleTimeout),
+    queueTimeout: optionalMs('queueTimeout', options.queueTimeout),
     handshakeTimeout:
       optionalMs('handshakeTimeout', options.handshakeTimeout, false) ?? DEFAULT_HANDSHAKE_TIMEOUT,
     lingerTimeout: optionalMs('lingerTimeout', options.lingerTimeout) ?? DEFAULT_LINGER_TIMEOUT,

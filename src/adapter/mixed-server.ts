@@ -21,6 +21,7 @@ import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import { checkMilliseconds, describeValue } from '../modern/_validate.js';
 import { wireSocket } from '../modern/_wire.js';
 import { localAddress, peerAddress } from '../_core/address.js';
+import { closeGracefully } from '../_core/linger.js';
 import { reportHandlerError } from '../_core/report.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { ServerCore, type CoreConnection } from '../_core/server-core.js';
@@ -94,6 +95,11 @@ export interface MixedServerOptions {
    * slot is freed as soon as its connection is gone.
    */
   concurrency?: number | undefined;
+  /**
+   * With `concurrency`: how long a connection may wait for a slot, in ms; then it is refused
+   * (closed unserved). Default: as long as it takes.
+   */
+  queueTimeout?: number | undefined;
   /**
    * A connection without traffic for this many ms while it is served is closed (modern: its
    * signal is aborted with a `TimeoutError`; legacy: the dispatcher sees the connection go). The
@@ -219,6 +225,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     this.#runner = new HandlerRunner({
       concurrency: limits.concurrency,
       idleTimeout: limits.idleTimeout,
+      queueTimeout: limits.queueTimeout,
     });
     this.#core = new ServerCore(limits, {
       accept: (socket) => this.#accept(socket),
@@ -368,7 +375,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     const { socket, controller } = connection;
     void this.#runner.run({
       start: () => this.#serve(connection, implementation, shadow),
-      close: () => undefined,
+      // Refused before it was served (no slot in time, shut down): the socket closes.
+      close: () => {
+        if (connection.primary === undefined && connection.shadow === undefined) {
+          closeGracefully(socket, { lingerTimeout: this.#core.limits.lingerTimeout });
+        }
+      },
       report: (error) => this.#report(error, connection, 'primary', implementation),
       controller,
       socket,

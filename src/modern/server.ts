@@ -54,9 +54,16 @@ export interface ServerOptions {
   maxConnections?: number | undefined;
   /**
    * At most this many handlers run at once (p-queue); later connections wait their turn, their
-   * input buffered under the reader's flow control.
+   * input buffered under the reader's flow control. A handler holds its slot while it runs and
+   * its connection is there: a slot is freed as soon as the connection is gone (its signal is
+   * aborted), even if the handler hangs.
    */
   concurrency?: number | undefined;
+  /**
+   * With `concurrency`: how long a connection may wait for a slot, in ms; then it is refused
+   * (closed without its handler running). Default: as long as it takes.
+   */
+  queueTimeout?: number | undefined;
   /**
    * A connection without traffic (either direction) for this many ms while its handler runs is
    * closed: its signal is aborted and its reader fails, both with a `TimeoutError`. The clock
@@ -131,6 +138,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
     this.#runner = new HandlerRunner({
       concurrency: limits.concurrency,
       idleTimeout: limits.idleTimeout,
+      queueTimeout: limits.queueTimeout,
     });
     this.#core = new ServerCore(limits, {
       accept: (socket) => this.#accept(socket),
@@ -259,7 +267,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
  *       await writer.drain({ signal });
  *     }
  *   },
- *   { host: '127.0.0.1', port: 8888, concurrency: 100, idleTimeout: 60_000 },
+ *   { host: '127.0.0.1', port: 8888, concurrency: 100, queueTimeout: 5_000, idleTimeout: 10_000 },
  * );
  * // later
  * await server.shutdown({ timeout: 5_000 });

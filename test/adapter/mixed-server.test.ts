@@ -1095,7 +1095,11 @@ describe('startMixedServer(): the connection lifecycle under attack', () => {
         writer.write(reply);
       },
     });
-    const result = await slowReader(portOf(server), { line: 'GET\n', send: 1024 * 1024, delay: 300 });
+    const result = await slowReader(portOf(server), {
+      line: 'GET\n',
+      send: 1024 * 1024,
+      delay: 300,
+    });
     expect(result.error).to.equal(undefined);
     expect(result.received).to.equal(reply.length);
   });

@@ -553,6 +553,24 @@ describe('startServer(): the connection lifecycle under attack', () => {
     honest.writer.close();
   });
 
+  it('idle hoarders of every slot: a new client is refused after queueTimeout, and served once they go', async () => {
+    const server = await serve(echo, { concurrency: 2, queueTimeout: 100 });
+    const port = portOf(server);
+    const hoarders = await Promise.all([neverReads(port), neverReads(port)]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const refused = await openConnection({ host: '127.0.0.1', port });
+    refused.writer.write('anyone?\n');
+    const started = Date.now();
+    expect((await refused.reader.read()).length, 'refused: end-of-stream, no reply').to.equal(0);
+    expect(Date.now() - started).to.be.lessThan(2_000);
+    refused.writer.close();
+    for (const hoarder of hoarders) hoarder.resetAndDestroy();
+    const honest = await openConnection({ host: '127.0.0.1', port });
+    honest.writer.write('hello\n');
+    expect((await honest.reader.readLine()).toString()).to.equal('hello\n');
+    honest.writer.close();
+  });
+
   it("a client that leaves during drain() is not a handler error (the README's echo)", async () => {
     const errors: unknown[] = [];
     const server = await serve(echo, { onError: (error) => errors.push(error) });
