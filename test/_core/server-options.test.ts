@@ -57,7 +57,7 @@ describe('server options (one check for every server)', () => {
       [{ concurrency: '2' }, '`concurrency`'],
     ];
     for (const [options, name] of bad) {
-      expect(() => checkServerOptions(options as never), JSON.stringify(options)).to.throw(
+      expect(() => checkServerOptions(options), JSON.stringify(options)).to.throw(
         TypeError,
         name,
       );

@@ -631,7 +631,7 @@ describe('startServer(): the connection lifecycle under attack', () => {
     process.stderr.write = ((chunk: string | Uint8Array) => {
       lines.push(String(chunk));
       return true;
-    }) as typeof process.stderr.write;
+    });
     try {
       const pair = await openConnection({ host: '127.0.0.1', port: portOf(server) });
       await pair.reader.read();
