@@ -24,6 +24,8 @@ export interface ListenerOptions {
   handshakeTimeout: number;
   /** Sockets beyond this many open at once (lingering ones count) are refused at once. */
   maxConnections?: number | undefined;
+  /** A socket was refused (over maxConnections). */
+  onRefused?: (() => void) | undefined;
   /** A tracked socket closed (the server may now be closed). */
   onSocketClose?: (() => void) | undefined;
   /** A connection ready for its handler (for TLS: after the handshake). */
@@ -180,6 +182,7 @@ export class Listener {
       const max = options.maxConnections;
       if (max !== undefined && this.#sockets.size >= max) {
         socket.destroy();
+        options.onRefused?.();
         return;
       }
       this.#sockets.add(socket);

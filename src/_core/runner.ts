@@ -34,6 +34,8 @@ export interface HandlerRun {
   socket: Duplex;
   /** Fails the connection (idle timeout): the reader rejects with `reason`, the socket goes. */
   fail(reason: unknown): void;
+  /** Called when the connection is refused: no concurrency slot within `queueTimeout`. */
+  refused?: (() => void) | undefined;
   /**
    * Whether the writer is closed after a reported error too (default true). A legacy host whose
    * error handling closes the connection itself (handleError()) says false.
@@ -91,6 +93,7 @@ export class HandlerRunner {
         ? undefined
         : setTimeout(() => {
             if (execution !== undefined || signal.aborted) return;
+            run.refused?.();
             run.controller.abort(
               new TimeoutError(wait, `Refused: no concurrency slot within ${wait} ms`),
             );

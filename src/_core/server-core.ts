@@ -9,17 +9,24 @@
 // included: no fd is left behind) and the owner has nothing else running (busy()).
 import type net from 'node:net';
 import { AbortError, TimeoutError } from '../errors.js';
+import type { Address } from '../address.js';
 import { Listener } from './listener.js';
+import { channels, publish, type Layer } from './observe.js';
 import type { ServerLimits } from './server-options.js';
+import { StatsCounter, type ConnectionStats } from './stats.js';
 
 /** One accepted connection as the core sees it. */
 export interface CoreConnection {
   readonly id: number;
+  readonly socket: net.Socket;
+  readonly remoteAddress: Address;
   /** Stops it now (a forced shutdown): handlers aborted with `reason`, sockets destroyed. */
   abort(reason: unknown): void;
 }
 
 export interface ServerCoreHooks {
+  /** The layer named in the debug log and the channels' messages. */
+  layer: Layer;
   /** A connection ready for its handler (TLS: handshake done). */
   accept(socket: net.Socket): void;
   /** An error of a listening socket. */
@@ -37,6 +44,7 @@ export class ServerCore {
   readonly #listener: Listener;
   readonly #hooks: ServerCoreHooks;
   readonly #connections = new Map<number, CoreConnection>();
+  readonly #stats = new StatsCounter();
   #state: State = 'initial';
   #listenerClosed = false;
   #nextId = 0;
@@ -53,6 +61,7 @@ export class ServerCore {
       tls: limits.tls,
       handshakeTimeout: limits.handshakeTimeout,
       maxConnections: limits.maxConnections,
+      onRefused: () => this.refused(),
       onConnection: (socket) => {
         if (this.#state !== 'listening') socket.destroy();
         else hooks.accept(socket);
@@ -90,12 +99,44 @@ export class ServerCore {
     return ++this.#nextId;
   }
 
+  /** Registers an accepted connection (counted, published). */
   add(connection: CoreConnection): void {
     this.#connections.set(connection.id, connection);
+    this.#stats.opened(connection.socket);
+    publish(channels.open, 'open', {
+      id: connection.id,
+      layer: this.#hooks.layer,
+      remoteAddress: connection.remoteAddress,
+    });
   }
 
+  /** Its socket closed: unregisters it (counted, published). */
   delete(connection: CoreConnection): void {
-    if (this.#connections.delete(connection.id)) this.check();
+    if (!this.#connections.delete(connection.id)) return;
+    const socket = connection.socket;
+    this.#stats.closedSocket(socket);
+    publish(channels.close, 'close', {
+      id: connection.id,
+      layer: this.#hooks.layer,
+      bytesIn: socket.bytesRead,
+      bytesOut: socket.bytesWritten,
+    });
+    this.check();
+  }
+
+  /** A connection was refused (over maxConnections, no slot in time). */
+  refused(): void {
+    this.#stats.refused++;
+  }
+
+  /** A handler error was reported. */
+  handlerError(): void {
+    this.#stats.handlerErrors++;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): ConnectionStats {
+    return this.#stats.snapshot();
   }
 
   /** Listens. Rejects with the listen error, or AbortError when close() came first. */

@@ -36,6 +36,7 @@ export {
   type MixedErrorInfo,
   type MixedServerEvents,
   type MixedServerOptions,
+  type MixedServerStats,
   type RouteEvent,
   type RouteInfo,
   type RouteRule,

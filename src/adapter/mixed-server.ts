@@ -22,7 +22,9 @@ import { checkMilliseconds, describeValue } from '../modern/_validate.js';
 import { wireSocket } from '../modern/_wire.js';
 import { localAddress, peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
+import { channels, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
+import type { ConnectionStats } from '../_core/stats.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { ServerCore, type CoreConnection } from '../_core/server-core.js';
 import { checkServerOptions } from '../_core/server-options.js';
@@ -154,6 +156,18 @@ export interface MixedServerEvents {
   close: [];
 }
 
+/** What {@link MixedServer.stats} returns. */
+export interface MixedServerStats extends ConnectionStats {
+  /** Connections routed to the legacy class (as primary), and its handler errors. */
+  legacy: { routed: number; handlerErrors: number };
+  /** Connections routed to the modern handler (as primary), and its handler errors. */
+  modern: { routed: number; handlerErrors: number };
+  /** Shadow mode: connections whose outputs differed. */
+  divergences: number;
+  /** Shadow mode: shadows stopped before the end of the comparison. */
+  shadowDrops: number;
+}
+
 interface Connection extends CoreConnection {
   readonly info: RouteInfo;
   readonly socket: net.Socket;
@@ -200,6 +214,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
   #loop: Promise<void> | null = null;
+  readonly #counts = {
+    legacy: { routed: 0, handlerErrors: 0 },
+    modern: { routed: 0, handlerErrors: 0 },
+    divergences: 0,
+    shadowDrops: 0,
+  };
 
   /** Use {@link startMixedServer}, which also starts listening. */
   constructor(options: MixedServerOptions) {
@@ -228,6 +248,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       queueTimeout: limits.queueTimeout,
     });
     this.#core = new ServerCore(limits, {
+      layer: 'mixed',
       accept: (socket) => this.#accept(socket),
       error: (error) => this.emit('error', error, undefined),
       closed: () => this.emit('close'),
@@ -254,6 +275,28 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   /** Every address the server listens on (one per `host`). */
   addresses(): Address[] {
     return this.#core.addresses();
+  }
+
+  /**
+   * A snapshot of the counters: those of `Server.stats()` for every connection, plus per
+   * implementation how many were routed to it and its handler errors, and shadow mode's
+   * divergences and dropped shadows.
+   *
+   * @example
+   * ```ts
+   * const { legacy, modern, divergences } = server.stats();
+   * console.log(legacy.routed, modern.routed, divergences);
+   * ```
+   */
+  stats(): MixedServerStats {
+    const counts = this.#counts;
+    return {
+      ...this.#core.stats(),
+      legacy: { ...counts.legacy },
+      modern: { ...counts.modern },
+      divergences: counts.divergences,
+      shadowDrops: counts.shadowDrops,
+    };
   }
 
   /** How many client connections are open (of both kinds, including those being sniffed). */
@@ -331,6 +374,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     const controller = new AbortController();
     const connection: Connection = {
       id: info.id,
+      remoteAddress: info.remoteAddress,
       info,
       socket,
       controller,
@@ -370,6 +414,14 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       return;
     }
     const shadow = this.#shadowOptions === undefined ? undefined : other(implementation);
+    this.#counts[implementation].routed++;
+    publish(channels.route, 'route', {
+      id: connection.info.id,
+      layer: 'mixed',
+      implementation,
+      shadow,
+      remoteAddress: connection.info.remoteAddress,
+    });
     this.emit('route', { ...connection.info, implementation, shadow });
     if (connection.socket.destroyed) return;
     const { socket, controller } = connection;
@@ -382,6 +434,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
         }
       },
       report: (error) => this.#report(error, connection, 'primary', implementation),
+      refused: () => this.#core.refused(),
       controller,
       socket,
       fail: (reason) => connection.abort(reason),
@@ -412,8 +465,21 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
         {
           start: (kind, transport, role) =>
             this.#start(connection, kind, transport, role, role === 'primary' ? primaryDone : noop),
-          divergence: (report) => this.emit('divergence', report),
-          dropped: (report) => this.emit('shadowDropped', report),
+          divergence: (report) => {
+            this.#counts.divergences++;
+            publish(channels.divergence, 'shadow-divergence', {
+              ...report,
+              layer: 'mixed',
+              primary: report.primary,
+              shadow: report.shadow,
+            });
+            this.emit('divergence', report);
+          },
+          dropped: (report) => {
+            this.#counts.shadowDrops++;
+            publish(channels.shadowDrop, 'shadow-drop', { ...report, layer: 'mixed' });
+            this.emit('shadowDropped', report);
+          },
           settled: () => {
             this.#lingering--;
             this.#sessions.delete(session);
@@ -580,6 +646,15 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     implementation: Implementation | undefined,
   ): void {
     const info: MixedErrorInfo = { ...connection.info, role, implementation };
+    this.#core.handlerError();
+    if (implementation !== undefined) this.#counts[implementation].handlerErrors++;
+    publish(channels.handlerError, 'handler-error', {
+      id: connection.info.id,
+      layer: 'mixed',
+      role,
+      implementation,
+      error,
+    });
     reportHandlerError(this, this.#options.onError, error, info, 'mixed');
   }
 }

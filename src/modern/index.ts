@@ -34,6 +34,7 @@ export {
   Server,
   startServer,
   type ConnectionContext,
+  type ConnectionStats,
   type ServerEvents,
   type ServerOptions,
   type StreamHandler,

@@ -7,7 +7,11 @@ import type { Address, StreamWriter } from './writer.js';
 import { wireSocket } from './_wire.js';
 import { checkMilliseconds } from './_validate.js';
 import { peerAddress } from '../_core/address.js';
+import { channels, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
+import type { ConnectionStats } from '../_core/stats.js';
+
+export type { ConnectionStats } from '../_core/stats.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { ServerCore, type CoreConnection } from '../_core/server-core.js';
 import { checkServerOptions } from '../_core/server-options.js';
@@ -141,6 +145,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       queueTimeout: limits.queueTimeout,
     });
     this.#core = new ServerCore(limits, {
+      layer: 'modern',
       accept: (socket) => this.#accept(socket),
       error: (error) => this.emit('error', error, undefined),
       closed: () => this.emit('close'),
@@ -163,6 +168,19 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       throw new Error('Cannot get the address: the server is not listening');
     }
     return address;
+  }
+
+  /**
+   * A snapshot of the server's counters: accepted, active, closed, refused, bytesIn, bytesOut,
+   * handlerErrors.
+   *
+   * @example
+   * ```ts
+   * const { active, handlerErrors } = server.stats();
+   * ```
+   */
+  stats(): ConnectionStats {
+    return this.#core.stats();
   }
 
   /** How many connections are open (their handler running, or their close lingering). */
@@ -224,6 +242,8 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
     const context: ConnectionContext = { signal: controller.signal, id, remoteAddress };
     const connection: CoreConnection = {
       id,
+      socket,
+      remoteAddress,
       abort: (reason) => {
         if (!controller.signal.aborted) controller.abort(reason);
         streams.fail(reason);
@@ -242,6 +262,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       start: () => this.#handler(reader, writer, context),
       close: () => writer.close(),
       report: (error) => this.#report(error, context),
+      refused: () => core.refused(),
       controller,
       socket,
       fail: (reason: unknown) => streams.fail(reason),
@@ -249,6 +270,8 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   }
 
   #report(error: unknown, context: ConnectionContext): void {
+    this.#core.handlerError();
+    publish(channels.handlerError, 'handler-error', { id: context.id, layer: 'modern', error });
     reportHandlerError(this, this.#onError, error, context, 'modern');
   }
 }

@@ -57,10 +57,7 @@ describe('server options (one check for every server)', () => {
       [{ concurrency: '2' }, '`concurrency`'],
     ];
     for (const [options, name] of bad) {
-      expect(() => checkServerOptions(options), JSON.stringify(options)).to.throw(
-        TypeError,
-        name,
-      );
+      expect(() => checkServerOptions(options), JSON.stringify(options)).to.throw(TypeError, name);
     }
     expect(() => checkServerOptions({ path: '/tmp/x', host: '::1' })).to.throw(TypeError, 'both');
   });

@@ -628,10 +628,10 @@ describe('startServer(): the connection lifecycle under attack', () => {
     servers.push(server);
     const lines: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array) => {
+    process.stderr.write = (chunk: string | Uint8Array) => {
       lines.push(String(chunk));
       return true;
-    });
+    };
     try {
       const pair = await openConnection({ host: '127.0.0.1', port: portOf(server) });
       await pair.reader.read();

@@ -1,0 +1,166 @@
+import { execFile } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { startMixedServer } from '../../src/adapter/index.js';
+import { AsyncChat, type AsyncChatOptions } from '../../src/legacy/index.js';
+import { openConnection, startServer, type StreamHandler } from '../../src/modern/index.js';
+import { within } from '../helpers/peers.js';
+
+const run = promisify(execFile);
+
+const CHANNELS = [
+  'dispatch-bridge:connection:open',
+  'dispatch-bridge:connection:close',
+  'dispatch-bridge:handler:error',
+  'dispatch-bridge:route',
+  'dispatch-bridge:shadow:divergence',
+  'dispatch-bridge:shadow:drop',
+];
+
+type Message = { id: number; layer: string } & Record<string, unknown>;
+
+/** Subscribes to every channel; returns the messages by channel and an unsubscribe. */
+function listen(): { seen: Map<string, Message[]>; stop(): void } {
+  const seen = new Map<string, Message[]>();
+  const subscribers: [string, (message: unknown) => void][] = [];
+  for (const name of CHANNELS) {
+    seen.set(name, []);
+    const subscriber = (message: unknown): void => void seen.get(name)!.push(message as Message);
+    diagnostics.subscribe(name, subscriber);
+    subscribers.push([name, subscriber]);
+  }
+  return {
+    seen,
+    stop: () => {
+      for (const [name, subscriber] of subscribers) diagnostics.unsubscribe(name, subscriber);
+    },
+  };
+}
+
+const echo: StreamHandler = async (reader, writer) => {
+  for await (const line of reader) {
+    if (line.toString() === 'boom\n') throw new Error('boom');
+    writer.write(line);
+    await writer.drain();
+  }
+};
+
+class LegacyEcho extends AsyncChat {
+  #parts: Buffer[] = [];
+  constructor(options: AsyncChatOptions) {
+    super(options);
+    this.setTerminator('\n');
+  }
+  override collectIncomingData(data: Buffer): void {
+    this.#parts.push(data);
+  }
+  override foundTerminator(): void {
+    // Diverges from the modern echo on purpose: the shadow comparison reports it.
+    this.push(`${Buffer.concat(this.#parts.splice(0)).toString()}!\n`);
+  }
+}
+
+describe('observability: diagnostics channels and NODE_DEBUG', () => {
+  it('a modern connection publishes open, handler error and close with its id and layer', async () => {
+    const { seen, stop } = listen();
+    const server = await startServer(echo, {
+      host: '127.0.0.1',
+      port: 0,
+      onError: () => undefined,
+    });
+    try {
+      const { port } = server.address() as { port: number };
+      const pair = await openConnection({ host: '127.0.0.1', port });
+      pair.writer.write('hi\nboom\n');
+      expect((await pair.reader.readLine()).toString()).to.equal('hi\n');
+      expect((await pair.reader.read()).length).to.equal(0);
+      pair.writer.close();
+      await within(2_000, () => seen.get('dispatch-bridge:connection:close')!.length === 1);
+      const [open] = seen.get('dispatch-bridge:connection:open')!;
+      expect(open).to.include({ id: 1, layer: 'modern' });
+      expect(open!.remoteAddress).to.include({ host: '127.0.0.1', family: 'IPv4' });
+      const [error] = seen.get('dispatch-bridge:handler:error')!;
+      expect(error).to.include({ id: 1, layer: 'modern' });
+      expect((error!.error as Error).message).to.equal('boom');
+      const [close] = seen.get('dispatch-bridge:connection:close')!;
+      expect(close).to.include({ id: 1, layer: 'modern', bytesIn: 8, bytesOut: 3 });
+      expect(server.stats()).to.deep.include({
+        accepted: 1,
+        active: 0,
+        closed: 1,
+        handlerErrors: 1,
+        bytesIn: 8,
+        bytesOut: 3,
+      });
+    } finally {
+      stop();
+      await server.shutdown({ timeout: 0 });
+    }
+  });
+
+  it('a mixed connection in shadow mode publishes its route and the divergence', async () => {
+    const { seen, stop } = listen();
+    const server = await startMixedServer({
+      legacy: LegacyEcho,
+      modern: echo,
+      route: 'modern',
+      shadow: true,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    try {
+      const { port } = server.address() as { port: number };
+      const pair = await openConnection({ host: '127.0.0.1', port });
+      pair.writer.write('hi\n');
+      expect((await pair.reader.readLine()).toString()).to.equal('hi\n');
+      pair.writer.close();
+      await within(2_000, () => seen.get('dispatch-bridge:shadow:divergence')!.length === 1);
+      expect(seen.get('dispatch-bridge:route')).to.deep.equal([
+        {
+          id: 1,
+          layer: 'mixed',
+          implementation: 'modern',
+          shadow: 'legacy',
+          remoteAddress: (seen.get('dispatch-bridge:route')![0] as Message).remoteAddress,
+        },
+      ]);
+      const [divergence] = seen.get('dispatch-bridge:shadow:divergence')!;
+      expect(divergence).to.include({ id: 1, layer: 'mixed', offset: 2 });
+      await within(2_000, () => server.connections === 0);
+      const stats = server.stats();
+      expect(stats.modern.routed).to.equal(1);
+      expect(stats.legacy.routed).to.equal(0);
+      expect(stats.divergences).to.equal(1);
+      expect(seen.get('dispatch-bridge:connection:open')![0]).to.include({ id: 1, layer: 'mixed' });
+    } finally {
+      stop();
+      await server.shutdown({ timeout: 0 });
+    }
+  });
+
+  it('NODE_DEBUG=dispatch-bridge prints one line per lifecycle event', async function () {
+    this.timeout(30_000);
+    const script = `
+      import { openConnection, startServer } from './src/modern/index.ts';
+      const server = await startServer(async (r, w) => { w.write(await r.readLine()); }, { host: '127.0.0.1', port: 0 });
+      const pair = await openConnection({ host: '127.0.0.1', port: server.address().port });
+      pair.writer.write('x\\n');
+      await pair.reader.readLine();
+      pair.writer.close();
+      await server.shutdown();
+    `;
+    const { stderr } = await run(
+      process.execPath,
+      ['--import', './scripts/ts-register.mjs', '--input-type=module', '-e', script],
+      { env: { ...process.env, NODE_DEBUG: 'dispatch-bridge' }, cwd: process.cwd() },
+    );
+    const lines = stderr.split('\n').filter((line) => line.startsWith('DISPATCH-BRIDGE'));
+    expect(
+      lines.some((line) => / open id=1 layer=modern remoteAddress=127\.0\.0\.1:\d+/.test(line)),
+    ).to.equal(true);
+    expect(
+      lines.some((line) => / close id=1 layer=modern bytesIn=2 bytesOut=2/.test(line)),
+    ).to.equal(true);
+  });
+});
