@@ -63,7 +63,8 @@ class LegacyEcho extends AsyncChat {
 
 describe('observability: diagnostics channels and NODE_DEBUG', () => {
   it('a modern connection publishes open, handler error and close with its id and layer', async () => {
-    const { seen, stop } = listen();
+    const subscription = listen();
+    const { seen } = subscription;
     const server = await startServer(echo, {
       host: '127.0.0.1',
       port: 0,
@@ -94,13 +95,14 @@ describe('observability: diagnostics channels and NODE_DEBUG', () => {
         bytesOut: 3,
       });
     } finally {
-      stop();
+      subscription.stop();
       await server.shutdown({ timeout: 0 });
     }
   });
 
   it('a mixed connection in shadow mode publishes its route and the divergence', async () => {
-    const { seen, stop } = listen();
+    const subscription = listen();
+    const { seen } = subscription;
     const server = await startMixedServer({
       legacy: LegacyEcho,
       modern: echo,
@@ -134,7 +136,7 @@ describe('observability: diagnostics channels and NODE_DEBUG', () => {
       expect(stats.divergences).to.equal(1);
       expect(seen.get('dispatch-bridge:connection:open')![0]).to.include({ id: 1, layer: 'mixed' });
     } finally {
-      stop();
+      subscription.stop();
       await server.shutdown({ timeout: 0 });
     }
   });
