@@ -32,7 +32,28 @@ import { optionalMs, optionalPositive } from '../_core/server-options.js';
  * const Handler: LegacyHandlerClass = EchoHandler; // class EchoHandler extends Dispatcher {}
  * ```
  */
-export type LegacyHandlerClass = new (options: { socket: Duplex; map: SocketMap }) => Dispatcher;
+export type LegacyHandlerClass = new (options: LegacyHandlerOptions) => Dispatcher;
+
+/**
+ * What a {@link LegacyHandlerClass} is constructed with. `shadow` is true when the mixed server
+ * runs it as a shadow (its output is compared, never sent): a handler can skip side effects.
+ *
+ * @example
+ * ```ts
+ * class Chat extends AsyncChat {
+ *   readonly isShadow: boolean;
+ *   constructor(options: LegacyHandlerOptions) {
+ *     super(options);
+ *     this.isShadow = options.shadow === true;
+ *   }
+ * }
+ * ```
+ */
+export interface LegacyHandlerOptions {
+  socket: Duplex;
+  map: SocketMap;
+  shadow?: boolean | undefined;
+}
 
 /**
  * Options of {@link asStreamHandler}.

@@ -22,6 +22,7 @@ export {
   type AsDispatcherClassOptions,
   type AsStreamHandlerOptions,
   type LegacyHandlerClass,
+  type LegacyHandlerOptions,
   type StreamHandlerDispatcher,
   type StreamHandlerDispatcherClass,
 } from './handlers.js';

@@ -22,6 +22,7 @@ import { checkMilliseconds, describeValue } from '../modern/_validate.js';
 import { wireSocket } from '../modern/_wire.js';
 import { localAddress, peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
+import { lendSocketView } from './_socket-view.js';
 import { channels, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
 import type { ConnectionStats } from '../_core/stats.js';
@@ -211,9 +212,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   // Shadows run unbounded by `concurrency`: they follow their primary.
   readonly #shadowRunner = new HandlerRunner({});
   readonly #map = new SocketMap();
+  // Legacy shadows run apart: their own map and loop, so that a broadcast over `this.map`
+  // (asyncore's idiom) never reaches a real client.
+  readonly #shadowMap = new SocketMap();
+  readonly #loops = new Map<SocketMap, Promise<void>>();
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
-  #loop: Promise<void> | null = null;
   readonly #counts = {
     legacy: { routed: 0, handlerErrors: 0 },
     modern: { routed: 0, handlerErrors: 0 },
@@ -310,12 +314,16 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   }
 
   /**
-   * The map of the legacy dispatchers (primaries and shadows). Its `loop()` is run by the server;
-   * a legacy handler whose `readable()`/`writable()` change outside a handler calls `wake()` as
-   * usual.
+   * The map of the legacy primaries. Its `loop()` is run by the server; a legacy handler whose
+   * `readable()`/`writable()` change outside a handler calls `wake()` as usual.
    */
   get map(): SocketMap {
     return this.#map;
+  }
+
+  /** The map of the legacy shadows (shadow mode), apart from the primaries', with its own loop. */
+  get shadowMap(): SocketMap {
+    return this.#shadowMap;
   }
 
   /** Whether the server is accepting connections. */
@@ -351,6 +359,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     return this.#core.shutdown(ms, (reason) => {
       for (const shadow of this.#sessions) shadow.drop('shutdown', reason);
       this.#map.closeAll();
+      this.#shadowMap.closeAll();
     });
   }
 
@@ -516,18 +525,27 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       this.#report(error, connection, role, implementation);
       if (role === 'shadow') connection.shadow?.drop('error');
     };
-    if (implementation === 'legacy') return this.#startLegacy(transport, onError, done);
+    if (implementation === 'legacy') {
+      // A primary over the in-memory end of shadow mode keeps the real socket's view.
+      if (role === 'primary' && transport !== connection.socket) {
+        lendSocketView(transport, connection.socket);
+      }
+      return this.#startLegacy(transport, role, onError, done);
+    }
     return this.#startModern(connection, transport, role, onError, done);
   }
 
   #startLegacy(
     transport: Duplex,
+    role: 'primary' | 'shadow',
     onError: (error: unknown) => void,
     done: () => void,
   ): Run | undefined {
+    const shadow = role === 'shadow';
+    const map = shadow ? this.#shadowMap : this.#map;
     let dispatcher: Dispatcher;
     try {
-      dispatcher = new this.#options.legacy({ socket: transport, map: this.#map });
+      dispatcher = new this.#options.legacy({ socket: transport, map, shadow });
     } catch (error) {
       onError(error);
       transport.destroy();
@@ -537,7 +555,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     dispatcher.on('error', onError);
     if (dispatcher.closed) done();
     else dispatcher.once('close', done);
-    this.#ensureLoop();
+    this.#ensureLoop(map);
     return {
       stop: () => {
         dispatcher.close();
@@ -574,6 +592,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       signal: controller.signal,
       id: connection.info.id,
       remoteAddress: connection.info.remoteAddress,
+      shadow: role === 'shadow',
     };
     transport.once('close', () => {
       if (!controller.signal.aborted) {
@@ -600,18 +619,19 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     };
   }
 
-  // Runs the loop of the legacy map while it has dispatchers (loop() resolves on an empty map).
-  #ensureLoop(): void {
-    if (this.#loop !== null) return;
-    this.#loop = loop({ map: this.#map, timeout: this.#options.loopTimeout ?? 30_000 })
+  // Runs the loop of a legacy map while it has dispatchers (loop() resolves on an empty map).
+  #ensureLoop(map: SocketMap): void {
+    if (this.#loops.has(map)) return;
+    const running = loop({ map, timeout: this.#options.loopTimeout ?? 30_000 })
       .catch((error: unknown) => {
         this.emit('error', error, undefined);
       })
       .finally(() => {
-        this.#loop = null;
-        if (this.#map.size > 0) this.#ensureLoop();
+        this.#loops.delete(map);
+        if (map.size > 0) this.#ensureLoop(map);
         else this.#core.check();
       });
+    this.#loops.set(map, running);
   }
 
   // ---- closing -----------------------------------------------------------------------------
@@ -635,8 +655,11 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     if (this.#lingering > 0) return true;
     // Dispatchers whose transport closed but that did not close themselves (a handleClose()
     // override that does not call close()) would keep the loop running.
-    if (this.#core.size === 0 && this.#map.size > 0) this.#map.closeAll();
-    return this.#loop !== null;
+    if (this.#core.size === 0) {
+      if (this.#map.size > 0) this.#map.closeAll();
+      if (this.#lingering === 0 && this.#shadowMap.size > 0) this.#shadowMap.closeAll();
+    }
+    return this.#loops.size > 0;
   }
 
   #report(

@@ -28,6 +28,12 @@ export interface ConnectionContext {
   readonly id: number;
   /** The peer's address (`{ path }` of the server for Unix sockets). */
   readonly remoteAddress: Address;
+  /**
+   * True when this handler runs as the shadow of a mixed server (its output is compared, never
+   * sent to the client): skip side effects such as writes to a database. Absent or false
+   * otherwise.
+   */
+  readonly shadow?: boolean;
 }
 
 /** Serves one connection; the connection closes when it returns (or throws). */

@@ -8,6 +8,7 @@ import {
   MixedServer,
   startMixedServer,
   type DivergenceReport,
+  type LegacyHandlerOptions,
   type MixedErrorInfo,
   type MixedServerOptions,
   type RouteEvent,
@@ -835,7 +836,8 @@ describe('startMixedServer()', () => {
         await b.lines(1);
         expect(server.connections).to.equal(2);
         // A legacy primary, plus (shadow mode) the legacy shadow of the modern connection.
-        expect(server.map.size).to.equal(shadow ? 2 : 1);
+        // The legacy shadow runs in a map of its own, apart from the primaries.
+        expect([server.map.size, server.shadowMap.size]).to.deep.equal(shadow ? [1, 1] : [1, 0]);
         await server.shutdown({ timeout: 20 });
         await Promise.all([a.closed, b.closed]);
         expect(a.text).to.equal('L:a\n');
@@ -845,7 +847,7 @@ describe('startMixedServer()', () => {
         expect(reasons).to.have.length(shadow ? 2 : 1);
         for (const reason of reasons) expect(reason).to.be.instanceOf(TimeoutError);
         expect(server.connections).to.equal(0);
-        expect(server.map.size).to.equal(0);
+        expect(server.map.size + server.shadowMap.size).to.equal(0);
         if (shadow) {
           expect(events.map((e) => e.reason)).to.deep.equal(['shutdown', 'shutdown']);
         }
@@ -915,14 +917,15 @@ describe('startMixedServer()', () => {
         await c.lines(1);
       }
       expect(server.connections).to.equal(2);
-      expect(server.map.size).to.equal(2); // one legacy primary, one legacy shadow
+      // One legacy primary, and one legacy shadow in the shadows' own map.
+      expect([server.map.size, server.shadowMap.size]).to.deep.equal([1, 1]);
       expect(server.map.looping).to.equal(true);
       await server.shutdown({ timeout: 5 });
       await Promise.all(idle.map((c) => c.closed));
       expect(server.listening).to.equal(false);
       expect(server.connections).to.equal(0);
       expect(server.lingeringShadows).to.equal(0);
-      expect(server.map.size).to.equal(0);
+      expect(server.map.size + server.shadowMap.size).to.equal(0);
       expect(server.map.looping).to.equal(false);
       expect(closeEvents).to.equal(1);
       await server.waitClosed(); // resolves at once
@@ -1176,5 +1179,107 @@ describe('startMixedServer(): the connection lifecycle under attack', () => {
       '`idleTimeout`',
     );
     expect(() => new MixedServer({ ...base, tls: {} })).to.throw(TypeError, '`tls`');
+  });
+});
+
+describe('startMixedServer(): shadows run isolated', () => {
+  let server: MixedServer | undefined;
+  afterEach(async () => {
+    await server?.shutdown({ timeout: 0 });
+    server = undefined;
+  });
+
+  /** asyncore's broadcast idiom: every line goes to every chat of `this.map`. */
+  class BroadcastChat extends AsyncChat {
+    #parts: Buffer[] = [];
+    readonly isShadow: boolean;
+    constructor(options: LegacyHandlerOptions) {
+      super(options);
+      this.isShadow = options.shadow === true;
+      this.setTerminator('\n');
+    }
+    override collectIncomingData(data: Buffer): void {
+      this.#parts.push(data);
+    }
+    override foundTerminator(): void {
+      const line = `${Buffer.concat(this.#parts.splice(0)).toString()}\n`;
+      for (const member of this.map) if (member instanceof BroadcastChat) member.push(line);
+    }
+    override logInfo(): void {}
+  }
+
+  it("a legacy shadow's broadcast over this.map never reaches a real client", async () => {
+    const shadows: boolean[] = [];
+    server = await startMixedServer({
+      legacy: BroadcastChat,
+      modern: async (reader, writer, context) => {
+        shadows.push(context.shadow === true);
+        for await (const line of reader) writer.write(line);
+      },
+      // Client one: a legacy primary (a modern shadow); client two: a modern primary whose
+      // legacy shadow broadcasts what client two says.
+      route: { by: 'fraction', modern: 0.5 },
+      shadow: true,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    server.on('divergence', () => undefined);
+    const port = (server.address() as { port: number }).port;
+    const one = await openConnection({ host: '127.0.0.1', port });
+    one.writer.write('hello from one\n');
+    expect((await one.reader.readLine()).toString()).to.equal('hello from one\n');
+    const two = await openConnection({ host: '127.0.0.1', port });
+    two.writer.write('a private line from two\n');
+    expect((await two.reader.readLine()).toString()).to.equal('a private line from two\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    one.writer.writeEof();
+    // Client one got nothing from client two's shadow: end-of-stream right after its own line.
+    expect((await one.reader.read()).toString()).to.equal('');
+    expect(shadows.sort()).to.deep.equal([false, true]);
+    two.writer.close();
+  });
+
+  it('a legacy primary in shadow mode keeps its real socket view; each side knows its role', async () => {
+    const seen: unknown[] = [];
+    class Inspecting extends AsyncChat {
+      constructor(options: LegacyHandlerOptions) {
+        super(options);
+        const socket = options.socket as net.Socket;
+        socket.setNoDelay(true); // would throw on a bare in-memory end
+        socket.setKeepAlive(true, 1_000);
+        if (options.shadow !== true) {
+          seen.push(socket.remoteAddress, socket.remoteFamily, this.address());
+        }
+        this.setTerminator('\n');
+        this.push(options.shadow === true ? 'shadow\n' : 'primary\n');
+      }
+      override collectIncomingData(): void {}
+      override foundTerminator(): void {}
+      override logInfo(): void {}
+    }
+    const roles: (boolean | undefined)[] = [];
+    server = await startMixedServer({
+      legacy: Inspecting,
+      modern: (_reader, writer, context) => {
+        roles.push(context.shadow);
+        writer.write('primary\n');
+      },
+      route: 'legacy',
+      shadow: true,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    const errors: unknown[] = [];
+    server.on('error', (error) => errors.push(error));
+    const port = (server.address() as { port: number }).port;
+    const client = await openConnection({ host: '127.0.0.1', port });
+    expect((await client.reader.readLine()).toString()).to.equal('primary\n');
+    await within(1_000, () => roles.length === 1);
+    expect(roles).to.deep.equal([true]);
+    expect(errors).to.deep.equal([]);
+    expect(seen[0]).to.equal('127.0.0.1');
+    expect(seen[1]).to.equal('IPv4');
+    expect(seen[2]).to.deep.include({ host: '127.0.0.1', port });
+    client.writer.close();
   });
 });

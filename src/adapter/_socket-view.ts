@@ -1,0 +1,43 @@
+// The real socket's view, lent to the in-memory end a primary runs on in shadow mode (internal):
+// a legacy primary sees the same remoteAddress, address(), setKeepAlive(), setNoDelay(),
+// setTimeout() and, for TLS, getPeerCertificate() as it would on the socket itself. Only our own
+// in-memory end is given these properties; no user object is touched.
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { peerAddress } from '../_core/address.js';
+
+/** Gives `end` the socket-like properties of `socket` (peer as the core address rule says). */
+export function lendSocketView(end: Duplex, socket: net.Socket): void {
+  const peer = peerAddress(socket);
+  const host = peer !== undefined && 'host' in peer ? peer : undefined;
+  const methods: Record<string, (...args: never[]) => unknown> = {
+    address: () => socket.address(),
+    setKeepAlive: (enable?: boolean, delay?: number) => {
+      socket.setKeepAlive(enable, delay);
+      return end;
+    },
+    setNoDelay: (noDelay?: boolean) => {
+      socket.setNoDelay(noDelay);
+      return end;
+    },
+    setTimeout: (ms: number, callback?: () => void) => {
+      socket.setTimeout(ms, callback);
+      return end;
+    },
+  };
+  if (socket instanceof tls.TLSSocket) {
+    methods.getPeerCertificate = (detailed?: boolean) => socket.getPeerCertificate(detailed);
+    methods.getCipher = () => socket.getCipher();
+    methods.getProtocol = () => socket.getProtocol();
+  }
+  const descriptors: PropertyDescriptorMap = {
+    remoteAddress: { value: host?.host, configurable: true },
+    remotePort: { value: host?.port, configurable: true },
+    remoteFamily: { value: host?.family, configurable: true },
+  };
+  for (const [name, value] of Object.entries(methods)) {
+    descriptors[name] = { value, configurable: true, writable: true };
+  }
+  Object.defineProperties(end, descriptors);
+}
