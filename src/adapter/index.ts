@@ -46,3 +46,4 @@ export {
   type ShadowOptions,
   type SniffRule,
 } from './mixed-server.js';
+export { upstream, type Upstream, type UpstreamOptions } from './upstream.js';

@@ -30,6 +30,7 @@ import { HandlerRunner } from '../_core/runner.js';
 import { ServerCore, type CoreConnection } from '../_core/server-core.js';
 import { checkServerOptions } from '../_core/server-options.js';
 import type { LegacyHandlerClass } from './handlers.js';
+import { isUpstream, proxy, type Upstream } from './upstream.js';
 import {
   Router,
   isImplementation,
@@ -64,10 +65,16 @@ export type {
 
 /** Options of {@link startMixedServer}. Give `port` (and `host`) for TCP, or `path`. */
 export interface MixedServerOptions {
-  /** The legacy handler class. */
-  legacy: LegacyHandlerClass;
-  /** The modern handler, run as `startServer` runs it (the connection closes when it returns). */
-  modern: StreamHandler;
+  /**
+   * The legacy handler class, or an {@link Upstream} (the server that runs today, in another
+   * process: connections routed here are proxied to it).
+   */
+  legacy: LegacyHandlerClass | Upstream;
+  /**
+   * The modern handler, run as `startServer` runs it (the connection closes when it returns), or
+   * an {@link Upstream}.
+   */
+  modern: StreamHandler | Upstream;
   /** How each connection is routed. */
   route: import('./_routing.js').RouteRule;
   /** Shadow mode (`true` for the defaults of {@link ShadowOptions}). @default false */
@@ -231,12 +238,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
     }
-    if (typeof options.legacy !== 'function') {
+    if (typeof options.legacy !== 'function' && !isUpstream(options.legacy)) {
       throw new TypeError(
         `Expected \`legacy\` to be a Dispatcher subclass, got ${describeValue(options.legacy)}`,
       );
     }
-    if (typeof options.modern !== 'function') {
+    if (typeof options.modern !== 'function' && !isUpstream(options.modern)) {
       throw new TypeError(
         `Expected \`modern\` to be a function, got ${describeValue(options.modern)}`,
       );
@@ -525,6 +532,8 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       this.#report(error, connection, role, implementation);
       if (role === 'shadow') connection.shadow?.drop('error');
     };
+    const chosen = implementation === 'legacy' ? this.#options.legacy : this.#options.modern;
+    if (isUpstream(chosen)) return proxy(chosen, transport, onError, done);
     if (implementation === 'legacy') {
       // A primary over the in-memory end of shadow mode keeps the real socket's view.
       if (role === 'primary' && transport !== connection.socket) {
@@ -545,7 +554,8 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     const map = shadow ? this.#shadowMap : this.#map;
     let dispatcher: Dispatcher;
     try {
-      dispatcher = new this.#options.legacy({ socket: transport, map, shadow });
+      const Legacy = this.#options.legacy as LegacyHandlerClass;
+      dispatcher = new Legacy({ socket: transport, map, shadow });
     } catch (error) {
       onError(error);
       transport.destroy();
@@ -600,7 +610,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       }
     });
     const { reader, writer } = streams;
-    const handler = this.#options.modern;
+    const handler = this.#options.modern as StreamHandler;
     const run = {
       start: () => handler(reader, writer, context),
       close: () => writer.close(),
