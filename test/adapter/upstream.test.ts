@@ -65,9 +65,9 @@ async function startPython(): Promise<{ child: ChildProcess; port: number }> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     child.once('error', (error) =>
       reject(new Error(`Cannot run python3 (needed: Python 3.11 with asyncore): ${error.message}`)),
     );
