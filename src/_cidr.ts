@@ -144,3 +144,41 @@ export function normalizeAddress(address: Address): Address {
   }
   return address;
 }
+
+/** The dotted text of 4 address bytes. */
+export function ipv4Text(bytes: Buffer): string {
+  return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+}
+
+/** The canonical text of 16 address bytes. */
+export function ipv6Text(bytes: Buffer): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  return canonicalIPv6(groups.join(':'))!;
+}
+
+/** The 4 bytes of a dotted IPv4 address. */
+export function ipv4Bytes(host: string): Buffer {
+  return Buffer.from(host.split('.').map(Number));
+}
+
+/** The 16 bytes of an IPv6 address (any valid spelling). */
+export function ipv6Bytes(host: string): Buffer {
+  // the canonical form has at most one '::' and may end in dotted IPv4
+  const canonical = canonicalIPv6(host)!;
+  const [head, tail] = canonical.includes('::') ? canonical.split('::') : [canonical, undefined];
+  const groups = (text: string | undefined): number[] =>
+    text === undefined || text === ''
+      ? []
+      : text.split(':').flatMap((g) => {
+          if (!g.includes('.')) return [parseInt(g, 16)];
+          const [a, b, c, d] = g.split('.').map(Number) as [number, number, number, number];
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const front = groups(head);
+  const back = groups(tail);
+  const all = [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+  const bytes = Buffer.alloc(16);
+  all.forEach((g, i) => bytes.writeUInt16BE(g, 2 * i));
+  return bytes;
+}

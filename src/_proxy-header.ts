@@ -5,7 +5,14 @@
 import net from 'node:net';
 
 import type { Address } from './address.js';
-import { canonicalIPv6, normalizeAddress } from './_cidr.js';
+import {
+  canonicalIPv6,
+  ipv4Bytes,
+  ipv4Text,
+  ipv6Bytes,
+  ipv6Text,
+  normalizeAddress,
+} from './_cidr.js';
 
 /** Which header versions a listener accepts: only v1, only v2, or either (told apart by signature). */
 export type ProxyProtocolVersion = 'v1' | 'v2' | 'any';
@@ -317,16 +324,6 @@ function v2Addresses(header: Buffer, family: 'IPv4' | 'IPv6' | 'unix'): [Address
   ];
 }
 
-function ipv4Text(bytes: Buffer): string {
-  return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-}
-
-function ipv6Text(bytes: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return canonicalIPv6(groups.join(':'))!;
-}
-
 // A NUL-terminated path; one starting with NUL is in Linux's abstract namespace, kept with its
 // leading NUL as Node spells it ('\0name'), trailing NUL padding dropped.
 function unixPath(bytes: Buffer): string {
@@ -395,4 +392,110 @@ export function crc32c(bytes: Uint8Array): number {
 
 function hex(value: number, digits = 2): string {
   return value.toString(16).padStart(digits, '0');
+}
+
+/** What {@link encodeProxyHeader} writes. */
+export interface ProxyHeaderFields {
+  /** 1 (text) or 2 (binary). */
+  version: 1 | 2;
+  /** Default `'PROXY'`; `'LOCAL'` is v2 only. */
+  command?: 'PROXY' | 'LOCAL' | undefined;
+  /** The client; with `destination`, both of one family. Without them: v1 `UNKNOWN`, v2 `UNSPEC`. */
+  source?: Address | undefined;
+  destination?: Address | undefined;
+  /** v2 only (default `'stream'`). */
+  transport?: 'stream' | 'dgram' | undefined;
+  /** v2 only: TLVs in order. A CRC32C TLV (any 4-byte value) is filled in with the checksum. */
+  tlvs?: Iterable<readonly [number, Uint8Array]> | undefined;
+}
+
+/**
+ * The bytes of a PROXY header, as a balancer sends it: for tests, benchmarks and clients that
+ * connect through nothing but want to pass an address on. Throws a RangeError for fields the
+ * version cannot carry (v1 LOCAL or Unix addresses, mixed families, a port out of range).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeProxyHeader({
+ *   version: 2,
+ *   source: { host: '203.0.113.7', port: 51000 },
+ *   destination: { host: '10.0.0.1', port: 7000 },
+ * });
+ * parseProxyHeader(bytes)?.source; // { host: '203.0.113.7', port: 51000, family: 'IPv4' }
+ * ```
+ */
+export function encodeProxyHeader(fields: ProxyHeaderFields): Buffer {
+  const { source, destination } = fields;
+  if ((source === undefined) !== (destination === undefined)) {
+    throw new RangeError('Expected both `source` and `destination`, or neither');
+  }
+  const family = source === undefined ? 'unspec' : familyOf(source);
+  if (destination !== undefined && familyOf(destination) !== family) {
+    throw new RangeError('Expected `source` and `destination` of one address family');
+  }
+  if (fields.version === 1) {
+    if (fields.command === 'LOCAL') throw new RangeError('A v1 header cannot carry LOCAL');
+    if (family === 'unspec') return Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
+    if (family === 'unix') throw new RangeError('A v1 header cannot carry Unix addresses');
+    const [s, d] = [source, destination] as [Endpoint, Endpoint];
+    const protocol = family === 'IPv4' ? 'TCP4' : 'TCP6';
+    const line = `PROXY ${protocol} ${s.host} ${d.host} ${port(s)} ${port(d)}\r\n`;
+    return Buffer.from(line, 'latin1');
+  }
+  const parts: Buffer[] = [];
+  if (family === 'unix') {
+    for (const a of [source, destination] as [{ path: string }, { path: string }]) {
+      const bytes = Buffer.alloc(UNIX_PATH_BYTES);
+      if (Buffer.byteLength(a.path) > UNIX_PATH_BYTES) throw new RangeError('Unix path too long');
+      bytes.write(a.path, 'utf8');
+      parts.push(bytes);
+    }
+  } else if (family !== 'unspec') {
+    const [s, d] = [source, destination] as [Endpoint, Endpoint];
+    const bytes = family === 'IPv4' ? ipv4Bytes : ipv6Bytes;
+    const ports = Buffer.alloc(4);
+    ports.writeUInt16BE(port(s), 0);
+    ports.writeUInt16BE(port(d), 2);
+    parts.push(bytes(s.host), bytes(d.host), ports);
+  }
+  let crcAt = -1;
+  let offset = 16 + parts.reduce((n, p) => n + p.length, 0);
+  for (const [type, value] of fields.tlvs ?? []) {
+    const tlv = Buffer.alloc(3 + value.length);
+    tlv[0] = type;
+    tlv.writeUInt16BE(value.length, 1);
+    tlv.set(value, 3);
+    if (type === PP2_TYPE.CRC32C && value.length === 4 && crcAt === -1) crcAt = offset + 3;
+    parts.push(tlv);
+    offset += tlv.length;
+  }
+  const fixed = Buffer.alloc(16);
+  PROXY_V2_SIGNATURE.copy(fixed);
+  fixed[12] = fields.command === 'LOCAL' ? 0x20 : 0x21;
+  const transport = family === 'unspec' ? 0 : fields.transport === 'dgram' ? 2 : 1;
+  fixed[13] = (V2_FAMILIES.indexOf(family) << 4) | transport;
+  if (offset - 16 > 0xffff) throw new RangeError('A v2 header is at most 65551 bytes');
+  fixed.writeUInt16BE(offset - 16, 14);
+  const header = Buffer.concat([fixed, ...parts]);
+  if (crcAt !== -1) {
+    header.fill(0, crcAt, crcAt + 4);
+    header.writeUInt32BE(crc32c(header), crcAt);
+  }
+  return header;
+}
+
+type Endpoint = { host: string; port: number };
+
+function familyOf(address: Address): 'IPv4' | 'IPv6' | 'unix' {
+  if ('path' in address) return 'unix';
+  if (net.isIPv4(address.host)) return 'IPv4';
+  if (net.isIPv6(address.host)) return 'IPv6';
+  throw new RangeError(`Expected an IP address, got ${JSON.stringify(address.host)}`);
+}
+
+function port(address: Endpoint): number {
+  if (!Number.isInteger(address.port) || address.port < 0 || address.port > 0xffff) {
+    throw new RangeError(`Expected a port from 0 to 65535, got ${address.port}`);
+  }
+  return address.port;
 }
