@@ -112,7 +112,7 @@ function stripZone(host: string): string {
  */
 export function canonicalIPv6(text: string): string | null {
   if (!net.isIPv6(text)) return null;
-  return new net.SocketAddress({ address: text, family: 'ipv6' }).address;
+  return ipv6Text(ipv6Bytes(text));
 }
 
 /** The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, any spelling) stands for, or null. */
@@ -150,11 +150,38 @@ export function ipv4Text(bytes: Buffer): string {
   return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
 }
 
-/** The canonical text of 16 address bytes. */
+/**
+ * The canonical text of 16 address bytes (RFC 5952): lower-case hex without leading zeros, the
+ * longest run of two or more zero groups (the first of equal runs) as `::`, and an IPv4-mapped
+ * address (`::ffff:0:0/96`) in mixed notation, `::ffff:a.b.c.d`. Plain JS: it runs per header.
+ */
 export function ipv6Text(bytes: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return canonicalIPv6(groups.join(':'))!;
+  // plain loops and string concatenation: this runs once per connection
+  let mapped = bytes[10] === 0xff && bytes[11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = bytes[i] === 0;
+  if (mapped) return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  let best = -1;
+  let bestLength = 1; // a single zero group is not compressed
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && bytes.readUInt16BE(2 * j) === 0) j++;
+    if (j - i > bestLength) {
+      best = i;
+      bestLength = j - i;
+    }
+    i = j === i ? i + 1 : j;
+  }
+  let text = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      text += '::';
+      i += bestLength - 1;
+    } else {
+      text +=
+        (text === '' || text.endsWith(':') ? '' : ':') + bytes.readUInt16BE(2 * i).toString(16);
+    }
+  }
+  return text;
 }
 
 /** The 4 bytes of a dotted IPv4 address. */
@@ -162,23 +189,38 @@ export function ipv4Bytes(host: string): Buffer {
   return Buffer.from(host.split('.').map(Number));
 }
 
-/** The 16 bytes of an IPv6 address (any valid spelling). */
+/** The 16 bytes of a valid IPv6 address (as `net.isIPv6` accepts; a zone is dropped). */
 export function ipv6Bytes(host: string): Buffer {
-  // the canonical form has at most one '::' and may end in dotted IPv4
-  const canonical = canonicalIPv6(host)!;
-  const [head, tail] = canonical.includes('::') ? canonical.split('::') : [canonical, undefined];
-  const groups = (text: string | undefined): number[] =>
-    text === undefined || text === ''
-      ? []
-      : text.split(':').flatMap((g) => {
-          if (!g.includes('.')) return [parseInt(g, 16)];
-          const [a, b, c, d] = g.split('.').map(Number) as [number, number, number, number];
-          return [(a << 8) | b, (c << 8) | d];
-        });
-  const front = groups(head);
-  const back = groups(tail);
-  const all = [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+  // valid text has at most one '::' and may end in dotted IPv4
+  const text = stripZone(host);
+  const gap = text.indexOf('::');
   const bytes = Buffer.alloc(16);
-  all.forEach((g, i) => bytes.writeUInt16BE(g, 2 * i));
+  if (gap === -1) {
+    writeGroups(bytes, text, 0, false);
+  } else {
+    writeGroups(bytes, text.slice(0, gap), 0, false);
+    writeGroups(bytes, text.slice(gap + 2), 16, true);
+  }
   return bytes;
+}
+
+// Writes the ':'-separated groups of `text` (the last one possibly dotted IPv4) from byte `at`
+// forwards, or, when `backwards`, so that they end at byte `at`.
+function writeGroups(bytes: Buffer, text: string, at: number, backwards: boolean): void {
+  if (text === '') return;
+  const parts = text.split(':');
+  const values: number[] = [];
+  for (const part of parts) {
+    if (part.includes('.')) {
+      const [a, b, c, d] = part.split('.');
+      values.push((Number(a) << 8) | Number(b), (Number(c) << 8) | Number(d));
+    } else {
+      values.push(parseInt(part, 16));
+    }
+  }
+  let offset = backwards ? at - 2 * values.length : at;
+  for (const value of values) {
+    bytes.writeUInt16BE(value, offset);
+    offset += 2;
+  }
 }

@@ -228,8 +228,11 @@ function v1Header(
   destination: Address | undefined,
   length: number,
 ): ProxyHeader {
-  const header: ProxyHeader = { version: 1, command, family, transport, tlvs: new Map(), length };
-  return source === undefined ? header : { ...header, source, destination: destination! };
+  // object literals, not spreads: this runs once per connection
+  const tlvs = new Map<number, Buffer>();
+  return source === undefined
+    ? { version: 1, command, family, transport, tlvs, length }
+    : { version: 1, command, family, transport, source, destination: destination!, tlvs, length };
 }
 
 function v1Host(text: string, family: 'IPv4' | 'IPv6', which: string): string {
@@ -296,10 +299,9 @@ function parseV2(data: Buffer, maxHeaderBytes: number): ProxyHeader | null {
   }
   const header = data.subarray(0, length);
   const tlvs = parseTlvs(header, 16 + addressBytes);
-  const base = { version: 2, command: 'PROXY', family, transport, tlvs, length } as const;
-  if (family === 'unspec') return base;
+  if (family === 'unspec') return { version: 2, command: 'PROXY', family, transport, tlvs, length };
   const [source, destination] = v2Addresses(header, family);
-  return { ...base, source, destination };
+  return { version: 2, command: 'PROXY', family, transport, source, destination, tlvs, length };
 }
 
 function v2Addresses(header: Buffer, family: 'IPv4' | 'IPv6' | 'unix'): [Address, Address] {

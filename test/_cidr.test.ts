@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
+import net from 'node:net';
 
 import {
   canonicalIPv6,
@@ -150,6 +151,26 @@ describe('canonicalIPv6() and unmapIPv4()', () => {
     expect(unmapIPv4('::1')).to.equal(null);
     expect(unmapIPv4('::ffff:1:2:3')).to.equal(null); // starts like one, is not one
     expect(unmapIPv4('10.0.0.1')).to.equal(null);
+  });
+
+  it("spells IPv6 as node:net's SocketAddress (inet_ntop) does, bar IPv4-compatible addresses", () => {
+    fc.assert(
+      fc.property(fc.ipV6(), (host) => {
+        const bytes = ipv6Bytes(host);
+        // inet_ntop writes the deprecated IPv4-compatible ::a.b.c.d form; RFC 5952 does not
+        fc.pre(!bytes.subarray(0, 12).equals(Buffer.alloc(12)));
+        expect(canonicalIPv6(host)).to.equal(
+          new net.SocketAddress({ address: host, family: 'ipv6' }).address,
+        );
+      }),
+      { numRuns: 300 },
+    );
+    expect(canonicalIPv6('::')).to.equal('::');
+    expect(canonicalIPv6('::2')).to.equal('::2');
+    expect(canonicalIPv6('1:0:0:2:0:0:0:3')).to.equal('1:0:0:2::3');
+    expect(canonicalIPv6('1:0:0:2:0:0:3:4')).to.equal('1::2:0:0:3:4');
+    expect(canonicalIPv6('1:0:2:3:4:5:6:7')).to.equal('1:0:2:3:4:5:6:7');
+    expect(canonicalIPv6('fe80::1%eth0')).to.equal('fe80::1');
   });
 
   it('converts addresses to bytes and back without loss', () => {
