@@ -78,9 +78,16 @@ function hostPort({ host, port }: Endpoint): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** The path of the haproxy binary; throws, saying how to install it, when there is none. */
-export async function findHaproxy(): Promise<string> {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH_PATH];
+/**
+ * The path of the haproxy binary, looked for in `dirs` (default: PATH, then /usr/sbin and the
+ * other sbin directories); throws, saying how to install it, when there is none.
+ */
+export async function findHaproxy(
+  dirs: readonly string[] = [
+    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean),
+    ...SEARCH_PATH,
+  ],
+): Promise<string> {
   for (const dir of dirs) {
     const candidate = path.join(dir, 'haproxy');
     try {

@@ -21,6 +21,7 @@ import {
   startHaproxy,
   type Haproxy,
 } from '../helpers/haproxy.js';
+import { rejection } from '../helpers/async.js';
 
 /** What the backend saw of one connection. */
 interface Seen {
@@ -108,6 +109,11 @@ describe('the PROXY protocol behind a real HAProxy', function () {
     expect(await findHaproxy()).to.match(/haproxy$/);
   });
 
+  it('fails with how to install haproxy when there is none', async () => {
+    const error = await rejection(findHaproxy(['/nonexistent']));
+    expect(String(error)).to.match(/haproxy is not installed.*run `apt-get install haproxy`/);
+  });
+
   it('renders examples/haproxy.cfg with only its addresses (and v1 send-proxy) replaced', async () => {
     const template = await readFile(EXAMPLE_CONFIG, 'utf8');
     const config = renderConfig(template, {
@@ -134,6 +140,24 @@ describe('the PROXY protocol behind a real HAProxy', function () {
         sendProxy: 'v2',
       }),
     ).to.throw(/one `bind` line/);
+  });
+
+  it('is the configuration the scaling-out documentation shows (comments aside)', async () => {
+    // docs-drafts/scaling-out.md is the draft of the README's "Scaling out" section
+    const doc = await readFile(
+      new URL('../../docs-drafts/scaling-out.md', import.meta.url),
+      'utf8',
+    );
+    const block = /```haproxy\n([\s\S]*?)```/.exec(doc);
+    expect(block, 'a ```haproxy block').not.to.equal(null);
+    const significant = (text: string): string[] =>
+      text
+        .split('\n')
+        .map((line) => line.replace(/#.*$/, '').trimEnd())
+        .filter((line) => line.trim() !== '');
+    expect(significant(block![1]!)).to.deep.equal(
+      significant(await readFile(EXAMPLE_CONFIG, 'utf8')),
+    );
   });
 
   for (const version of ['v1', 'v2'] as const) {
