@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 
 import {
@@ -15,6 +16,7 @@ import {
 import { rejection, tick } from './helpers/async.js';
 import { chunked, chunkings, cut, label } from './helpers/chunkings.js';
 import { duplexPair } from './helpers/duplex-pair.js';
+import { cert, key } from './helpers/tls-fixtures.js';
 import { abortListeners, activeResources, expectNoLeaks } from './helpers/leaks.js';
 
 const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
@@ -498,6 +500,60 @@ describe('ProxyHeaderReader#read() over loopback sockets', () => {
       family: 'IPv4',
     });
     await closed;
+  });
+
+  it('reads the header off a connection accepted paused (pauseOnConnect)', async () => {
+    const reader = new ProxyHeaderReader();
+    const seen = new Promise<{ header: ProxyHeader; rest: Buffer }>((resolve, reject) => {
+      server = net.createServer({ pauseOnConnect: true }, (socket) => {
+        reader
+          .read(socket)
+          .then(async (header) => resolve({ header, rest: await collect(socket) }), reject);
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const client = await connect('127.0.0.1', (server!.address() as net.AddressInfo).port);
+    client.end(Buffer.concat([V1, PAYLOAD]));
+    const { header, rest } = await seen;
+    expect(header.length).to.equal(V1.length);
+    expect(rest).to.deep.equal(PAYLOAD);
+  });
+
+  it("leaves a TLS ClientHello that came in the header's segment for a TLSSocket to use", async () => {
+    const reader = new ProxyHeaderReader({ version: 'v2' });
+    let buffered = 0;
+    const answered = new Promise<string>((resolve, reject) => {
+      server = net.createServer((raw) => {
+        reader.read(raw).then((header) => {
+          buffered = raw.readableLength; // the ClientHello, put back
+          const secure = new tls.TLSSocket(raw, { isServer: true, key, cert });
+          secure.on('error', reject);
+          secure.once('data', (data: Buffer) => {
+            secure.end(`${JSON.stringify(header.source)} said ${data.toString()}`);
+            resolve('served');
+          });
+        }, reject);
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const raw = await connect('127.0.0.1', (server!.address() as net.AddressInfo).port);
+    raw.cork(); // the header and the ClientHello leave in one segment
+    raw.write(V2);
+    const client = tls.connect({ socket: raw, ca: cert, servername: 'localhost' });
+    process.nextTick(() => raw.uncork());
+    await new Promise<void>((resolve, reject) => {
+      client.once('secureConnect', resolve);
+      client.once('error', reject);
+    });
+    client.write('hi');
+    let reply = '';
+    client.setEncoding('utf8');
+    client.on('data', (text: string) => (reply += text));
+    await new Promise<void>((resolve) => client.once('end', resolve));
+    client.end();
+    expect(await answered).to.equal('served');
+    expect(buffered).to.be.greaterThan(100);
+    expect(reply).to.equal('{"host":"2001:db8::7","port":51000,"family":"IPv6"} said hi');
   });
 
   it('times out a client that sends nothing', async () => {
