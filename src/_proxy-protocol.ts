@@ -80,9 +80,12 @@ function shown(value: unknown): string {
  * stream (no encoding, not object mode).
  *
  * It rejects with a {@link ProxyProtocolError}: at once with `ERR_DB_PROXY_UNTRUSTED` if the peer
- * is not trusted (nothing read); with `ERR_DB_PROXY_HEADER` as soon as the bytes cannot be a
- * valid header, or if the peer ends, closes or fails first (the socket error as `cause`); with
- * `ERR_DB_PROXY_TIMEOUT` after `timeout` ms. On rejection the bytes read are dropped and the
+ * is not trusted (nothing read). A peer whose address is unknown (an in-memory Duplex given no
+ * `peer`, or a TCP socket whose peer closed before its address was read, as a balancer's health
+ * check does) may only send LOCAL, which carries no address: any other header from it is refused
+ * with `ERR_DB_PROXY_UNTRUSTED` once read. It rejects with `ERR_DB_PROXY_HEADER` as soon as the
+ * bytes cannot be a valid header, or if the peer ends, closes or fails first (the socket error as
+ * `cause`); with `ERR_DB_PROXY_TIMEOUT` after `timeout` ms. On rejection the bytes read are dropped and the
  * socket is left open: the caller closes it (`socket.destroy()`).
  *
  * @example

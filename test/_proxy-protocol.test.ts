@@ -133,6 +133,18 @@ describe('ProxyHeaderReader#read() over an in-memory duplex', () => {
     expect(none).to.have.length(0);
   });
 
+  it('reads a header already buffered (and ended) before it was called', async () => {
+    const [client, server] = duplexPair();
+    client.end(Buffer.concat([V2, PAYLOAD]));
+    await tick();
+    await tick();
+    expect(server.readableLength).to.equal(V2.length + PAYLOAD.length);
+    const header = await readProxyHeader(server, { peer: LOOPBACK });
+    expect(header.length).to.equal(V2.length);
+    expect(await collect(server)).to.deep.equal(PAYLOAD);
+    destroy(client, server);
+  });
+
   it('reports LOCAL (a health check) with no addresses', async () => {
     const { header } = await readThrough([LOCAL]);
     expect(header).to.include({ command: 'LOCAL', version: 2 });
