@@ -17,43 +17,9 @@ import {
 /** Which header versions a listener accepts: only v1, only v2, or either (told apart by signature). */
 export type ProxyProtocolVersion = 'v1' | 'v2' | 'any';
 
-/** The stable codes of {@link ProxyProtocolError}. */
-export type ProxyProtocolErrorCode =
-  'ERR_DB_PROXY_HEADER' | 'ERR_DB_PROXY_UNTRUSTED' | 'ERR_DB_PROXY_TIMEOUT';
+import { ProxyProtocolError, type ProxyProtocolErrorCode } from './errors.js';
 
-/**
- * A connection did not start with an acceptable PROXY header; the server should close it.
- *
- * `code` is `ERR_DB_PROXY_HEADER` (malformed, of the wrong version, too long, or the peer closed
- * first), `ERR_DB_PROXY_UNTRUSTED` (the peer is not in `trustedProxies`; nothing was read) or
- * `ERR_DB_PROXY_TIMEOUT` (no complete header within `timeout` ms). `peer` is the connection's
- * real peer, when known.
- *
- * @example
- * ```ts
- * readProxyHeader(socket).catch((error) => {
- *   if (error instanceof ProxyProtocolError) console.log(error.code, error.peer);
- *   socket.destroy();
- * });
- * ```
- */
-export class ProxyProtocolError extends Error {
-  /** What went wrong, stable across releases. */
-  readonly code: ProxyProtocolErrorCode;
-  /** The real peer of the connection (the balancer), if known. */
-  readonly peer: Address | undefined;
-
-  constructor(
-    code: ProxyProtocolErrorCode,
-    message: string,
-    options: { peer?: Address | undefined; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ProxyProtocolError';
-    this.code = code;
-    this.peer = options.peer;
-  }
-}
+export { ProxyProtocolError, type ProxyProtocolErrorCode };
 
 /**
  * A parsed PROXY header.

@@ -12,6 +12,8 @@
  * @module
  */
 
+import type { Address } from './address.js';
+
 /**
  * End-of-stream came before a read could be satisfied (asyncio's `IncompleteReadError`).
  *
@@ -139,5 +141,43 @@ export class AbortError extends Error {
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'AbortError';
+  }
+}
+
+/** The stable codes of {@link ProxyProtocolError}. */
+export type ProxyProtocolErrorCode =
+  'ERR_DB_PROXY_HEADER' | 'ERR_DB_PROXY_UNTRUSTED' | 'ERR_DB_PROXY_TIMEOUT';
+
+/**
+ * A connection did not start with an acceptable PROXY header; the server should close it.
+ *
+ * `code` is `ERR_DB_PROXY_HEADER` (malformed, of the wrong version, too long, or the peer closed
+ * first), `ERR_DB_PROXY_UNTRUSTED` (the peer is not in `trustedProxies`; nothing was read) or
+ * `ERR_DB_PROXY_TIMEOUT` (no complete header within `timeout` ms). `peer` is the connection's
+ * real peer, when known.
+ *
+ * @example
+ * ```ts
+ * readProxyHeader(socket).catch((error) => {
+ *   if (error instanceof ProxyProtocolError) console.log(error.code, error.peer);
+ *   socket.destroy();
+ * });
+ * ```
+ */
+export class ProxyProtocolError extends Error {
+  /** What went wrong, stable across releases. */
+  readonly code: ProxyProtocolErrorCode;
+  /** The real peer of the connection (the balancer), if known. */
+  readonly peer: Address | undefined;
+
+  constructor(
+    code: ProxyProtocolErrorCode,
+    message: string,
+    options: { peer?: Address | undefined; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ProxyProtocolError';
+    this.code = code;
+    this.peer = options.peer;
   }
 }

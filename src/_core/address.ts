@@ -7,6 +7,34 @@ import type { Address } from '../address.js';
 
 const MAPPED = '::ffff:';
 
+// The addresses a PROXY protocol header gave a connection: they are its addresses everywhere.
+const proxied = new WeakMap<object, { peer: Address | undefined; local: Address | undefined }>();
+
+/**
+ * Records the client's and the server's address from a PROXY header for `socket`. The socket's
+ * own `remoteAddress`/`remotePort`/`remoteFamily` (and `localAddress`/`localPort`) are shadowed
+ * by the header's, so that code reading them directly (a legacy handler) sees the client too.
+ * Only sockets this library accepted are given these properties.
+ */
+export function setProxiedAddresses(
+  socket: Duplex,
+  peer: Address | undefined,
+  local: Address | undefined,
+): void {
+  proxied.set(socket, { peer, local });
+  const descriptors: PropertyDescriptorMap = {};
+  if (peer !== undefined && 'host' in peer) {
+    descriptors.remoteAddress = { value: peer.host, configurable: true };
+    descriptors.remotePort = { value: peer.port, configurable: true };
+    descriptors.remoteFamily = { value: peer.family, configurable: true };
+  }
+  if (local !== undefined && 'host' in local) {
+    descriptors.localAddress = { value: local.host, configurable: true };
+    descriptors.localPort = { value: local.port, configurable: true };
+  }
+  Object.defineProperties(socket, descriptors);
+}
+
 /** `{ host, port, family }` with an IPv4-mapped IPv6 host given as IPv4. */
 export function tcpAddress(host: string, port: number, family: string | undefined): Address {
   if (host.startsWith(MAPPED) && net.isIPv4(host.slice(MAPPED.length))) {
@@ -24,6 +52,8 @@ interface SocketLike {
 
 /** The peer of `socket`, or undefined when it has none (an in-memory duplex, a closed socket). */
 export function peerAddress(socket: Duplex | null | undefined): Address | undefined {
+  const header = socket === null || socket === undefined ? undefined : proxied.get(socket);
+  if (header?.peer !== undefined) return header.peer;
   const s = socket as SocketLike | null | undefined;
   if (s === null || s === undefined || typeof s.remoteAddress !== 'string') return undefined;
   return tcpAddress(s.remoteAddress, s.remotePort ?? 0, s.remoteFamily);
@@ -31,6 +61,8 @@ export function peerAddress(socket: Duplex | null | undefined): Address | undefi
 
 /** The local end of `socket` (or of a listening server's `address()` result). */
 export function localAddress(socket: Duplex | null | undefined): Address | undefined {
+  const header = socket === null || socket === undefined ? undefined : proxied.get(socket);
+  if (header?.local !== undefined) return header.local;
   const s = socket as SocketLike | null | undefined;
   if (s === null || s === undefined || typeof s.address !== 'function') return undefined;
   return fromAddressInfo(s.address());

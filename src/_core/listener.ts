@@ -13,7 +13,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Address } from '../address.js';
 import { AbortError } from '../errors.js';
-import { fromAddressInfo } from './address.js';
+import type { ProxyHeaderReader } from '../_proxy-protocol.js';
+import { fromAddressInfo, setProxiedAddresses } from './address.js';
+import { closeGracefully } from './linger.js';
 
 export interface ListenerOptions {
   hosts: readonly (string | undefined)[];
@@ -24,6 +26,10 @@ export interface ListenerOptions {
   handshakeTimeout: number;
   /** Sockets beyond this many open at once (lingering ones count) are refused at once. */
   maxConnections?: number | undefined;
+  /** Reads each connection's PROXY protocol header before it is handed over. */
+  proxy?: ProxyHeaderReader | undefined;
+  /** A connection whose PROXY header was bad, missing or untrusted (already destroyed). */
+  onProxyError?: ((error: unknown) => void) | undefined;
   /** A socket was refused (over maxConnections). */
   onRefused?: (() => void) | undefined;
   /** A tracked socket closed (the server may now be closed). */
@@ -136,6 +142,28 @@ export class Listener {
     for (const socket of this.#sockets) socket.destroy();
   }
 
+  // The PROXY header comes first: the client's addresses from it become the connection's; a
+  // LOCAL header (a balancer's health check) is closed without a handler.
+  #readProxyHeader(reader: ProxyHeaderReader, socket: net.Socket): void {
+    const path = this.#options.path;
+    reader.read(socket, path === undefined ? {} : { peer: { path } }).then(
+      (header) => {
+        if (socket.destroyed) return;
+        if (header.command === 'LOCAL') {
+          closeGracefully(socket);
+          return;
+        }
+        setProxiedAddresses(socket, header.source, header.destination);
+        if (this.#closing) socket.destroy();
+        else this.#options.onConnection(socket);
+      },
+      (error: unknown) => {
+        socket.destroy();
+        this.#options.onProxyError?.(error);
+      },
+    );
+  }
+
   #pendingServers(): number {
     return this.#servers.filter((server) => !server.listening && !closedServers.has(server)).length;
   }
@@ -171,7 +199,8 @@ export class Listener {
       }
       // Half-open only once the handshake is done (see the module comment).
       socket.allowHalfOpen = true;
-      options.onConnection(socket);
+      if (options.proxy === undefined) options.onConnection(socket);
+      else this.#readProxyHeader(options.proxy, socket);
     };
     // The tracking listener comes first, so that a refused socket never reaches onSocket.
     const track = (socket: net.Socket): void => {

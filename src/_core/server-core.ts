@@ -62,6 +62,11 @@ export class ServerCore {
       handshakeTimeout: limits.handshakeTimeout,
       maxConnections: limits.maxConnections,
       onRefused: () => this.refused(),
+      proxy: limits.proxy,
+      onProxyError: (error) => {
+        this.refused();
+        hooks.error(error);
+      },
       onConnection: (socket) => {
         if (this.#state !== 'listening') socket.destroy();
         else hooks.accept(socket);

@@ -3,6 +3,7 @@
 // names the option.
 import net from 'node:net';
 import type tls from 'node:tls';
+import { ProxyHeaderReader } from '../_proxy-protocol.js';
 import { DEFAULT_LINGER_TIMEOUT } from './linger.js';
 
 /** Node's timers hold at most this many ms (a larger delay fires after 1 ms). */
@@ -24,6 +25,8 @@ export interface ServerLimits {
   queueTimeout: number | undefined;
   handshakeTimeout: number;
   lingerTimeout: number;
+  /** Reads the PROXY protocol header of each connection (`proxyProtocol`), or undefined. */
+  proxy: ProxyHeaderReader | undefined;
 }
 
 /** The options as the servers take them (a superset of each server's public options). */
@@ -40,6 +43,8 @@ export interface CommonServerOptions {
   queueTimeout?: number | undefined;
   handshakeTimeout?: number | undefined;
   lingerTimeout?: number | undefined;
+  proxyProtocol?: 'v1' | 'v2' | 'any' | undefined;
+  trustedProxies?: readonly string[] | undefined;
   onError?: unknown;
 }
 
@@ -132,7 +137,28 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
       fail('host', 'an IP address or a host name', h, false);
     }
   }
+  const handshakeTimeout =
+    optionalMs('handshakeTimeout', options.handshakeTimeout, false) ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  let proxy: ProxyHeaderReader | undefined;
+  if (options.proxyProtocol !== undefined) {
+    if (tlsOptions !== undefined) {
+      throw new TypeError(
+        'Cannot combine `proxyProtocol` with `tls` yet: terminate TLS at the balancer, or serve plain TCP behind it',
+      );
+    }
+    proxy = new ProxyHeaderReader(
+      {
+        version: options.proxyProtocol,
+        trustedProxies: options.trustedProxies,
+        timeout: handshakeTimeout,
+      },
+      { version: 'proxyProtocol', timeout: 'handshakeTimeout' },
+    );
+  } else if (options.trustedProxies !== undefined) {
+    throw new TypeError('Expected `trustedProxies` only with `proxyProtocol`');
+  }
   return {
+    proxy,
     hosts,
     port,
     path,
@@ -143,8 +169,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
     concurrency: optionalPositive('concurrency', options.concurrency),
     idleTimeout: optionalMs('idleTimeout', options.idleTimeout),
     queueTimeout: optionalMs('queueTimeout', options.queueTimeout),
-    handshakeTimeout:
-      optionalMs('handshakeTimeout', options.handshakeTimeout, false) ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    handshakeTimeout,
     lingerTimeout: optionalMs('lingerTimeout', options.lingerTimeout) ?? DEFAULT_LINGER_TIMEOUT,
   };
 }

@@ -124,6 +124,21 @@ export interface MixedServerOptions {
    */
   lingerTimeout?: number | undefined;
   /**
+   * Behind a load balancer: each connection starts with HAProxy's PROXY protocol header (`'v1'`
+   * text, `'v2'` binary, or `'any'`), read before the handler sees a byte; the client's address
+   * from it is the connection's everywhere (context, `getExtraInfo('peername')`, routes). A
+   * bad, missing or untrusted header closes the connection and is reported through `'error'`
+   * (a `ProxyProtocolError` with code `ERR_DB_PROXY_HEADER`, `ERR_DB_PROXY_UNTRUSTED` or
+   * `ERR_DB_PROXY_TIMEOUT`; the wait is bounded by `handshakeTimeout`); a `LOCAL` header (a
+   * health check) is closed without a handler. Not with `tls` yet.
+   */
+  proxyProtocol?: 'v1' | 'v2' | 'any' | undefined;
+  /**
+   * With `proxyProtocol`: the balancers allowed to send the header, as addresses or CIDR ranges
+   * (IPv4, IPv6) and `'unix'`. Default: loopback (and Unix-socket peers).
+   */
+  trustedProxies?: readonly string[] | undefined;
+  /**
    * Called (as well as the `'error'` event) for every error of a connection: a rule, a handler
    * or a shadow that failed. One that throws is ignored.
    */

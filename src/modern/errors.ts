@@ -5,5 +5,7 @@ export {
   ConnectionClosedError,
   IncompleteReadError,
   LimitOverrunError,
+  ProxyProtocolError,
   TimeoutError,
+  type ProxyProtocolErrorCode,
 } from '../errors.js';

@@ -8,7 +8,9 @@ export {
   ConnectionClosedError,
   IncompleteReadError,
   LimitOverrunError,
+  ProxyProtocolError,
   TimeoutError,
+  type ProxyProtocolErrorCode,
 } from './errors.js';
 export {
   StreamReader,
