@@ -115,7 +115,7 @@ describe('servers behind a real HAProxy (proxyProtocol)', function () {
           const v4 = await ask(mixedProxy.binds[0]!);
           expect(v4.answer).to.equal(`legacy 127.0.0.1:${v4.local.port}\n`);
           const v6 = await ask(mixedProxy.binds[1]!);
-          expect(JSON.parse(v6.answer).context).to.deep.equal({
+          expect((JSON.parse(v6.answer) as { context: unknown }).context).to.deep.equal({
             host: '::1',
             port: v6.local.port,
             family: 'IPv6',
