@@ -1,3 +1,5 @@
+/* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
+   throw(error) rejects with the error it was given, whatever its type, as a generator does. */
 // An AsyncGenerator over a pull function, without the several promises and microtask hops per
 // item that an `async function*` costs. Internal: StreamReader#chunks() is built on it.
 
