@@ -16,27 +16,33 @@ export const MAX_TAIL = 16384;
 export const byteQueueStats = { segmentsVisited: 0 };
 
 const EMPTY = Buffer.alloc(0);
+// Searches over at most this many new bytes of the tail run in JavaScript, in place.
+const IN_PLACE = 64;
 // Compact the segment list once this many consumed slots sit at its front.
 const COMPACT_AT = 1024;
 
 /**
  * A FIFO of bytes.
  *
- * Layout: the bytes are `#segments[#head..]` minus the first `#offset` bytes of the head segment;
- * `#length` is their total. No segment is empty. A chunk pushed while the queue is empty, or of
- * COALESCE_BELOW bytes or more, is kept by reference (no copy: the common case of a whole message
- * in one chunk costs nothing). Small chunks that would otherwise pile up as separate objects are
- * copied into an owned tail buffer (`#tail`, capacity MIN_TAIL..MAX_TAIL, sized after what is
- * buffered): its filled part `[0, #tailEnd)` is the last segment, as a view that is refreshed
- * (`#sync()`) before the segments are read. Bytes before `#tailEnd` are never written again, so
- * views handed out by take() stay valid; the tail is dropped when the queue empties.
+ * Layout: the bytes are `#segments[#head..#end)` minus the first `#offset` bytes of the head
+ * segment; `#length` is their total. No segment is empty. A chunk pushed while the queue is empty,
+ * or of COALESCE_BELOW bytes or more, is kept by reference (no copy: the common case of a whole
+ * message in one chunk costs nothing). Smaller chunks are copied into an owned tail buffer
+ * (`#tail`; MIN_TAIL bytes after a large chunk, each next one twice as large up to MAX_TAIL, so
+ * copies are O(1) per byte): its filled part `[0, #tailEnd)` is the last segment, as a view
+ * refreshed (`#sync()`) before the segments are read; a search over a few new bytes of the tail
+ * scans it in place. Bytes before `#tailEnd` are never written again, so views handed out by
+ * take() stay valid; the tail is dropped when the queue empties.
  *
- * Memory is therefore at most about twice the bytes buffered plus one MIN_TAIL, plus the chunks
- * kept by reference (each at least COALESCE_BELOW bytes, or the first after a larger one).
+ * Memory is therefore about the bytes buffered: the tails' unused room is at most the bytes in
+ * them plus one MIN_TAIL per large chunk, and the chunks kept by reference are the first one and
+ * those of COALESCE_BELOW bytes or more (object overhead of ~200 bytes on each at most 40%).
  */
 export class ByteQueue {
   #segments: Buffer[] = [];
   #head = 0;
+  // The used slots are #segments[#head..#end); slots before #head hold EMPTY.
+  #end = 0;
   #offset = 0;
   #length = 0;
   // The owned tail buffer, or null when the last segment is a chunk kept by reference.
@@ -52,7 +58,7 @@ export class ByteQueue {
 
   /** The number of segments buffered (for tests: memory follows bytes, not chunks). */
   get segmentCount(): number {
-    return this.#segments.length - this.#head;
+    return this.#end - this.#head;
   }
 
   /** Appends `chunk` (non-empty); the caller must not modify it afterwards. */
@@ -74,7 +80,7 @@ export class ByteQueue {
         return;
       }
       const segments = this.#segments;
-      const last = segments.length - 1;
+      const last = this.#end - 1;
       const previous = segments[last]!;
       // The live part of the last chunk (it may be the head, partly consumed).
       const start = last === this.#head ? this.#offset : 0;
@@ -96,7 +102,7 @@ export class ByteQueue {
     }
     this.#sync();
     this.#tail = null;
-    this.#segments.push(chunk);
+    this.#segments[this.#end++] = chunk;
     this.#length += n;
   }
 
@@ -106,10 +112,16 @@ export class ByteQueue {
    * arrived: it then examines only the new bytes and the separator's length before them.
    */
   indexOf(separator: Buffer, from: number): number {
-    if (this.#length - from < separator.length) return -1;
+    const sepLength = separator.length;
+    if (this.#length - from < sepLength) return -1;
+    // A search resumed after small chunks, within the tail's unseen bytes: scanned in place, so
+    // that a trickle of bytes costs no view refresh per byte.
+    if (this.#stale && this.#length - from <= IN_PLACE) {
+      const tailStart = this.#length - this.#tailEnd;
+      if (from >= tailStart) return this.#scanTail(separator, from - tailStart, tailStart);
+    }
     this.#sync();
     const segments = this.#segments;
-    const sepLength = separator.length;
     // The segment holding `from`: from the front when `from` lies in the first half of the bytes,
     // from the back otherwise (resumed searches start near the end).
     let i: number;
@@ -125,7 +137,7 @@ export class ByteQueue {
         i++;
       }
     } else {
-      i = segments.length - 1;
+      i = this.#end - 1;
       base = this.#length - segments[i]!.length;
       if (i === this.#head) base = -this.#offset;
       byteQueueStats.segmentsVisited++;
@@ -155,7 +167,7 @@ export class ByteQueue {
         }
       }
       i++;
-      if (i >= segments.length) return -1;
+      if (i >= this.#end) return -1;
       byteQueueStats.segmentsVisited++;
       base += segment.length;
       start = 0;
@@ -210,7 +222,7 @@ export class ByteQueue {
     const fresh = this.#newTail(n, capacity);
     chunk.copy(fresh, 0);
     this.#tailEnd = n;
-    this.#segments.push(fresh.subarray(0, n));
+    this.#segments[this.#end++] = fresh.subarray(0, n);
     this.#length += n;
   }
 
@@ -228,8 +240,25 @@ export class ByteQueue {
   #sync(): void {
     if (this.#stale) {
       this.#stale = false;
-      this.#segments[this.#segments.length - 1] = this.#tail!.subarray(0, this.#tailEnd);
+      this.#segments[this.#end - 1] = this.#tail!.subarray(0, this.#tailEnd);
     }
+  }
+
+  // indexOf() within the filled part of the tail, from `start` (relative to the tail buffer);
+  // `base` is the tail's offset in the queue.
+  #scanTail(separator: Buffer, start: number, base: number): number {
+    const tail = this.#tail!;
+    const last = this.#tailEnd - separator.length;
+    const first = separator[0]!;
+    for (let p = start; p <= last; p++) {
+      readerStats.bytesScanned++;
+      if (tail[p] !== first) continue;
+      let k = 1;
+      while (k < separator.length && tail[p + k] === separator[k]) k++;
+      readerStats.bytesScanned += k - 1;
+      if (k === separator.length) return base + p;
+    }
+    return -1;
   }
 
   #matchesAt(separator: Buffer, index: number, position: number): boolean {
@@ -240,7 +269,7 @@ export class ByteQueue {
     for (let k = 0; k < separator.length; k++, p++) {
       while (p >= segment.length) {
         i++;
-        if (i >= segments.length) return false;
+        if (i >= this.#end) return false;
         segment = segments[i]!;
         p = 0;
       }
@@ -255,13 +284,15 @@ export class ByteQueue {
     segments[this.#head] = EMPTY;
     this.#head++;
     this.#offset = 0;
-    if (this.#head === segments.length) {
-      segments.length = 0;
+    if (this.#head === this.#end) {
+      // Every slot up to #end holds EMPTY now: reuse the array from its start.
       this.#head = 0;
+      this.#end = 0;
       // Nothing is buffered: free the tail (views already handed out keep their own bytes).
       this.#tail = null;
-    } else if (this.#head >= COMPACT_AT && this.#head * 2 >= segments.length) {
-      this.#segments = segments.slice(this.#head);
+    } else if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#end) {
+      this.#segments = segments.slice(this.#head, this.#end);
+      this.#end -= this.#head;
       this.#head = 0;
     }
   }

@@ -18,9 +18,9 @@ export interface ReadOptions {
 /**
  * The flow-control hooks of the producer side (asyncio's `pause_reading()`/`resume_reading()`).
  *
- * The reader calls `pause()` when it holds more than 2 × `limit` bytes, and `resume()` once a read
- * brings it back to `limit` bytes or fewer (or when a read has to wait for more data). Calls
- * alternate: never two `pause()` in a row.
+ * The reader calls `pause()` when it holds more than 2 × `limit` bytes and no read waits for more,
+ * and `resume()` once a read brings it back to `limit` bytes or fewer (or when a read has to wait
+ * for more data). Calls alternate: never two `pause()` in a row.
  */
 export interface FlowControlHooks {
   pause?: (() => void) | undefined;
