@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { getEventListeners, once } from 'node:events';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
@@ -11,6 +12,8 @@ import { readerStats } from '../../src/modern/_stats.js';
 import { wireSocket } from '../../src/modern/_wire.js';
 import { tick, rejection } from '../helpers/async.js';
 import { chunked, framedBytes, microtasks, until } from '../helpers/chunkings.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import { abortListeners } from '../helpers/leaks.js';
 
 const b = (text: string): Buffer => Buffer.from(text);
 
@@ -528,6 +531,14 @@ describe('StreamReader', () => {
       expect(reader.exception()).to.equal(boom);
     });
 
+    it('feedData takes any Uint8Array, not only Buffers', async () => {
+      const reader = new StreamReader();
+      const bytes = new Uint8Array([0x61, 0x62, 0x0a, 0x63]);
+      reader.feedData(bytes.subarray(1));
+      expect((await reader.readLine()).toString()).to.equal('b\n');
+      expect((await reader.read(5)).toString()).to.equal('c');
+    });
+
     it('feedData rejects non-bytes and data after end-of-stream', () => {
       const reader = new StreamReader();
       expect(() => reader.feedData('text' as unknown as Uint8Array)).to.throw(TypeError);
@@ -693,7 +704,24 @@ describe('StreamReader', () => {
       );
     });
 
-    it('over loopback TCP, a line sent one byte per segment is scanned once per byte', async () => {
+    /** Sends a 1 000-byte line one byte at a time, each once the last one arrived. */
+    async function trickleLine(client: Duplex, server: Duplex): Promise<number> {
+      const { reader } = wireSocket(server, 1 << 20);
+      const bytes = 1_000;
+      const work = await examined(async () => {
+        const pending = reader.readLine();
+        for (let i = 0; i < bytes - 1; i++) {
+          client.write('x');
+          // The next byte leaves only once this one arrived: one segment, one chunk each.
+          await until(() => reader.bufferedLength > i);
+        }
+        client.write('\n');
+        expect((await pending).length).to.equal(bytes);
+      });
+      return work / bytes;
+    }
+
+    it('over loopback TCP, a line sent one byte per segment is scanned about once per byte', async () => {
       const server = net.createServer();
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
@@ -701,24 +729,22 @@ describe('StreamReader', () => {
       const client = net.connect({ port, host: '127.0.0.1', noDelay: true });
       const [socket] = (await once(server, 'connection')) as [net.Socket];
       try {
-        const { reader } = wireSocket(socket, 1 << 20);
-        const bytes = 1_000;
-        const work = await examined(async () => {
-          const pending = reader.readLine();
-          for (let i = 0; i < bytes - 1; i++) {
-            client.write('x');
-            // The next byte leaves only once this one arrived: one segment, one chunk each.
-            await until(() => reader.bufferedLength > i);
-          }
-          client.write('\n');
-          expect((await pending).length).to.equal(bytes);
-        });
-        expect(work).to.be.at.most(bytes * 3);
+        expect(await trickleLine(client, socket)).to.be.at.most(3);
       } finally {
         client.destroy();
         socket.destroy();
         server.close();
         await once(server, 'close');
+      }
+    });
+
+    it('over the in-memory duplex, a line sent one byte per write is scanned about once per byte', async () => {
+      const [client, server] = duplexPair();
+      try {
+        expect(await trickleLine(client, server)).to.be.at.most(3);
+      } finally {
+        client.destroy();
+        server.destroy();
       }
     });
 
@@ -798,6 +824,19 @@ describe('StreamReader', () => {
         expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
         expect((await reader.read(10)).toString()).to.equal('rest');
       }
+    });
+
+    it('an abort whose earlier listener feeds the missing bytes completes the read instead', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      // Registered before the read's own listener: it runs first and completes the read.
+      controller.signal.addEventListener('abort', () => reader.feedData(b('ne\nnext')));
+      const pending = reader.readLine({ signal: controller.signal });
+      reader.feedData(b('li'));
+      controller.abort();
+      expect((await pending).toString()).to.equal('line\n');
+      expect(abortListeners(controller.signal)).to.equal(1);
+      expect((await reader.read(10)).toString()).to.equal('next');
     });
 
     it('an aborted wait keeps the bytes its search already examined, and the next read finds them', async () => {
