@@ -478,15 +478,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
         return undefined;
       case READ_ALL:
         return this.#eof ? this.#take(length) : undefined;
-      default: {
+      default:
         // CHUNK: an empty Buffer means end-of-stream.
-        if (length > 0) {
-          const chunk = this.#queue.takeChunk();
-          this.#released();
-          return chunk;
-        }
+        if (length > 0) return this.#released(this.#queue.takeChunk());
         return this.#eof ? EMPTY : undefined;
-      }
     }
   }
 
@@ -499,22 +494,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
     if (length - this.#searchFrom >= sepLength) {
       const index = this.#queue.indexOf(sep, this.#searchFrom);
       if (index !== -1) {
-        if (index > this.limit) {
-          throw new LimitOverrunError(
-            `Cannot ${NAMES[this.#kind]}(): the separator was found past the limit of ${this.limit} bytes`,
-            index,
-          );
-        }
+        if (index > this.limit) throw this.#overrun('the separator was found past', index);
         return this.#take(index + sepLength);
       }
       const offset = length + 1 - sepLength;
       this.#searchFrom = offset;
-      if (offset > this.limit) {
-        throw new LimitOverrunError(
-          `Cannot ${NAMES[this.#kind]}(): no separator found within the limit of ${this.limit} bytes`,
-          offset,
-        );
-      }
+      if (offset > this.limit) throw this.#overrun('no separator found within', offset);
     }
     if (this.#eof) {
       const partial = this.#take(length);
@@ -524,18 +509,22 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return undefined;
   }
 
-  // Removes and returns the first `n` buffered bytes (n <= length).
-  #take(n: number): Buffer {
-    const out = this.#queue.take(n);
-    this.#released();
-    return out;
+  #overrun(what: string, consumed: number): LimitOverrunError {
+    const message = `Cannot ${NAMES[this.#kind]}(): ${what} the limit of ${this.limit} bytes`;
+    return new LimitOverrunError(message, consumed);
   }
 
-  // Resumes a paused transport once the buffer is back to `limit` bytes or fewer.
-  #released(): void {
+  // Removes and returns the first `n` buffered bytes (n <= length).
+  #take(n: number): Buffer {
+    return this.#released(this.#queue.take(n));
+  }
+
+  // Resumes a paused transport once the buffer is back to `limit` bytes or fewer; returns `out`.
+  #released(out: Buffer): Buffer {
     if (this.#paused && this.#queue.length <= this.limit) {
       this.#paused = false;
       this.#resume?.();
     }
+    return out;
   }
 }
