@@ -232,7 +232,8 @@ export class ByteQueue {
   #newTail(needed: number, capacity: number): Buffer {
     let size = capacity > MAX_TAIL ? MAX_TAIL : capacity;
     if (size < needed) size = needed;
-    const fresh = Buffer.allocUnsafeSlow(size);
+    // Zero-filled: views handed out expose their whole ArrayBuffer through `.buffer`.
+    const fresh = Buffer.alloc(size);
     this.#tail = fresh;
     return fresh;
   }
