@@ -56,6 +56,13 @@ export class ByteQueue {
     return this.#length;
   }
 
+  /** The number of bytes in the first segment (0 when the queue is empty). */
+  get headLength(): number {
+    if (this.#length === 0) return 0;
+    this.#sync();
+    return this.#segments[this.#head]!.length - this.#offset;
+  }
+
   /** The number of segments buffered (for tests: memory follows bytes, not chunks). */
   get segmentCount(): number {
     return this.#end - this.#head;
@@ -172,6 +179,20 @@ export class ByteQueue {
       base += segment.length;
       start = 0;
     }
+  }
+
+  /**
+   * The index of the first `byte` in the first segment, or -1 (also when the queue is empty): the
+   * cheap first look of a fresh search, as most messages arrive whole in one chunk.
+   */
+  indexOfInHead(byte: number): number {
+    if (this.#length === 0) return -1;
+    this.#sync();
+    const head = this.#segments[this.#head]!;
+    const found = head.indexOf(byte, this.#offset);
+    readerStats.bytesScanned += (found === -1 ? head.length : found + 1) - this.#offset;
+    byteQueueStats.segmentsVisited++;
+    return found === -1 ? -1 : found - this.#offset;
   }
 
   /** Removes and returns the first `n` bytes (n <= length): a view when they sit in one segment. */

@@ -103,12 +103,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #reject: ((error: unknown) => void) | null = null;
   // The signal of the pending read, listened to only while the read waits.
   #signal: AbortSignal | undefined = undefined;
+  // Registered only while a read waits, and removed when it settles (EventTarget skips a
+  // listener removed during the dispatch, e.g. by an earlier listener that completed the read).
   #onAbort = (): void => {
-    const reject = this.#reject;
-    const signal = this.#signal;
-    if (reject === null || signal === undefined) return;
+    const reject = this.#reject!;
+    const reason = this.#signal!.reason as unknown;
     this.#clearPending();
-    reject(signal.reason);
+    reject(reason);
   };
 
   constructor(options: StreamReaderOptions = {}) {
@@ -308,7 +309,16 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   readLine(options?: ReadOptions): Promise<Buffer> {
-    return this.#read(LINE, options, 0, NEWLINE);
+    // Fast path, the common case of a server reading a burst of lines: a whole line sits in the
+    // first buffered chunk.
+    let from = 0;
+    if (this.#kind === NONE && !this.#failed && options?.signal === undefined) {
+      const index = this.#queue.indexOfInHead(0x0a);
+      if (index !== -1 && index <= this.limit) return Promise.resolve(this.#take(index + 1));
+      // The search goes on after the first chunk, or finds the same index past the limit.
+      if (index === -1) from = this.#queue.headLength;
+    }
+    return this.#read(LINE, options, 0, NEWLINE, from);
   }
 
   /**
@@ -378,6 +388,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     options: ReadOptions | undefined,
     n: number,
     separator: Buffer,
+    from = 0,
   ): Promise<Buffer> {
     let signal: AbortSignal | undefined;
     try {
@@ -391,7 +402,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     this.#kind = kind;
     this.#n = n;
     this.#separator = separator;
-    this.#searchFrom = 0;
+    this.#searchFrom = from;
     let value: Buffer | undefined;
     try {
       value = this.#step();
@@ -497,9 +508,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
         if (index > this.limit) throw this.#overrun('the separator was found past', index);
         return this.#take(index + sepLength);
       }
-      const offset = length + 1 - sepLength;
-      this.#searchFrom = offset;
-      if (offset > this.limit) throw this.#overrun('no separator found within', offset);
+      this.#searchFrom = length + 1 - sepLength;
+    }
+    // Also when readLine()'s first look searched the first chunk already.
+    if (this.#searchFrom > this.limit) {
+      throw this.#overrun('no separator found within', this.#searchFrom);
     }
     if (this.#eof) {
       const partial = this.#take(length);

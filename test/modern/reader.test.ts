@@ -531,6 +531,17 @@ describe('StreamReader', () => {
       expect(reader.exception()).to.equal(boom);
     });
 
+    it('feedData ignores empty data: a waiting read goes on waiting', async () => {
+      const reader = new StreamReader();
+      const pending = reader.read(1);
+      reader.feedData(Buffer.alloc(0));
+      reader.feedData(new Uint8Array(0));
+      await tick();
+      expect(reader.bufferedLength).to.equal(0);
+      reader.feedData(b('z'));
+      expect((await pending).toString()).to.equal('z');
+    });
+
     it('feedData takes any Uint8Array, not only Buffers', async () => {
       const reader = new StreamReader();
       const bytes = new Uint8Array([0x61, 0x62, 0x0a, 0x63]);
