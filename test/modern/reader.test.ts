@@ -401,6 +401,26 @@ describe('StreamReader', () => {
       ]);
     });
 
+    it('runs queued next() calls in turn when the data comes one turn at a time', async () => {
+      const reader = new StreamReader();
+      const chunks = reader.chunks();
+      const calls = [chunks.next(), chunks.next(), chunks.next()];
+      for (const item of ['a', 'b']) {
+        await tick();
+        reader.feedData(b(item));
+      }
+      await tick();
+      reader.feedEof();
+      // Before, the third next() started while the second waited and failed with "another read
+      // is already waiting for data".
+      const results = await Promise.all(calls);
+      expect(results.map((r) => (r.done ? 'done' : r.value.toString()))).to.deep.equal([
+        'a',
+        'b',
+        'done',
+      ]);
+    });
+
     it('rejects a waiting next() with the stored exception, then is done', async () => {
       const reader = new StreamReader();
       const chunks = reader.chunks();
