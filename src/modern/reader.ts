@@ -2,7 +2,8 @@
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
 import { IncompleteReadError, LimitOverrunError } from './errors.js';
-import { readerStats } from './_stats.js';
+import { ByteQueue } from './_byte-queue.js';
+import { serialGenerator } from './_serial-generator.js';
 import { checkInteger, checkPositiveInteger, checkSignal, describeValue } from './_validate.js';
 
 /** Options of the read methods: every wait can be cancelled. */
@@ -17,9 +18,9 @@ export interface ReadOptions {
 /**
  * The flow-control hooks of the producer side (asyncio's `pause_reading()`/`resume_reading()`).
  *
- * The reader calls `pause()` when it holds more than 2 × `limit` bytes, and `resume()` once a read
- * brings it back to `limit` bytes or fewer (or when a read has to wait for more data). Calls
- * alternate: never two `pause()` in a row.
+ * The reader calls `pause()` when it holds more than 2 × `limit` bytes and no read waits for more,
+ * and `resume()` once a read brings it back to `limit` bytes or fewer (or when a read has to wait
+ * for more data). Calls alternate: never two `pause()` in a row.
  */
 export interface FlowControlHooks {
   pause?: (() => void) | undefined;
@@ -32,15 +33,19 @@ export interface StreamReaderOptions extends FlowControlHooks {
   limit?: number | undefined;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 const EMPTY = Buffer.alloc(0);
 const NEWLINE = Buffer.from('\n');
-// Compact the chunk list once this many consumed slots sit at its front.
-const COMPACT_AT = 1024;
+
+// What the pending read is (#kind). Only one read is pending at a time, so its state lives in the
+// reader's fields, not in a per-read object.
+const NONE = 0;
+const READ = 1; // read(n > 0)
+const READ_ALL = 2; // read(-1)
+const EXACTLY = 3; // readExactly(n)
+const UNTIL = 4; // readUntil(separator)
+const LINE = 5; // readLine()
+const CHUNK = 6; // the next chunk of chunks()
+const NAMES = ['', 'read', 'read', 'readExactly', 'readUntil', 'readLine', 'chunks'] as const;
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -52,13 +57,18 @@ const COMPACT_AT = 1024;
  * options `pause`/`resume`, or {@link setTransport}).
  *
  * Rules:
- * - One read at a time: a read started while another one waits for data rejects at once.
+ * - One read at a time: a read started while another one is pending rejects at once. A pending
+ *   read that data completes takes its bytes inside {@link feedData} itself, so a read started
+ *   after that call never takes them.
  * - Cancellation never loses data: an aborted read rejects with `signal.reason` and leaves every
  *   byte buffered.
  * - A stored exception ({@link setException}) is thrown by every later read, even when data is
  *   still buffered (as in asyncio).
- * - Bytes passed to {@link feedData} are kept by reference, not copied, and reads may return views
- *   of them: do not modify a buffer after feeding it.
+ * - Cost follows bytes, however the input was cut: separator searches resume where they stopped
+ *   and examine each byte about once, and small chunks that pile up are copied into one buffer.
+ * - Bytes passed to {@link feedData} may be kept by reference (a chunk of 512 bytes or more, or
+ *   one fed into an empty buffer) and reads may return views of them: do not modify a buffer after
+ *   feeding it.
  *
  * @example
  * ```ts
@@ -73,51 +83,33 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /** The buffer limit in bytes (see {@link StreamReaderOptions.limit}). */
   readonly limit: number;
 
-  // The buffered bytes are #chunks[#head..] minus the first #offset bytes of #chunks[#head];
-  // #length is their total and must always equal that sum. No chunk in the list is empty.
-  #chunks: Buffer[] = [];
-  #head = 0;
-  #offset = 0;
-  #length = 0;
+  #queue = new ByteQueue();
   #eof = false;
   #failed = false;
   #exception: unknown = undefined;
-  // The single pending read, if any (a second read while this is set is a usage error).
-  #waiter: Waiter | null = null;
   // True between a pause() and the next resume() call on the hooks.
   #paused = false;
   #pause: (() => void) | undefined;
   #resume: (() => void) | undefined;
-  // How far the pending readLine() has searched already (see #lineStep()).
-  #lineOffset = 0;
-  // The settle functions of a pending readLine() without a signal, and its waiter, allocated
-  // once per reader rather than once per line.
-  #lineResolve: ((line: Buffer) => void) | null = null;
-  #lineReject: ((error: unknown) => void) | null = null;
-  #lineWaiter: Waiter = {
-    resolve: () => {
-      let line: Buffer | undefined;
-      try {
-        line = this.#lineStep();
-      } catch (error) {
-        this.#lineWaiter.reject(error);
-        return;
-      }
-      if (line === undefined) {
-        this.#parkWaiter(this.#lineWaiter);
-        return;
-      }
-      const resolve = this.#lineResolve!;
-      this.#lineResolve = null;
-      this.#lineReject = null;
-      resolve(line);
-    },
-    reject: (error) => {
-      const reject = this.#lineReject!;
-      this.#lineResolve = null;
-      this.#lineReject = null;
-      reject(error);
-    },
+
+  // The pending read: set by a read method before its first step and cleared when it settles.
+  // #resolve/#reject are null while the read's first step runs (it has not waited yet).
+  #kind = NONE;
+  #n = 0;
+  #separator: Buffer = NEWLINE;
+  // Everything before this offset has been searched already (asyncio's readuntil bookkeeping).
+  #searchFrom = 0;
+  #resolve: ((value: Buffer) => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
+  // The signal of the pending read, listened to only while the read waits.
+  #signal: AbortSignal | undefined = undefined;
+  // Registered only while a read waits, and removed when it settles (EventTarget skips a
+  // listener removed during the dispatch, e.g. by an earlier listener that completed the read).
+  #onAbort = (): void => {
+    const reject = this.#reject!;
+    const reason = this.#signal!.reason as unknown;
+    this.#clearPending();
+    reject(reason);
   };
 
   constructor(options: StreamReaderOptions = {}) {
@@ -128,7 +120,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** How many bytes are buffered (read-only; for adapters, tests and diagnostics). */
   get bufferedLength(): number {
-    return this.#length;
+    return this.#queue.length;
   }
 
   /** Whether the reader has paused its transport (see {@link FlowControlHooks}). */
@@ -155,8 +147,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   /**
-   * Appends bytes to the buffer and wakes the pending read. Empty data is ignored. Pauses the
-   * transport when more than 2 × `limit` bytes are buffered.
+   * Appends bytes to the buffer and completes the pending read if it can be (it takes its bytes
+   * now). Empty data is ignored. Pauses the transport when more than 2 × `limit` bytes are
+   * buffered and no read is waiting for more.
    *
    * @throws {TypeError} If `data` is not a Uint8Array.
    * @throws {Error} If end-of-stream was already fed.
@@ -172,13 +165,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
     }
     if (this.#eof) throw new Error('Cannot feed data: end-of-stream was already fed');
     if (data.length === 0) return;
-    const chunk = Buffer.isBuffer(data)
-      ? data
-      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.#chunks.push(chunk);
-    this.#length += chunk.length;
-    this.#wake();
-    if (!this.#paused && this.#length > 2 * this.limit) {
+    this.#queue.push(
+      Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    );
+    if (this.#resolve !== null) this.#wake();
+    // A read still waiting needs more bytes than are buffered: the transport goes on.
+    if (!this.#paused && this.#kind === NONE && this.#queue.length > 2 * this.limit) {
       this.#paused = true;
       this.#pause?.();
     }
@@ -195,7 +187,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   feedEof(): void {
     this.#eof = true;
-    this.#wake();
+    if (this.#resolve !== null) this.#wake();
   }
 
   /**
@@ -212,10 +204,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
       this.#failed = true;
       this.#exception = error;
     }
-    const waiter = this.#waiter;
-    if (waiter !== null) {
-      this.#waiter = null;
-      waiter.reject(this.#exception);
+    const reject = this.#reject;
+    if (reject !== null) {
+      this.#clearPending();
+      reject(this.#exception);
     }
   }
 
@@ -228,7 +220,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** True when end-of-stream was fed and the buffer is empty. */
   atEof(): boolean {
-    return this.#eof && this.#length === 0;
+    return this.#eof && this.#queue.length === 0;
   }
 
   /**
@@ -247,19 +239,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * const rest = await reader.read(); // until end-of-stream
    * ```
    */
-  async read(n = -1, options?: ReadOptions): Promise<Buffer> {
-    const signal = this.#start('read', options);
-    checkInteger('n', n, -Infinity, 'an integer');
-    if (n === 0) return EMPTY;
-    if (n < 0) {
-      while (!this.#eof) await this.#waitForData('read', signal);
-      return this.#take(this.#length);
-    }
-    while (this.#length === 0) {
-      if (this.#eof) return EMPTY;
-      await this.#waitForData('read', signal);
-    }
-    return this.#take(n < this.#length ? n : this.#length);
+  read(n = -1, options?: ReadOptions): Promise<Buffer> {
+    return this.#read(n < 0 ? READ_ALL : READ, options, n, NEWLINE);
   }
 
   /**
@@ -275,15 +256,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * const body = await reader.readExactly(header.readUInt32BE(0));
    * ```
    */
-  async readExactly(n: number, options?: ReadOptions): Promise<Buffer> {
-    const signal = this.#start('readExactly', options);
-    checkInteger('n', n, 0, 'a non-negative integer');
-    if (n === 0) return EMPTY;
-    while (this.#length < n) {
-      if (this.#eof) throw new IncompleteReadError(this.#take(this.#length), n);
-      await this.#waitForData('readExactly', signal);
-    }
-    return this.#take(n);
+  readExactly(n: number, options?: ReadOptions): Promise<Buffer> {
+    return this.#read(EXACTLY, options, n, NEWLINE);
   }
 
   /**
@@ -317,7 +291,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
         new RangeError('Expected `separator` to be non-empty, got `` (string)'),
       );
     }
-    return this.#readUntil('readUntil', sep, options, false);
+    return this.#read(UNTIL, options, 0, sep);
   }
 
   /**
@@ -335,35 +309,16 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   readLine(options?: ReadOptions): Promise<Buffer> {
-    // Fast path, the common case of a server reading a burst of lines: a whole line already sits
-    // in the first chunk, so no async machinery is needed.
-    if (this.#waiter === null && !this.#failed && this.#length > 0) {
-      const signal = options?.signal;
-      if (signal === undefined || (signal instanceof AbortSignal && !signal.aborted)) {
-        const first = this.#chunks[this.#head]!;
-        const start = this.#offset;
-        const found = first.indexOf(0x0a, start);
-        if (found !== -1 && found - start <= this.limit) {
-          readerStats.bytesScanned += found + 1 - start;
-          return Promise.resolve(this.#take(found + 1 - start));
-        }
-      }
+    // Fast path, the common case of a server reading a burst of lines: a whole line sits in the
+    // first buffered chunk.
+    let from = 0;
+    if (this.#kind === NONE && !this.#failed && options?.signal === undefined) {
+      const index = this.#queue.indexOfInHead(0x0a);
+      if (index !== -1 && index <= this.limit) return Promise.resolve(this.#take(index + 1));
+      // The search goes on after the first chunk, or finds the same index past the limit.
+      if (index === -1) from = this.#queue.headLength;
     }
-    // The same steps as #readUntil('readLine', ...), without an async function: when the read has
-    // to wait, the producer side completes it in feedData()/feedEof(), one promise per line.
-    let signal: AbortSignal | undefined;
-    let line: Buffer | undefined;
-    try {
-      signal = this.#start('readLine', options);
-      this.#lineOffset = 0;
-      line = this.#lineStep();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (line !== undefined) return Promise.resolve(line);
-    return new Promise<Buffer>((resolve, reject) => {
-      this.#waitLine(resolve, reject, signal);
-    });
+    return this.#read(LINE, options, 0, NEWLINE, from);
   }
 
   /**
@@ -377,7 +332,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (;;) {
-      // readLine()'s fast paths: a buffered line costs no extra wait.
       const line = await this.readLine();
       if (line.length === 0) return;
       yield line;
@@ -385,8 +339,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   /**
-   * Raw chunks as they arrive (what is buffered when the iterator asks, a chunk at a time, without
-   * copying), until end-of-stream. `signal` cancels the pending wait and ends nothing else.
+   * Raw chunks as they arrive, until end-of-stream, without copying what was kept by reference:
+   * a chunk fed while the iterator waits is yielded as it was fed; bytes buffered when the
+   * iterator asks come a buffered piece at a time (small chunks that piled up come joined).
+   * `signal` cancels the pending wait and ends nothing else.
    *
    * @example
    * ```ts
@@ -394,379 +350,194 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   chunks(options?: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
-    // A hand-written async generator (an `async function*` costs several promises and microtask
-    // hops per chunk): a buffered chunk is returned at once, and a waiting next() is completed by
-    // feedData()/feedEof() directly. Generator semantics are kept: the checks of every read run
-    // at each next(), an error ends the iteration, next() calls made while one is pending run in
-    // turn, and return()/throw() end it.
-    let finished = false;
-    let pending: Promise<IteratorResult<Buffer, void>> | null = null;
-    // The settle functions of the pending next(); the waiter and abort listener below are
-    // allocated once per iterator, not once per chunk.
-    let resolveNext: ((result: IteratorResult<Buffer, void>) => void) | null = null;
-    let rejectNext: ((error: unknown) => void) | null = null;
-    let signal: AbortSignal | undefined;
-    const done = (): IteratorResult<Buffer, void> => ({ done: true, value: undefined });
-    const settle = (result: IteratorResult<Buffer, void> | undefined, error?: unknown): void => {
-      signal?.removeEventListener('abort', onAbort);
-      const resolve = resolveNext!;
-      const reject = rejectNext!;
-      resolveNext = null;
-      rejectNext = null;
-      pending = null;
-      if (result === undefined || result.done === true) finished = true;
-      if (result === undefined) reject(error);
-      else resolve(result);
-    };
-    const waiter: Waiter = {
-      resolve: () => {
-        if (this.#length === 0 && !this.#eof) {
-          this.#parkWaiter(waiter);
-          return;
-        }
-        settle(this.#length > 0 ? { done: false, value: this.#takeChunk() } : done());
-      },
-      reject: (error) => settle(undefined, error),
-    };
-    const onAbort = (): void => {
-      if (this.#waiter === waiter) this.#waiter = null;
-      settle(undefined, signal?.reason);
-    };
-    const step = (): Promise<IteratorResult<Buffer, void>> => {
-      if (finished) return Promise.resolve(done());
-      try {
-        signal = this.#start('chunks', options);
-      } catch (error) {
-        finished = true;
-        return Promise.reject(error);
+    // Each next() runs the checks of every read; a waiting one is completed by feedData()/feedEof()
+    // directly. The empty Buffer (end-of-stream) ends the iteration.
+    return serialGenerator<Buffer>((resolve, reject) => {
+      const signal = this.#start('chunks', options);
+      this.#kind = CHUNK;
+      // A CHUNK step never throws.
+      const chunk = this.#step();
+      if (chunk !== undefined) {
+        this.#kind = NONE;
+        return chunk;
       }
-      if (this.#length > 0) return Promise.resolve({ done: false, value: this.#takeChunk() });
-      if (this.#eof) {
-        finished = true;
-        return Promise.resolve(done());
-      }
-      const waiting = new Promise<IteratorResult<Buffer, void>>((resolve, reject) => {
-        resolveNext = resolve;
-        rejectNext = reject;
-      });
-      pending = waiting;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#parkWaiter(waiter);
-      return waiting;
-    };
-    const after = <T>(then: () => Promise<T>): Promise<T> => {
-      const previous = pending;
-      if (previous === null) return then();
-      return previous.then(then, then);
-    };
-    const iterator: AsyncGenerator<Buffer, void, undefined> = {
-      next: () => after(step),
-      return: (value?: void | PromiseLike<void>) =>
-        after(async () => {
-          finished = true;
-          await value;
-          return done();
-        }),
-      throw: (error: unknown) =>
-        after(() => {
-          finished = true;
-          return Promise.reject(error);
-        }),
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+      this.#park(signal, resolve, reject);
+      return undefined;
+    }, EMPTY);
   }
 
   // ---------------------------------------------------------------- internals
 
-  // Common entry checks of every read: no other read waiting, no stored error, signal not aborted.
+  // Common entry checks of every read: no other read pending, no stored error, signal not aborted.
   #start(name: string, options: ReadOptions | undefined): AbortSignal | undefined {
-    if (this.#waiter !== null) {
+    if (this.#kind !== NONE) {
       throw new Error(`Cannot call ${name}(): another read is already waiting for data`);
     }
     if (this.#failed) throw this.#exception;
-    const signal = checkSignal(options?.signal);
-    if (signal?.aborted) throw signal.reason;
+    const signal = options?.signal;
+    if (signal === undefined) return undefined;
+    checkSignal(signal);
+    if (signal.aborted) throw signal.reason;
     return signal;
   }
 
-  async #readUntil(
-    name: string,
-    sep: Buffer,
+  // Starts a read: its checks, then its first step, which settles it at once when it can;
+  // otherwise it waits for feedData()/feedEof()/setException() or its signal.
+  #read(
+    kind: number,
     options: ReadOptions | undefined,
-    partialAtEof: boolean,
+    n: number,
+    separator: Buffer,
+    from = 0,
   ): Promise<Buffer> {
-    const signal = this.#start(name, options);
-    const sepLength = sep.length;
-    // Everything before `offset` has been searched already (asyncio's readuntil bookkeeping).
-    let offset = 0;
-    let index: number;
-    for (;;) {
-      if (this.#length - offset >= sepLength) {
-        index = this.#find(sep, offset);
-        if (index !== -1) break;
-        offset = this.#length + 1 - sepLength;
-        if (offset > this.limit) {
-          throw new LimitOverrunError(
-            `Cannot ${name}(): no separator found within the limit of ${this.limit} bytes`,
-            offset,
-          );
-        }
-      }
-      if (this.#eof) {
-        const partial = this.#take(this.#length);
-        if (partialAtEof) return partial;
-        throw new IncompleteReadError(partial, null);
-      }
-      await this.#waitForData(name, signal);
+    let signal: AbortSignal | undefined;
+    try {
+      signal = this.#start(NAMES[kind]!, options);
+      if (kind === EXACTLY) checkInteger('n', n, 0, 'a non-negative integer');
+      else if (kind <= READ_ALL) checkInteger('n', n, -Infinity, 'an integer');
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (index > this.limit) {
-      throw new LimitOverrunError(
-        `Cannot ${name}(): the separator was found past the limit of ${this.limit} bytes`,
-        index,
-      );
+    if (n === 0 && kind <= EXACTLY) return Promise.resolve(EMPTY);
+    this.#kind = kind;
+    this.#n = n;
+    this.#separator = separator;
+    this.#searchFrom = from;
+    let value: Buffer | undefined;
+    try {
+      value = this.#step();
+    } catch (error) {
+      this.#kind = NONE;
+      return Promise.reject(error);
     }
-    return this.#take(index + sepLength);
+    if (value !== undefined) {
+      this.#kind = NONE;
+      return Promise.resolve(value);
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#park(signal, resolve, reject);
+    });
   }
 
-  // One step of readLine(): the line (possibly the partial last one at end-of-stream, or empty),
-  // or undefined when it has to wait for more data. Throws LimitOverrunError like #readUntil.
-  #lineStep(): Buffer | undefined {
-    const offset = this.#lineOffset;
-    if (this.#length > offset) {
-      const index = this.#find(NEWLINE, offset);
-      if (index !== -1) {
-        if (index > this.limit) {
-          throw new LimitOverrunError(
-            `Cannot readLine(): the separator was found past the limit of ${this.limit} bytes`,
-            index,
-          );
-        }
-        return this.#take(index + 1);
-      }
-      this.#lineOffset = this.#length;
-      if (this.#length > this.limit) {
-        throw new LimitOverrunError(
-          `Cannot readLine(): no separator found within the limit of ${this.limit} bytes`,
-          this.#length,
-        );
-      }
-    }
-    if (this.#eof) return this.#take(this.#length);
-    return undefined;
-  }
-
-  // Waits (as #waitForData) until #lineStep() has a result, then settles the readLine() promise.
-  #waitLine(
-    resolve: (line: Buffer) => void,
-    reject: (error: unknown) => void,
+  // Makes the read in #kind wait. Only a read that waits listens to its signal.
+  #park(
     signal: AbortSignal | undefined,
+    resolve: (value: Buffer) => void,
+    reject: (error: unknown) => void,
   ): void {
-    if (signal === undefined) {
-      this.#lineResolve = resolve;
-      this.#lineReject = reject;
-      this.#parkWaiter(this.#lineWaiter);
-      return;
-    }
-    const waiter: Waiter = {
-      resolve: () => {
-        let line: Buffer | undefined;
-        try {
-          line = this.#lineStep();
-        } catch (error) {
-          waiter.reject(error);
-          return;
-        }
-        if (line === undefined) {
-          this.#parkWaiter(waiter);
-          return;
-        }
-        signal?.removeEventListener('abort', onAbort);
-        resolve(line);
-      },
-      reject: (error) => {
-        signal?.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    };
-    const onAbort = (): void => {
-      if (this.#waiter === waiter) this.#waiter = null;
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.#parkWaiter(waiter);
-  }
-
-  // Installs `waiter` as the pending read, after #waitForData's checks (the caller has just run
-  // #start(), or is the waiter itself being woken, so no other read is pending).
-  #parkWaiter(waiter: Waiter): void {
-    if (this.#failed) {
-      waiter.reject(this.#exception);
-      return;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    if (signal !== undefined) {
+      this.#signal = signal;
+      signal.addEventListener('abort', this.#onAbort);
     }
     // A read that has to wait needs more bytes than the buffer holds: let the transport go on.
     if (this.#paused) {
       this.#paused = false;
       this.#resume?.();
     }
-    this.#waiter = waiter;
   }
 
-  // The rest of the first buffered chunk (#length > 0), without copying.
-  #takeChunk(): Buffer {
-    const first = this.#chunks[this.#head]!;
-    const available = first.length - this.#offset;
-    return this.#take(available < this.#length ? available : this.#length);
+  // New data or end-of-stream for the waiting read: it completes (taking its bytes now) or waits
+  // on. While its step runs, #resolve is null, so that data fed from within a flow-control hook
+  // is only buffered.
+  #wake(): void {
+    const resolve = this.#resolve!;
+    this.#resolve = null;
+    let value: Buffer | undefined;
+    try {
+      value = this.#step();
+    } catch (error) {
+      const reject = this.#reject!;
+      this.#clearPending();
+      reject(error);
+      return;
+    }
+    if (value === undefined) {
+      this.#resolve = resolve;
+      return;
+    }
+    this.#clearPending();
+    resolve(value);
   }
 
-  // The index (from the start of the buffer) of the first `sep` at or after `from`, or -1.
-  #find(sep: Buffer, from: number): number {
-    const chunks = this.#chunks;
+  #clearPending(): void {
+    this.#kind = NONE;
+    this.#resolve = null;
+    this.#reject = null;
+    const signal = this.#signal;
+    if (signal !== undefined) {
+      this.#signal = undefined;
+      signal.removeEventListener('abort', this.#onAbort);
+    }
+  }
+
+  // One attempt of the pending read: its result, or undefined when it must wait for more data.
+  // Throws the read's errors (LimitOverrunError, IncompleteReadError).
+  #step(): Buffer | undefined {
+    const length = this.#queue.length;
+    switch (this.#kind) {
+      case LINE:
+      case UNTIL:
+        return this.#searchStep();
+      case READ:
+        if (length > 0) return this.#take(this.#n < length ? this.#n : length);
+        return this.#eof ? EMPTY : undefined;
+      case EXACTLY:
+        if (length >= this.#n) return this.#take(this.#n);
+        if (this.#eof) throw new IncompleteReadError(this.#take(length), this.#n);
+        return undefined;
+      case READ_ALL:
+        return this.#eof ? this.#take(length) : undefined;
+      default:
+        // CHUNK: an empty Buffer means end-of-stream.
+        if (length > 0) return this.#released(this.#queue.takeChunk());
+        return this.#eof ? EMPTY : undefined;
+    }
+  }
+
+  // readUntil()/readLine(): asyncio's readuntil loop body. The search resumes at #searchFrom, so
+  // each wake examines only the new bytes and the separator's length before them.
+  #searchStep(): Buffer | undefined {
+    const sep = this.#separator;
     const sepLength = sep.length;
-    // Walk back from the last chunk to the one holding `from`: searches resume near the end, so
-    // this costs O(chunks since the last search), not O(all chunks).
-    let i = chunks.length - 1;
-    let base = this.#length - chunks[i]!.length;
-    while (i > this.#head && base > from) {
-      i--;
-      base -= chunks[i]!.length;
-    }
-    for (; i < chunks.length; i++) {
-      const chunk = chunks[i]!;
-      const start = from > base ? from - base : i === this.#head ? this.#offset : 0;
-      if (sepLength === 1) {
-        const found = chunk.indexOf(sep[0]!, start);
-        readerStats.bytesScanned += (found === -1 ? chunk.length : found + 1) - start;
-        if (found !== -1) return base + found;
-      } else {
-        const found = chunk.indexOf(sep, start);
-        readerStats.bytesScanned += (found === -1 ? chunk.length : found + sepLength) - start;
-        if (found !== -1) return base + found;
-        // A separator that starts in this chunk and ends in a later one.
-        const tail = chunk.length - sepLength + 1;
-        for (let p = start > tail ? start : tail; p < chunk.length; p++) {
-          readerStats.bytesScanned++;
-          if (this.#matchesAt(sep, i, p)) return base + p;
-        }
+    const length = this.#queue.length;
+    if (length - this.#searchFrom >= sepLength) {
+      const index = this.#queue.indexOf(sep, this.#searchFrom);
+      if (index !== -1) {
+        if (index > this.limit) throw this.#overrun('the separator was found past', index);
+        return this.#take(index + sepLength);
       }
-      base += chunk.length;
+      this.#searchFrom = length + 1 - sepLength;
     }
-    return -1;
+    // Also when readLine()'s first look searched the first chunk already.
+    if (this.#searchFrom > this.limit) {
+      throw this.#overrun('no separator found within', this.#searchFrom);
+    }
+    if (this.#eof) {
+      const partial = this.#take(length);
+      if (this.#kind === LINE) return partial;
+      throw new IncompleteReadError(partial, null);
+    }
+    return undefined;
   }
 
-  #matchesAt(sep: Buffer, chunkIndex: number, position: number): boolean {
-    const chunks = this.#chunks;
-    let i = chunkIndex;
-    let chunk = chunks[i]!;
-    let p = position;
-    for (let k = 0; k < sep.length; k++, p++) {
-      while (p >= chunk.length) {
-        i++;
-        if (i >= chunks.length) return false;
-        chunk = chunks[i]!;
-        p = 0;
-      }
-      if (chunk[p] !== sep[k]) return false;
-    }
-    return true;
+  #overrun(what: string, consumed: number): LimitOverrunError {
+    const message = `Cannot ${NAMES[this.#kind]}(): ${what} the limit of ${this.limit} bytes`;
+    return new LimitOverrunError(message, consumed);
   }
 
-  // Removes and returns the first `n` buffered bytes (n <= #length): a view when they sit in one
-  // chunk, one copy otherwise.
+  // Removes and returns the first `n` buffered bytes (n <= length).
   #take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const first = this.#chunks[this.#head]!;
-    let out: Buffer;
-    if (n < first.length - this.#offset) {
-      out = first.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-    } else if (n === first.length - this.#offset) {
-      out = this.#offset === 0 ? first : first.subarray(this.#offset);
-      this.#dropHead();
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let copied = 0;
-      while (copied < n) {
-        // Not cached outside the loop: #dropHead() may compact the list.
-        const chunk = this.#chunks[this.#head]!;
-        const available = chunk.length - this.#offset;
-        const wanted = n - copied;
-        if (wanted < available) {
-          chunk.copy(out, copied, this.#offset, this.#offset + wanted);
-          this.#offset += wanted;
-          copied = n;
-        } else {
-          chunk.copy(out, copied, this.#offset);
-          copied += available;
-          this.#dropHead();
-        }
-      }
-    }
-    this.#length -= n;
-    if (this.#paused && this.#length <= this.limit) {
+    return this.#released(this.#queue.take(n));
+  }
+
+  // Resumes a paused transport once the buffer is back to `limit` bytes or fewer; returns `out`.
+  #released(out: Buffer): Buffer {
+    if (this.#paused && this.#queue.length <= this.limit) {
       this.#paused = false;
       this.#resume?.();
     }
     return out;
-  }
-
-  #dropHead(): void {
-    this.#chunks[this.#head] = EMPTY;
-    this.#head++;
-    this.#offset = 0;
-    if (this.#head === this.#chunks.length) {
-      this.#chunks = [];
-      this.#head = 0;
-    } else if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#chunks.length) {
-      this.#chunks = this.#chunks.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  #wake(): void {
-    const waiter = this.#waiter;
-    if (waiter !== null) {
-      this.#waiter = null;
-      waiter.resolve();
-    }
-  }
-
-  // Waits until data, end-of-stream or an error arrives. The abort listener is removed on every
-  // path; an abort leaves the buffer untouched.
-  #waitForData(name: string, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#waiter !== null) {
-      return Promise.reject(
-        new Error(`Cannot call ${name}(): another read is already waiting for data`),
-      );
-    }
-    if (this.#failed) return Promise.reject(this.#exception);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    // A read that has to wait needs more bytes than the buffer holds: let the transport go on.
-    if (this.#paused) {
-      this.#paused = false;
-      this.#resume?.();
-    }
-    return new Promise<void>((resolve, reject) => {
-      if (signal === undefined) {
-        this.#waiter = { resolve, reject };
-        return;
-      }
-      const onAbort = (): void => {
-        if (this.#waiter === waiter) this.#waiter = null;
-        reject(signal.reason);
-      };
-      const waiter: Waiter = {
-        resolve() {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        reject(error) {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#waiter = waiter;
-    });
   }
 }

@@ -1,12 +1,40 @@
-import { getEventListeners } from 'node:events';
+import { execFile } from 'node:child_process';
+import { getEventListeners, once } from 'node:events';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { IncompleteReadError, LimitOverrunError, StreamReader } from '../../src/modern/index.js';
+import { byteQueueStats } from '../../src/modern/_byte-queue.js';
 import { readerStats } from '../../src/modern/_stats.js';
+import { wireSocket } from '../../src/modern/_wire.js';
 import { tick, rejection } from '../helpers/async.js';
+import { chunked, framedBytes, microtasks, until } from '../helpers/chunkings.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import { abortListeners } from '../helpers/leaks.js';
 
 const b = (text: string): Buffer => Buffer.from(text);
 
-/** Settles after pending microtasks and I/O callbacks have run. */
+/** The work separator searches did while `work` ran: bytes compared plus segments visited. */
+async function examined(work: () => Promise<void>): Promise<number> {
+  const bytes = readerStats.bytesScanned;
+  const segments = byteQueueStats.segmentsVisited;
+  await work();
+  return readerStats.bytesScanned - bytes + (byteQueueStats.segmentsVisited - segments);
+}
+
+/** `bytes` bytes of 64-byte lines ending in `separator`, cut into chunks of `size` bytes. */
+function lines(bytes: number, separator: string, size: number): Buffer[] {
+  const line = b(`${'x'.repeat(64 - separator.length)}${separator}`);
+  const data = Buffer.concat(Array.from({ length: bytes / 64 }, () => line));
+  const chunks: Buffer[] = [];
+  // Each chunk its own allocation, as a socket delivers.
+  for (let i = 0; i < data.length; i += size) chunks.push(Buffer.from(data.subarray(i, i + size)));
+  return chunks;
+}
+
 /** Every way to split `text` into at most 3 non-empty chunks. */
 function* splits(text: string): Generator<string[]> {
   yield [text];
@@ -188,6 +216,14 @@ describe('StreamReader', () => {
       expect(await rejection(new StreamReader().readUntil(''))).to.be.instanceOf(RangeError);
     });
 
+    it('rejects a separator that is neither a string nor bytes with a TypeError', async () => {
+      const error = await rejection(new StreamReader().readUntil(10 as unknown as string));
+      expect(error).to.be.instanceOf(TypeError);
+      expect((error as Error).message).to.equal(
+        'Expected `separator` to be a string or a Uint8Array, got `10` (number)',
+      );
+    });
+
     it('scans linearly: 10 000 one-byte chunks before the separator', async () => {
       const reader = new StreamReader({ limit: 1 << 20 });
       for (const separator of ['\n', 'END']) {
@@ -312,20 +348,27 @@ describe('StreamReader', () => {
   });
 
   describe('#chunks()', () => {
-    it('yields the raw chunks as they were fed, until end-of-stream', async () => {
+    it('yields a chunk fed while it waits as it was fed, and small buffered chunks joined', async () => {
       const reader = new StreamReader();
+      const large = Buffer.alloc(1000, 0x61);
+      reader.feedData(large);
       reader.feedData(b('ab'));
       reader.feedData(b('cde'));
-      const seen: string[] = [];
+      const seen: Buffer[] = [];
       const done = (async () => {
-        for await (const chunk of reader.chunks()) seen.push(chunk.toString());
+        for await (const chunk of reader.chunks()) seen.push(chunk);
       })();
       await tick();
-      reader.feedData(b('f'));
+      const fresh = b('f');
+      reader.feedData(fresh);
       await tick();
       reader.feedEof();
       await done;
-      expect(seen).to.deep.equal(['ab', 'cde', 'f']);
+      expect(seen.map((chunk) => chunk.length)).to.deep.equal([1000, 5, 1]);
+      // Without copying what was kept by reference.
+      expect(seen[0]).to.equal(large);
+      expect(seen[1]!.toString()).to.equal('abcde');
+      expect(seen[2]).to.equal(fresh);
     });
   });
 
@@ -333,9 +376,9 @@ describe('StreamReader', () => {
     it('return() ends the iteration and leaves the rest buffered', async () => {
       const reader = new StreamReader();
       reader.feedData(b('one'));
-      reader.feedData(b('two'));
       const chunks = reader.chunks();
       expect((await chunks.next()).value?.toString()).to.equal('one');
+      reader.feedData(b('two'));
       expect(await chunks.return()).to.deep.equal({ done: true, value: undefined });
       expect(await chunks.next()).to.deep.equal({ done: true, value: undefined });
       expect((await reader.read(10)).toString()).to.equal('two');
@@ -351,6 +394,26 @@ describe('StreamReader', () => {
       reader.feedData(b('b'));
       reader.feedEof();
       const results = await Promise.all([first, second, third]);
+      expect(results.map((r) => (r.done ? 'done' : r.value.toString()))).to.deep.equal([
+        'a',
+        'b',
+        'done',
+      ]);
+    });
+
+    it('runs queued next() calls in turn when the data comes one turn at a time', async () => {
+      const reader = new StreamReader();
+      const chunks = reader.chunks();
+      const calls = [chunks.next(), chunks.next(), chunks.next()];
+      for (const item of ['a', 'b']) {
+        await tick();
+        reader.feedData(b(item));
+      }
+      await tick();
+      reader.feedEof();
+      // Before, the third next() started while the second waited and failed with "another read
+      // is already waiting for data".
+      const results = await Promise.all(calls);
       expect(results.map((r) => (r.done ? 'done' : r.value.toString()))).to.deep.equal([
         'a',
         'b',
@@ -488,6 +551,25 @@ describe('StreamReader', () => {
       expect(reader.exception()).to.equal(boom);
     });
 
+    it('feedData ignores empty data: a waiting read goes on waiting', async () => {
+      const reader = new StreamReader();
+      const pending = reader.read(1);
+      reader.feedData(Buffer.alloc(0));
+      reader.feedData(new Uint8Array(0));
+      await tick();
+      expect(reader.bufferedLength).to.equal(0);
+      reader.feedData(b('z'));
+      expect((await pending).toString()).to.equal('z');
+    });
+
+    it('feedData takes any Uint8Array, not only Buffers', async () => {
+      const reader = new StreamReader();
+      const bytes = new Uint8Array([0x61, 0x62, 0x0a, 0x63]);
+      reader.feedData(bytes.subarray(1));
+      expect((await reader.readLine()).toString()).to.equal('b\n');
+      expect((await reader.read(5)).toString()).to.equal('c');
+    });
+
     it('feedData rejects non-bytes and data after end-of-stream', () => {
       const reader = new StreamReader();
       expect(() => reader.feedData('text' as unknown as Uint8Array)).to.throw(TypeError);
@@ -531,6 +613,292 @@ describe('StreamReader', () => {
       expect(calls).to.deep.equal(['pause', 'resume']);
       reader.feedData(b('abc'));
       expect((await pending).toString()).to.equal('123456789abc');
+    });
+  });
+  describe('one pending read', () => {
+    const ops: Record<string, [(reader: StreamReader) => Promise<Buffer>, string, string]> = {
+      'read(1)': [(reader) => reader.read(1), 'A', 'B'],
+      'readExactly(2)': [(reader) => reader.readExactly(2), 'A1', 'B2'],
+      'readUntil("!")': [(reader) => reader.readUntil('!'), 'A!', 'B!'],
+      'readLine()': [(reader) => reader.readLine(), 'A\n', 'B\n'],
+      'read(-1)': [(reader) => reader.read(), 'A', ''],
+      'chunks()': [
+        async (reader) => {
+          const { value } = await reader.chunks().next();
+          return value ?? Buffer.alloc(0);
+        },
+        'A',
+        'B',
+      ],
+    };
+    for (const [name, [op, first, second]] of Object.entries(ops)) {
+      it(`${name}: a read started after feedData() completed the waiting one never takes its bytes`, async () => {
+        const reader = new StreamReader();
+        const one = op(reader);
+        reader.feedData(b(first));
+        if (second === '') reader.feedEof();
+        // Started before read #1 has run again: its bytes are already taken.
+        const two = op(reader);
+        if (second !== '') reader.feedData(b(second));
+        expect((await one).toString()).to.equal(first);
+        expect((await two).toString()).to.equal(second);
+        expect(reader.bufferedLength).to.equal(0);
+      });
+    }
+
+    it('a read started while the first one still waits rejects and takes nothing', async () => {
+      const reader = new StreamReader();
+      const one = reader.readExactly(4);
+      reader.feedData(b('AB'));
+      const error = await rejection(reader.read(1));
+      expect((error as Error).message).to.equal(
+        'Cannot call read(): another read is already waiting for data',
+      );
+      reader.feedData(b('CD'));
+      expect((await one).toString()).to.equal('ABCD');
+    });
+  });
+
+  describe('cost follows bytes, whatever the chunking', () => {
+    // The issue's case: 131 072 bytes of lines in one-byte chunks read ~860x slower than in 128
+    // chunks, because every fresh search walked back over all buffered chunks.
+    for (const [name, separator] of [
+      ['readLine()', '\n'],
+      ['readUntil("\\r\\n")', '\r\n'],
+    ] as const) {
+      it(`${name} over 131 072 buffered one-byte chunks examines each byte about once`, async () => {
+        for (const size of [1, 1024]) {
+          const reader = new StreamReader({ limit: 1 << 20 });
+          let count = 0;
+          const work = await examined(async () => {
+            for (const chunk of lines(131_072, separator, size)) reader.feedData(chunk);
+            for (;;) {
+              const line =
+                separator === '\n' ? await reader.readLine() : await reader.readUntil(separator);
+              expect(line.length).to.equal(64);
+              count++;
+              if (reader.bufferedLength === 0) break;
+            }
+          });
+          expect(count).to.equal(2048);
+          // Walking every buffered chunk per line would be ~130 000 000 segment visits.
+          expect(work, `chunks of ${size}`).to.be.at.most(131_072 * 2);
+        }
+      });
+    }
+
+    it('separator searches examine at most a few times the bytes fed, for any chunking (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom('\n', '\r\n', 'aba'),
+          fc.integer({ min: 0, max: 3 }),
+          fc.nat(),
+          async (separator, ticks, seed) => {
+            const sep = b(separator);
+            const { data, chunks } = fc.sample(chunked(framedBytes(sep, { maxLength: 2000 })), {
+              numRuns: 1,
+              seed,
+            })[0]!;
+            const reader = new StreamReader({ limit: 1 << 20 });
+            const out: Buffer[] = [];
+            const work = await examined(async () => {
+              const consumer = (async () => {
+                for (;;) {
+                  try {
+                    const message =
+                      separator === '\n'
+                        ? await reader.readLine()
+                        : await reader.readUntil(separator);
+                    if (message.length === 0) return;
+                    out.push(message);
+                  } catch (error) {
+                    out.push((error as IncompleteReadError).partial);
+                    return;
+                  }
+                }
+              })();
+              for (const chunk of chunks) {
+                reader.feedData(Buffer.from(chunk));
+                await microtasks(ticks);
+              }
+              reader.feedEof();
+              await consumer;
+            });
+            expect(Buffer.concat(out).equals(data)).to.equal(true);
+            // Each byte once, the separator's length before each chunk again, a segment visit
+            // or two per search, and a boundary check of the separator per segment.
+            const bound = (sep.length + 2) * (data.length + chunks.length) + 2 * out.length + 2;
+            expect(work).to.be.at.most(bound);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+
+    /** Sends a 1 000-byte line one byte at a time, each once the last one arrived. */
+    async function trickleLine(client: Duplex, server: Duplex): Promise<number> {
+      const { reader } = wireSocket(server, 1 << 20);
+      const bytes = 1_000;
+      const work = await examined(async () => {
+        const pending = reader.readLine();
+        for (let i = 0; i < bytes - 1; i++) {
+          client.write('x');
+          // The next byte leaves only once this one arrived: one segment, one chunk each.
+          await until(() => reader.bufferedLength > i);
+        }
+        client.write('\n');
+        expect((await pending).length).to.equal(bytes);
+      });
+      return work / bytes;
+    }
+
+    it('over loopback TCP, a line sent one byte per segment is scanned about once per byte', async () => {
+      const server = net.createServer();
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as net.AddressInfo;
+      const client = net.connect({ port, host: '127.0.0.1', noDelay: true });
+      const [socket] = (await once(server, 'connection')) as [net.Socket];
+      try {
+        expect(await trickleLine(client, socket)).to.be.at.most(3);
+      } finally {
+        client.destroy();
+        socket.destroy();
+        server.close();
+        await once(server, 'close');
+      }
+    });
+
+    it('over the in-memory duplex, a line sent one byte per write is scanned about once per byte', async () => {
+      const [client, server] = duplexPair();
+      try {
+        expect(await trickleLine(client, server)).to.be.at.most(3);
+      } finally {
+        client.destroy();
+        server.destroy();
+      }
+    });
+
+    it('buffered bytes cost memory in proportion to bytes, not chunks (600 000 one-byte chunks)', async () => {
+      // Measured in a fresh process with --expose-gc: heap (Buffer objects) plus external memory
+      // (ArrayBuffer backing stores) retained by a reader holding 600 000 one-byte chunks, each
+      // its own ArrayBuffer as a socket delivers them. Keeping every chunk costs ~196 bytes per
+      // byte (a Buffer and an ArrayBuffer object each); coalescing costs ~1.5 (the bytes, plus
+      // tails up to half empty), so the bound of 8 fails by 25x before and passes by 5x after.
+      const reader = fileURLToPath(new URL('../../src/modern/reader.ts', import.meta.url));
+      const script = `
+        const { StreamReader } = await import(process.argv[1]);
+        const N = 600000;
+        const reader = new StreamReader({ limit: 1 << 30 });
+        globalThis.gc(); globalThis.gc();
+        const before = process.memoryUsage();
+        for (let i = 0; i < N; i++) reader.feedData(Buffer.from(new ArrayBuffer(1)).fill(120));
+        globalThis.gc(); globalThis.gc();
+        const after = process.memoryUsage();
+        const grown = after.heapUsed - before.heapUsed + (after.external - before.external);
+        console.log(JSON.stringify({ perByte: grown / N, buffered: reader.bufferedLength }));
+      `;
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          '--expose-gc',
+          '--import',
+          './scripts/ts-register.mjs',
+          '--input-type=module',
+          '-e',
+          script,
+          reader,
+        ],
+        { timeout: 15_000 },
+      );
+      const { perByte, buffered } = JSON.parse(stdout) as { perByte: number; buffered: number };
+      expect(buffered).to.equal(600_000);
+      expect(perByte).to.be.below(8);
+    });
+  });
+
+  describe('signals', () => {
+    it('a read that does not wait never subscribes to its signal', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const signal = controller.signal;
+      let subscriptions = 0;
+      const add = signal.addEventListener.bind(signal);
+      signal.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => {
+        subscriptions++;
+        add(...args);
+      };
+      reader.feedData(b('a\nb\nc\n12345'));
+      for (let i = 0; i < 3; i++) await reader.readLine({ signal });
+      await reader.readExactly(2, { signal });
+      await reader.read(10, { signal });
+      expect(subscriptions).to.equal(0);
+      const waiting = reader.readLine({ signal });
+      expect(subscriptions).to.equal(1);
+      reader.feedData(b('d\n'));
+      expect((await waiting).toString()).to.equal('d\n');
+      expect(getEventListeners(signal, 'abort').length).to.equal(0);
+    });
+
+    it('an abort right after data completed a waiting read changes nothing: it has its bytes', async () => {
+      for (const read of [
+        (reader: StreamReader, signal: AbortSignal) => reader.readLine({ signal }),
+        (reader: StreamReader, signal: AbortSignal) => reader.readExactly(2, { signal }),
+        (reader: StreamReader, signal: AbortSignal) => reader.readUntil('\n', { signal }),
+      ]) {
+        const reader = new StreamReader();
+        const controller = new AbortController();
+        const pending = read(reader, controller.signal);
+        reader.feedData(b('x\nrest'));
+        controller.abort(new Error('too late'));
+        expect((await pending).toString()).to.equal('x\n');
+        expect(getEventListeners(controller.signal, 'abort').length).to.equal(0);
+        expect((await reader.read(10)).toString()).to.equal('rest');
+      }
+    });
+
+    it('an abort whose earlier listener feeds the missing bytes completes the read instead', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      // Registered before the read's own listener: it runs first and completes the read.
+      controller.signal.addEventListener('abort', () => reader.feedData(b('ne\nnext')));
+      const pending = reader.readLine({ signal: controller.signal });
+      reader.feedData(b('li'));
+      controller.abort();
+      expect((await pending).toString()).to.equal('line\n');
+      expect(abortListeners(controller.signal)).to.equal(1);
+      expect((await reader.read(10)).toString()).to.equal('next');
+    });
+
+    it('an aborted wait keeps the bytes its search already examined, and the next read finds them', async () => {
+      const reader = new StreamReader();
+      const controller = new AbortController();
+      const pending = reader.readUntil('\r\n', { signal: controller.signal });
+      reader.feedData(b('abc\r'));
+      controller.abort();
+      expect(await rejection(pending)).to.equal(controller.signal.reason);
+      const next = reader.readUntil('\r\n');
+      reader.feedData(b('\ndef'));
+      expect((await next).toString()).to.equal('abc\r\n');
+      expect(reader.bufferedLength).to.equal(3);
+    });
+  });
+
+  describe('flow control while a read waits', () => {
+    it('a waiting read(-1) keeps the transport running past 2 × limit', async () => {
+      const calls: string[] = [];
+      const reader = new StreamReader({
+        limit: 4,
+        pause: () => calls.push('pause'),
+        resume: () => calls.push('resume'),
+      });
+      const all = reader.read();
+      for (let i = 0; i < 10; i++) reader.feedData(b('xy'));
+      expect(reader.paused).to.equal(false);
+      reader.feedEof();
+      expect((await all).length).to.equal(20);
+      // No pause()/resume() churn on the transport either.
+      expect(calls).to.deep.equal([]);
     });
   });
 });
