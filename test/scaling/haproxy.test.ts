@@ -143,11 +143,8 @@ describe('the PROXY protocol behind a real HAProxy', function () {
   });
 
   it('is the configuration the scaling-out documentation shows (comments aside)', async () => {
-    // docs-drafts/scaling-out.md is the draft of the README's "Scaling out" section
-    const doc = await readFile(
-      new URL('../../docs-drafts/scaling-out.md', import.meta.url),
-      'utf8',
-    );
+    // The README's "Scaling out" section
+    const doc = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     const block = /```haproxy\n([\s\S]*?)```/.exec(doc);
     expect(block, 'a ```haproxy block').not.to.equal(null);
     const significant = (text: string): string[] =>
