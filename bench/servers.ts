@@ -2,6 +2,7 @@
 // 127.0.0.1 with an ephemeral port. Every server speaks the same protocol, so one load client
 // measures them all: whatever bytes arrive go back unchanged (line servers echo whole lines, which
 // is the same thing for a client that sends newline-terminated lines).
+import { fork } from 'node:child_process';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -14,7 +15,7 @@ import {
 } from '../src/legacy/index.js';
 import { startServer, type StreamHandler } from '../src/modern/index.js';
 import { asDispatcherClass, asStreamHandler } from '../src/adapter/index.js';
-import { startMixedServer } from '../src/adapter/index.js';
+import { startMixedServer, upstream } from '../src/adapter/index.js';
 
 /** A started benchmark server. */
 export interface RunningServer {
@@ -179,6 +180,57 @@ async function mixedServer(): Promise<RunningServer> {
   return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
 }
 
+/** Starts the upstream echo in its own process; resolves with its port and a stop function. */
+async function upstreamEcho(): Promise<{ port: number; stop(): void }> {
+  const child = fork(new URL('./upstream-echo.ts', import.meta.url), [], {
+    execArgv: process.execArgv,
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve(message.port));
+    child.once('exit', (code) => reject(new Error(`upstream echo exited with ${code}`)));
+  });
+  return { port, stop: () => child.kill() };
+}
+
+/** The reference proxy: raw node:net, `client.pipe(upstream).pipe(client)`. */
+async function netPipeProxy(): Promise<RunningServer> {
+  const echo = await upstreamEcho();
+  const server = net.createServer((client) => {
+    const target = net.connect({ host: '127.0.0.1', port: echo.port, noDelay: true });
+    client.setNoDelay(true);
+    client.pipe(target).pipe(client);
+    client.on('error', () => target.destroy());
+    target.on('error', () => client.destroy());
+  });
+  const running = await listen(server);
+  return {
+    port: running.port,
+    async close() {
+      await running.close();
+      echo.stop();
+    },
+  };
+}
+
+/** The mixed server as a transparent proxy: `legacy: upstream(...)`, route 'legacy'. */
+async function upstreamProxy(): Promise<RunningServer> {
+  const echo = await upstreamEcho();
+  const server = await startMixedServer({
+    legacy: upstream({ host: '127.0.0.1', port: echo.port }),
+    modern: chunkEchoHandler,
+    route: 'legacy',
+    host: '127.0.0.1',
+    port: 0,
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    async close() {
+      await server.shutdown({ timeout: 0 });
+      echo.stop();
+    },
+  };
+}
+
 /** Every row, in the order the table prints them. */
 export const serverRows: Record<string, ServerRow> = {
   'raw net': {
@@ -232,5 +284,16 @@ export const serverRows: Record<string, ServerRow> = {
     reference: 'raw net',
     target: 1.5,
     start: mixedServer,
+  },
+  'net pipe proxy': {
+    description:
+      'raw node:net proxy to an echo in another process: client.pipe(upstream).pipe(client)',
+    start: netPipeProxy,
+  },
+  'upstream proxy': {
+    description: 'startMixedServer({ legacy: upstream(echo in another process) }) as a proxy',
+    reference: 'net pipe proxy',
+    target: 1.2,
+    start: upstreamProxy,
   },
 };
