@@ -46,7 +46,9 @@ const connections = positive('connections', values.connections);
 const messages = positive('messages', values.messages);
 const MiB = 1024 * 1024;
 const bulkBytes = positive('bulk-mb', values['bulk-mb']) * MiB;
-const rowNames = values.rows ? values.rows.split(',') : Object.keys(serverRows);
+const rowNames = values.rows
+  ? values.rows.split(',')
+  : Object.keys(serverRows).filter((name) => serverRows[name]!.scaleOnly !== true);
 for (const name of rowNames) {
   if (!serverRows[name]) throw new RangeError(`Unknown row ${JSON.stringify(name)}`);
 }

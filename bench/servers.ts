@@ -31,6 +31,8 @@ export interface ServerRow {
   reference?: string;
   /** The largest acceptable ratio of server CPU per message against the reference. */
   target?: number;
+  /** Only in the scale rows (bench/scale.ts), not in the main table. */
+  scaleOnly?: boolean;
   /** Further targets against other rows, checked and printed below the table. */
   alsoAgainst?: { reference: string; target: number }[];
   start(): Promise<RunningServer>;
@@ -139,6 +141,16 @@ const lineEchoHandler: StreamHandler = async (reader, writer) => {
     if (line.length === 0) return;
     writer.write(line);
     await writer.drain();
+  }
+};
+
+/** The same, as the README writes it: `{ signal }` on every read and drain. */
+const signalLineEchoHandler: StreamHandler = async (reader, writer, { signal }) => {
+  for (;;) {
+    const line = await reader.readLine({ signal });
+    if (line.length === 0) return;
+    writer.write(line);
+    await writer.drain({ signal });
   }
 };
 
@@ -259,6 +271,13 @@ export const serverRows: Record<string, ServerRow> = {
     reference: 'raw net',
     target: 1.25,
     start: () => modernServer(lineEchoHandler),
+  },
+  'modern readLine signal': {
+    description: 'startServer line echo with { signal } on every readLine and drain',
+    reference: 'modern readLine',
+    target: 1.05,
+    scaleOnly: true,
+    start: () => modernServer(signalLineEchoHandler),
   },
   'modern chunks': {
     description: 'startServer chunk echo: for await (chunk of reader.chunks()) → write → drain',
