@@ -1,7 +1,7 @@
 import process from 'node:process';
 import { LimitOverrunError } from '../errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
-import { kAtEof } from './_internal.js';
+import { kAtEof, kQueued, kTakeOutput } from './_internal.js';
 import { Fifo } from './_fifo.js';
 import { legacyStats } from './_stats.js';
 import { findPrefixAtEnd } from './_terminator.js';
@@ -83,8 +83,8 @@ export class AsyncChat extends Dispatcher {
   // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
   // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
   #sendScheduled = false;
-  // True while close() runs (handleClose() may still push a last message).
-  #closing = false;
+  // Bytes of the Buffers in #fifo (producers count once they have produced).
+  #queuedBytes = 0;
   #scheduledSend = (): void => {
     if (!this.#sendScheduled) return;
     this.#sendScheduled = false;
@@ -181,6 +181,7 @@ export class AsyncChat extends Dispatcher {
     }
     if (this.closed || bytes.length === 0) return;
     this.#fifo.push(bytes);
+    this.#queuedBytes += bytes.length;
     this.#scheduleSend();
   }
 
@@ -241,6 +242,7 @@ export class AsyncChat extends Dispatcher {
     this.#inBuffer = EMPTY;
     this.#collected = 0;
     this.#fifo.clear();
+    this.#queuedBytes = 0;
   }
 
   /** How many items (byte chunks, producers, a close mark) wait in the output queue. */
@@ -269,30 +271,7 @@ export class AsyncChat extends Dispatcher {
     this.#send(false);
   }
 
-  /**
-   * Close (see {@link Dispatcher.close}); what `push()` queued in this tick is first handed to
-   * the transport, as far as it takes it, just as if it had been sent at once.
-   */
-  override close(): void {
-    if (this.closed) return;
-    this.#closing = true;
-    try {
-      if (this.#sendScheduled) {
-        this.#sendScheduled = false;
-        this.#send(true);
-      }
-      super.close();
-    } finally {
-      this.#closing = false;
-    }
-  }
-
   #scheduleSend(): void {
-    // A push() from handleClose() while close() runs: the transport is about to be released.
-    if (this.#closing) {
-      this.#send(true);
-      return;
-    }
     if (!this.#sendScheduled) {
       this.#sendScheduled = true;
       process.nextTick(this.#scheduledSend);
@@ -308,18 +287,21 @@ export class AsyncChat extends Dispatcher {
       if (first === null) {
         if (stopAtClose) return;
         // The close mark: what was queued behind it is never sent (asynchat closes here), so it
-        // is dropped now, before handleClose() -> close() would flush this tick's pushes.
+        // is dropped now, before close() would flush the queue. close() runs handleClose() first
+        // unless it already ran (it may have queued this very closeWhenDone()).
         fifo.clear();
-        this.handleClose();
-        // handleClose() runs once per dispatcher: when it already ran (it queued this very
-        // closeWhenDone(), e.g. a reply at end-of-stream), the guard skipped it, so close here.
-        if (!this.closed) this.close();
+        this.#queuedBytes = 0;
+        this.close();
         return;
       }
       if (isProducer(first)) {
         const more = toBuffer(first.more(), 'Producer.more');
-        if (more.length > 0) fifo.unshift(more);
-        else fifo.shift();
+        if (more.length > 0) {
+          fifo.unshift(more);
+          this.#queuedBytes += more.length;
+        } else {
+          fifo.shift();
+        }
         continue;
       }
       const size = this.acOutBufferSize;
@@ -368,6 +350,7 @@ export class AsyncChat extends Dispatcher {
   // Drops the first `sent` bytes from the byte chunks at the head of the queue.
   #consume(sent: number): void {
     const fifo = this.#fifo;
+    this.#queuedBytes -= sent;
     let left = sent;
     while (left > 0) {
       const first = fifo.first() as Buffer;
@@ -379,6 +362,34 @@ export class AsyncChat extends Dispatcher {
         left = 0;
       }
     }
+  }
+
+  /** @internal */
+  override [kQueued](): number {
+    return this.#queuedBytes;
+  }
+
+  /**
+   * @internal The flush of close(): the queue in order, producers drained, up to a
+   * closeWhenDone() mark (what follows it is dropped, as asynchat never sends it).
+   */
+  override [kTakeOutput](): Buffer | null {
+    const fifo = this.#fifo;
+    while (fifo.length > 0) {
+      const first = fifo.first() as Buffer | Producer | null;
+      if (first === null) break;
+      if (isProducer(first)) {
+        const more = toBuffer(first.more(), 'Producer.more');
+        if (more.length > 0) return more;
+        fifo.shift();
+        continue;
+      }
+      const data = this.#gather(first, this.acOutBufferSize);
+      this.#consume(data.length);
+      return data;
+    }
+    this.discardBuffers();
+    return null;
   }
 
   /** @internal Bytes held back waiting for the rest of a terminator are delivered at EOF. */

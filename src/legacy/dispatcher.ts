@@ -1,19 +1,33 @@
 import { EventEmitter } from 'eventemitter3';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { DEFAULT_LINGER_TIMEOUT } from '../_core/linger.js';
 import { toAddress, validateAddress, type Address } from './_address.js';
 import { EMPTY, describeValue, toBuffer, validatePositiveInteger } from './_bytes.js';
-import { kAdd, kAtEof, kDelete, kDispatch, kReady } from './_internal.js';
+import {
+  kAdd,
+  kAtEof,
+  kDelegate,
+  kDelete,
+  kDispatch,
+  kInRound,
+  kQueued,
+  kRaise,
+  kReady,
+  kRequestClose,
+  kTakeOutput,
+  type DispatcherDelegate,
+} from './_internal.js';
+import { Listener } from './_listener.js';
+import { Transport, isDisconnect, type ConnectEvent } from './_transport.js';
+import { connectSocket, validateOptions } from './_connect.js';
 import { socketMap, type SocketMap } from './socket-map.js';
 
 export type { Address } from './_address.js';
 
 /** The `type` of {@link Dispatcher.logInfo}. */
 export type LogType = 'info' | 'warning' | 'error';
-
-// The least number of accepted connections a listener lets wait for accept() (see listen()).
-const MIN_ACCEPT_QUEUE = 511;
 
 /** Options of the {@link Dispatcher} constructor. */
 export interface DispatcherOptions {
@@ -26,6 +40,20 @@ export interface DispatcherOptions {
   socket?: Duplex;
   /** The map this dispatcher joins. Default: the shared {@link socketMap}. */
   map?: SocketMap;
+  /**
+   * How long (ms) a closed connection may linger without progress: sending what was sent before
+   * `close()`, then waiting for the peer's end-of-stream while unread input is discarded. Then
+   * the socket is destroyed, so a peer that never reads cannot hold it. Default 5_000;
+   * `Infinity` waits as long as the peer keeps it open.
+   */
+  lingerTimeout?: number;
+  /**
+   * The most output bytes a queueing dispatcher (`DispatcherWithSend`, `AsyncChat`) holds beyond
+   * what its transport took before it stops reading (`handleRead()` waits until the queue is
+   * back under the bound), so a peer that sends but never reads is pushed back by TCP instead of
+   * growing the queue without end. Default 1 MiB; `Infinity` restores asyncore's unbounded queue.
+   */
+  maxOutgoing?: number;
 }
 
 /** Events of a {@link Dispatcher}; each is emitted right after the handler of the same name ran. */
@@ -38,24 +66,24 @@ export interface DispatcherEvents {
   error: [error: unknown];
 }
 
-// asyncore's _DISCONNECTED, plus what Node reports for the same conditions: these are a close,
-// never an error.
-const DISCONNECTED = new Set([
-  'ECONNRESET',
-  'ENOTCONN',
-  'ESHUTDOWN',
-  'ECONNABORTED',
-  'EPIPE',
-  'EBADF',
-  'ETIMEDOUT',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'ERR_STREAM_DESTROYED',
-  'ERR_STREAM_WRITE_AFTER_END',
-]);
+// The life of a dispatcher, in order. A connection goes Initial -> Connecting -> Connected ->
+// Closing -> Closed (an accepted socket starts Connected), a listener Initial -> Listening ->
+// Closing -> Closed. Closing lasts while close() runs handleClose() and releases the transport.
+const enum State {
+  Initial,
+  Connecting,
+  Connected,
+  Listening,
+  Closing,
+  Closed,
+}
 
-function isDisconnect(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
-  return typeof error.code === 'string' && DISCONNECTED.has(error.code);
+// A close noticed (the transport is gone: handleClose() is due) or requested (close() is due),
+// waiting for the next round.
+const enum PendingClose {
+  None,
+  Noticed,
+  Requested,
 }
 
 function describeError(error: unknown): string {
@@ -65,13 +93,11 @@ function describeError(error: unknown): string {
 
 const DEFAULT_IGNORED_LOG_TYPES: ReadonlySet<LogType> = new Set<LogType>(['warning']);
 
-const swallow = (): void => {};
-
 /**
  * Base class for callback-style socket handlers: asyncore's `dispatcher`, over any `stream.Duplex`.
  *
- * Subclass it and override the `handle*()` methods; a `loop()` on the dispatcher's map calls them.
- * Callback order:
+ * Subclass it and override the `handle*()` methods (as methods or as arrow-function fields); a
+ * `loop()` on the dispatcher's map calls them. Callback order:
  *
  * ```
  * client:    connect() -> handleConnect -> (handleRead | handleWrite)* -> handleClose -> closed
@@ -79,23 +105,27 @@ const swallow = (): void => {};
  * accepted:  new Dispatcher({ socket }) -> (handleRead | handleWrite)* -> handleClose -> closed
  * ```
  *
- * - Handlers run only inside a `loop()` on {@link map}, one dispatcher at a time.
+ * Every handler call goes through one dispatch path, which guarantees:
+ * - Handlers run only inside a `loop()` on {@link map}, one dispatcher at a time. A close noticed
+ *   outside a round (a `send()` from a timer to a peer that left) is dispatched by the next round.
  * - `handleRead()` is called when `readable()` is true and bytes, end-of-stream or a pending
- *   close are there; `handleWrite()` when `writable()` is true and the transport is not congested.
- *   While `readable()` is false nothing is read: the transport's buffer fills up, Node stops
- *   reading the socket and TCP pushes back on the peer.
- * - `handleClose()` runs exactly once per dispatcher: when the connection ends (peer
- *   end-of-stream, reset, an error), or else on the first `close()`, which calls it before
- *   closing (so cleanup in `handleClose()` always runs, `closeAll()` included). After `close()`
- *   no handler runs again.
+ *   close are there (bytes received before a reset are delivered before the close);
+ *   `handleWrite()` when `writable()` is true and the transport is not congested. While
+ *   `readable()` is false nothing is read: the transport's buffer fills up, Node stops reading
+ *   the socket and TCP pushes back on the peer.
+ * - `handleClose()` runs at most once per dispatcher, from the library: when the connection ends
+ *   (peer end-of-stream, reset), or else on the first `close()`, which calls it before closing
+ *   (so cleanup in `handleClose()` always runs, `closeAll()` included). After `close()` no
+ *   handler runs again. (A direct call of `this.handleClose()` is an ordinary method call.)
  * - An exception in any handler (or predicate, or event listener) goes to `handleError()` of this
  *   dispatcher only (default: log it and close). Disconnect errors (ECONNRESET, EPIPE, ...) are a
  *   `handleClose()`, never `handleError()`.
  * - Each handler call is followed by the event of the same name (`'read'`, `'write'`, `'connect'`,
- *   `'accept'`, `'close'`, `'error'`), for listener-style observers.
- * - The once-only guard is installed by the constructor around the (subclass's) `handleClose`
- *   method: override it as a method, not as an arrow-function class field, and do not reassign
- *   it on an instance.
+ *   `'accept'`, `'error'`); `'close'` is emitted exactly once, when the dispatcher has closed,
+ *   whichever way (`close()`, the default `handleClose()`, `closeAll()`, an error).
+ * - `close()` never truncates: what was sent before it (and what a queueing subclass still holds)
+ *   reaches the peer, then end-of-stream; the socket is destroyed after {@link
+ *   DispatcherOptions.lingerTimeout} without progress.
  * - After changing what `readable()` / `writable()` depend on from outside a handler (a timer, a
  *   promise), call {@link Dispatcher.wake} so that a waiting loop asks the predicates again.
  *
@@ -116,57 +146,32 @@ const swallow = (): void => {};
  * ```
  */
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
-  /** True once the transport is connected (before `handleConnect()` runs). */
-  connected = false;
-  /** True while listening (after `listen()`). */
-  accepting = false;
-  /** True between `connect()` and the connect event. */
-  connecting = false;
   /** Log types `logInfo()` ignores; asyncore ignores `'warning'` by default. */
   ignoreLogTypes: ReadonlySet<LogType> = DEFAULT_IGNORED_LOG_TYPES;
   /** The map this dispatcher belongs to while open. */
   readonly map: SocketMap;
+  /** @internal The stream bridge's delegate (see `_internal.ts`), or null. */
+  [kDelegate]: DispatcherDelegate | null = null;
 
-  #transport: Duplex | null = null;
-  #server: net.Server | null = null;
-  // Accepted sockets not yet taken by accept(); each carries the `swallow` error listener.
-  #pending: net.Socket[] = [];
-  // How many accepted connections may wait for accept(): max(listen()'s backlog, 511).
-  #acceptQueueLimit = MIN_ACCEPT_QUEUE;
+  #state = State.Initial;
+  // handleClose() has been called by the library (it runs at most once).
+  #closeHandled = false;
+  #pendingClose = PendingClose.None;
+  // An error for handleError() in the next round (kRaise, a listener's server error).
+  #raised: { value: unknown } | null = null;
+  #transport: Transport | null = null;
+  #listener: Listener | null = null;
   #bound: Address | null = null;
   #reuseAddr = false;
-  #closed = false;
-  // Set when handleClose() has started: the guard that makes it run at most once.
-  #closeHandled = false;
-  // A transport error waiting for the next round (the first one only; later ones are noise).
-  #errored = false;
-  #error: unknown = undefined;
-  // The transport's 'end' was seen: end-of-stream with nothing left buffered.
-  #eof = false;
-  // The transport is closed (it emitted 'close', or was already closed when we got it).
-  #transportClosed = false;
-  // The transport emitted 'close' while we listened: only then may our 'error' listener go.
-  #closeEmitted = false;
-  // The connect (or TLS secureConnect) event arrived and handleConnect() is due.
-  #connectDone = false;
-  #connectEvent: 'connect' | 'secureConnect' | null = null;
+  readonly #lingerTimeout: number;
+  readonly #maxOutgoing: number;
 
   constructor(options: DispatcherOptions = {}) {
     super();
+    const checked = validateOptions(options, DEFAULT_LINGER_TIMEOUT);
     this.map = options.map ?? socketMap;
-    // Guard handleClose(), whatever subclass overrides it: exactly once, never after close().
-    const handleClose = this.handleClose.bind(this);
-    this.handleClose = (): void => {
-      if (this.#closeHandled || this.#closed) return;
-      this.#closeHandled = true;
-      try {
-        handleClose();
-      } catch (error) {
-        this.close();
-        throw error;
-      }
-      this.emit('close');
-    };
+    this.#lingerTimeout = checked.lingerTimeout;
+    this.#maxOutgoing = checked.maxOutgoing;
     const socket = options.socket;
     if (socket !== undefined) {
       if (
@@ -180,28 +185,50 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         );
       }
       if ((socket as Partial<net.Socket>).connecting === true) {
-        this.connecting = true;
         this.#attach(socket, socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect');
       } else {
-        this.connected = true;
         this.#attach(socket, null);
       }
     }
   }
 
-  /** The transport, or null (not connected yet, listening, or never given one). */
-  get socket(): Duplex | null {
-    return this.#transport;
+  /**
+   * True once the transport is connected (before `handleConnect()` runs), until `close()`.
+   * Assignable for asyncore parity (`this.connected = true` marks an attached socket connected).
+   */
+  get connected(): boolean {
+    return this.#state === State.Connected;
   }
 
-  /** The listening `net.Server` after `listen()`, else null. */
-  get server(): net.Server | null {
-    return this.#server;
+  set connected(value: boolean) {
+    if (this.#state >= State.Listening) return;
+    if (value) this.#state = State.Connected;
+    else if (this.#state === State.Connected) this.#state = State.Initial;
+  }
+
+  /** True while listening (from `listen()` until `close()`). */
+  get accepting(): boolean {
+    return this.#state === State.Listening;
+  }
+
+  /** True between `connect()` and the connect event. */
+  get connecting(): boolean {
+    return this.#state === State.Connecting;
   }
 
   /** True after `close()`. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#state === State.Closed;
+  }
+
+  /** The transport, or null (not connected yet, listening, or never given one). */
+  get socket(): Duplex | null {
+    return this.#transport?.socket ?? null;
+  }
+
+  /** The listening `net.Server` after `listen()`, else null. */
+  get server(): net.Server | null {
+    return this.#listener?.server ?? null;
   }
 
   // ---- setup -------------------------------------------------------------------------------
@@ -266,13 +293,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * Node takes connections from the kernel as they come, so this queue plays the kernel's
    * backlog, and it is bounded: a connection arriving while `backlog` connections wait (say,
    * while `readable()` is false), and at least 511, is refused, its socket destroyed at once.
-   * The floor of 511 is there for the `listen(5)` of many asyncore servers: with the kernel's
-   * queue, clients beyond 5 were slowed down and retried; here they would be refused, so such a
-   * backlog queues 511 like Node's default.
-   * If listening fails (e.g. `EADDRINUSE`) the promise rejects and the dispatcher is closed.
+   * The floor of 511 is there for the `listen(5)` of many asyncore servers.
+   * If listening fails (e.g. `EADDRINUSE`) the promise rejects and the dispatcher is closed; a
+   * `close()` before listening has finished rejects it with an `AbortError`
+   * (`ERR_DB_ABORTED`), and nothing listens afterwards.
    *
-   * @param backlog The pending-connection queue length, given to the kernel too (default 511,
-   * Node's).
+   * @param backlog The pending-connection queue length, given to the kernel too (default 511).
    * @throws {RangeError} If `backlog` is not a positive integer.
    *
    * @example
@@ -287,34 +313,18 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.#assertOpen('listen');
     const bound = this.#bound;
     if (bound === null) throw new Error('Cannot listen(): call bind() first');
-    if (this.#transport !== null || this.#server !== null) {
+    if (this.#transport !== null || this.#listener !== null) {
       throw new Error('Cannot listen(): the dispatcher already has a socket');
     }
-    // allowHalfOpen: like a kernel socket, end-of-stream from the peer does not end our side;
-    // the dispatcher decides (asyncore: recv() returns b'' -> handleClose()).
-    const server = net.createServer({ allowHalfOpen: true });
-    this.#server = server;
-    this.#acceptQueueLimit = Math.max(backlog, MIN_ACCEPT_QUEUE);
-    this.accepting = true;
-    server.on('connection', this.#onConnection);
+    const listener = new Listener(backlog, this.#onWake, this.#onListenerError);
+    this.#listener = listener;
+    this.#state = State.Listening;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        const options =
-          'path' in bound
-            ? { path: bound.path, backlog }
-            : { host: bound.host === '' ? undefined : bound.host, port: bound.port, backlog };
-        server.listen(options, () => {
-          server.removeListener('error', reject);
-          resolve();
-        });
-      });
+      await listener.listen(bound, backlog);
     } catch (error) {
-      server.removeListener('connection', this.#onConnection);
       this.close();
       throw error;
     }
-    server.on('error', this.#onError);
   }
 
   /**
@@ -334,24 +344,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   connect(address: Address): void {
     const checked = validateAddress(address, 'connect');
     this.#assertOpen('connect');
-    if (this.#transport !== null || this.#server !== null) {
+    if (this.#transport !== null || this.#listener !== null) {
       throw new Error('Cannot connect(): the dispatcher already has a socket');
     }
-    const bound = this.#bound;
-    const socket =
-      'path' in checked
-        ? net.connect({ path: checked.path, allowHalfOpen: true })
-        : net.connect({
-            host: checked.host === '' ? 'localhost' : checked.host,
-            port: checked.port,
-            allowHalfOpen: true,
-            ...(bound !== null && 'host' in bound
-              ? { localAddress: bound.host || undefined, localPort: bound.port || undefined }
-              : {}),
-          });
-    this.connected = false;
-    this.connecting = true;
-    this.#attach(socket, 'connect');
+    this.#attach(connectSocket(checked, this.#bound), 'connect');
   }
 
   /**
@@ -365,18 +361,17 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * ```
    */
   address(): Address | null {
-    if (this.#server !== null) return toAddress(this.#server.address());
-    const transport = this.#transport as Partial<net.Socket> | null;
-    if (transport !== null && typeof transport.address === 'function') {
-      return toAddress(transport.address());
-    }
+    if (this.#listener !== null) return this.#listener.address();
+    const socket = this.socket as Partial<net.Socket> | null;
+    if (socket !== null && typeof socket.address === 'function') return toAddress(socket.address());
     return null;
   }
 
   /**
    * Take the next pending connection of a listening dispatcher (call it from `handleAccept()`),
    * or null when there is none. Wrap the socket in a dispatcher at once: until then nothing
-   * listens for its errors.
+   * listens for its errors. The address follows the one address rule: an IPv4 client of a `'::'`
+   * listener is `{ host: '127.0.0.1', port, family: 'IPv4' }`; a Unix socket's is `{ path: '' }`.
    *
    * @example
    * ```ts
@@ -387,14 +382,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * ```
    */
   accept(): { socket: Duplex; address: Address } | null {
-    const socket = this.#pending.shift();
-    if (socket === undefined) return null;
-    socket.removeListener('error', swallow);
-    const address: Address =
-      socket.remoteAddress !== undefined && socket.remotePort !== undefined
-        ? { host: socket.remoteAddress, port: socket.remotePort }
-        : { path: '' };
-    return { socket, address };
+    return this.#listener?.accept() ?? null;
   }
 
   // ---- I/O ---------------------------------------------------------------------------------
@@ -403,8 +391,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * Send bytes like a non-blocking socket: returns how many the transport took, which may be
    * fewer than given, and 0 when it is congested. The transport's `writableHighWaterMark` plays
    * the kernel send buffer. Strings are encoded as UTF-8. As with `socket.write()`, do not modify
-   * a sent Uint8Array afterwards. On a closed dispatcher it returns 0; if the connection is gone
-   * it calls `handleClose()` and returns 0 (asyncore: a disconnect is a close, not a crash).
+   * a sent Uint8Array afterwards. On a closed dispatcher it returns 0. If the connection is gone
+   * it returns 0 and never throws: the close is dispatched (`handleClose()`) in this round, or,
+   * called outside a round, in the next one (asyncore: a disconnect is a close, not a crash).
    *
    * @throws {TypeError} If `data` is neither a Uint8Array nor a string.
    * @throws {Error} If the dispatcher never had a transport.
@@ -417,28 +406,30 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    */
   send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
-    if (this.#closed) return 0;
+    if (this.#state === State.Closed) return 0;
     const transport = this.#transport;
     if (transport === null) throw new Error('Cannot send(): the dispatcher is not connected');
-    if (transport.destroyed || transport.writableEnded || this.#transportClosed) {
-      this.handleClose();
+    if (transport.gone) {
+      this.#noticeClose();
       return 0;
     }
-    if (transport.writableNeedDrain || bytes.length === 0) return 0;
-    const room = transport.writableHighWaterMark - transport.writableLength;
+    const socket = transport.socket;
+    if (socket.writableNeedDrain || bytes.length === 0) return 0;
+    const room = socket.writableHighWaterMark - socket.writableLength;
     if (room <= 0) return 0;
     if (bytes.length <= room) {
-      transport.write(bytes);
+      socket.write(bytes);
       return bytes.length;
     }
-    transport.write(bytes.subarray(0, room));
+    socket.write(bytes.subarray(0, room));
     return room;
   }
 
   /**
-   * Receive up to `bufferSize` bytes of what is buffered. At end-of-stream (or when the
-   * transport closed) it returns an empty Buffer and calls `handleClose()` (asyncore rule).
-   * It also returns an empty Buffer when nothing is buffered yet, and after `close()`.
+   * Receive up to `bufferSize` bytes of what is buffered (bytes received before a reset
+   * included). At end-of-stream (or when the transport closed) it returns an empty Buffer and
+   * `handleClose()` is dispatched (asyncore rule). It also returns an empty Buffer when nothing
+   * is buffered yet, and after `close()`.
    *
    * @throws {RangeError} If `bufferSize` is not a positive integer.
    * @throws {Error} If the dispatcher never had a transport.
@@ -453,31 +444,28 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    */
   recv(bufferSize: number): Buffer {
     validatePositiveInteger(bufferSize, 'bufferSize');
-    if (this.#closed) return EMPTY;
+    if (this.#state === State.Closed) return EMPTY;
     const transport = this.#transport;
     if (transport === null) throw new Error('Cannot recv(): the dispatcher is not connected');
-    const available = transport.readableLength;
-    if (available > 0 && !transport.destroyed) {
-      const chunk = transport.read(
-        available < bufferSize ? available : bufferSize,
-      ) as Buffer | null;
-      // Reading the buffer empty does not surface a pending end-of-stream; read(0) does.
-      if (transport.readableLength === 0) transport.read(0);
-      if (chunk !== null) return chunk;
-    }
-    if (this.#eof || this.#transportClosed || transport.destroyed) {
+    const chunk = transport.read(bufferSize);
+    if (chunk !== null) return chunk;
+    if (transport.ended && !this.#closeHandled) {
       this[kAtEof]();
-      this.handleClose();
+      const delegate = this[kDelegate];
+      if (delegate === null || !delegate.eof()) this.#noticeClose();
     }
     return EMPTY;
   }
 
   /**
    * Close the dispatcher: it leaves its map and no handler of it runs again. A connection is
-   * closed gracefully (what was sent is still delivered, then end-of-stream); a listener stops
-   * listening and drops the connections it had not accepted. Calling it twice is harmless.
-   * If `handleClose()` has not run yet, `close()` runs it first (that is how `handleClose()` runs
-   * exactly once per dispatcher); an exception from it is logged, and the dispatcher closes anyway.
+   * closed gracefully: what was sent (and what a queueing subclass still holds) is delivered,
+   * then end-of-stream, while unread input is discarded; the socket is destroyed once both sides
+   * are done, or after `lingerTimeout` without progress. A listener stops listening and drops
+   * the connections it had not accepted; a `listen()` still pending rejects with an
+   * `AbortError`. Calling it twice is harmless. If `handleClose()` has not run yet, `close()`
+   * runs it first; an exception from it is logged, and the dispatcher closes anyway. `'close'`
+   * is emitted last.
    *
    * @example
    * ```ts
@@ -485,32 +473,28 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * ```
    */
   close(): void {
-    if (this.#closed) return;
+    if (this.#state >= State.Closing) return;
+    this.#state = State.Closing;
     if (!this.#closeHandled) {
+      this.#closeHandled = true;
       try {
-        this.handleClose(); // the default handleClose() calls close(): the guard ends the recursion
+        this.handleClose(); // the default handleClose() calls close(): Closing ends the recursion
       } catch (error) {
         this.#log(`Error in handleClose(), closing: ${describeError(error)}`);
       }
-      if (this.#closed) return;
     }
-    this.#closed = true;
-    this.connected = false;
-    this.accepting = false;
-    this.connecting = false;
-    this.#errored = false;
-    this.#error = undefined;
+    this.#state = State.Closed;
+    this.#raised = null;
+    this.#pendingClose = PendingClose.None;
     this.map[kDelete](this);
-    const server = this.#server;
-    if (server !== null) {
-      server.removeListener('connection', this.#onConnection);
-      server.removeListener('error', this.#onError);
-      server.on('error', swallow);
-      server.close(() => server.removeListener('error', swallow));
-      for (const socket of this.#pending.splice(0)) socket.destroy();
+    this.#listener?.close();
+    this.#transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
+    try {
+      this.emit('close');
+    } catch (error) {
+      this.#log(`Error in a 'close' listener: ${describeError(error)}`);
     }
-    const transport = this.#transport;
-    if (transport !== null) this.#release(transport);
+    this[kDelegate]?.closed();
   }
 
   // ---- predicates and handlers (override these) --------------------------------------------
@@ -552,18 +536,17 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.logInfo('Unhandled write event', 'warning');
   }
 
-  /** The connection ended, or `close()` was called (runs exactly once). Default: `close()`. */
+  /** The connection ended, or `close()` was called (runs at most once). Default: `close()`. */
   handleClose(): void {
     this.close();
   }
 
   /**
    * A handler threw, or the transport failed with a non-disconnect error (e.g. ECONNREFUSED).
-   * Default: `logInfo()` the error as `'error'`, then `handleClose()` and `close()`.
+   * Default: `logInfo()` the error as `'error'`, then `close()` (which runs `handleClose()`).
    */
   handleError(error: unknown): void {
     this.logInfo(`Uncaptured error, closing the dispatcher: ${describeError(error)}`, 'error');
-    this.handleClose();
     this.close();
   }
 
@@ -596,15 +579,21 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /** @internal */
   [kReady](): boolean {
-    if (this.#closed) return false;
+    const state = this.#state;
+    if (state === State.Closed) return false;
+    if (this.#raised !== null || this.#pendingClose !== PendingClose.None) return true;
     try {
-      if (this.#errored || this.#transportClosed) return this.readable() || this.writable();
-      if (this.accepting) return this.#pending.length > 0 && this.readable();
-      if (this.connecting) return this.#connectDone && (this.readable() || this.writable());
+      if (state === State.Listening) {
+        return (this.#listener as Listener).pendingCount > 0 && this.#readable();
+      }
       const transport = this.#transport;
       if (transport === null) return false;
-      if ((transport.readableLength > 0 || this.#eof) && this.readable()) return true;
-      return this.connected && !transport.writableNeedDrain && this.writable();
+      if (transport.failed && !this.#closeHandled) return true;
+      if (state === State.Connecting) {
+        return transport.connectDone && (this.#readable() || this.#writable());
+      }
+      if ((transport.readableLength > 0 || transport.ended) && this.#readable()) return true;
+      return state === State.Connected && !transport.socket.writableNeedDrain && this.#writable();
     } catch (error) {
       this.#fail(error);
       return false;
@@ -613,46 +602,22 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /** @internal */
   [kDispatch](): void {
-    if (this.#closed) return;
+    if (this.#state === State.Closed) return;
+    const raised = this.#raised;
+    if (raised !== null) {
+      this.#raised = null;
+      this.#fail(raised.value);
+      return;
+    }
+    const pending = this.#pendingClose;
+    if (pending !== PendingClose.None) {
+      this.#pendingClose = PendingClose.None;
+      if (pending === PendingClose.Requested) this.close();
+      else this.#dispatchClose();
+      return;
+    }
     try {
-      if (this.#errored) {
-        const error = this.#error;
-        this.#errored = false;
-        this.#error = undefined;
-        if (isDisconnect(error)) this.handleClose();
-        else this.#fail(error);
-        return;
-      }
-      if (this.accepting) {
-        if (this.#pending.length > 0 && this.readable()) {
-          this.handleAccept();
-          this.emit('accept');
-        }
-        return;
-      }
-      if (this.connecting) {
-        if (!this.#connectDone) return;
-        this.connecting = false;
-        this.connected = true;
-        this.handleConnect();
-        this.emit('connect');
-        if (this.#closed) return;
-      }
-      const transport = this.#transport;
-      if (transport === null) return;
-      if ((transport.readableLength > 0 || this.#eof || this.#transportClosed) && this.readable()) {
-        this.handleRead();
-        this.emit('read');
-        if (this.#closed) return;
-      }
-      if (
-        this.connected &&
-        (!transport.writableNeedDrain || this.#transportClosed) &&
-        this.writable()
-      ) {
-        this.handleWrite();
-        this.emit('write');
-      }
+      this.#dispatchIo();
     } catch (error) {
       this.#fail(error);
     }
@@ -661,17 +626,139 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   /** @internal Hook for subclasses of this package: runs before handleClose() at end-of-stream. */
   [kAtEof](): void {}
 
-  // ---- private -----------------------------------------------------------------------------
+  /** @internal Bytes queued beyond the transport (DispatcherWithSend, AsyncChat). */
+  [kQueued](): number {
+    return 0;
+  }
+
+  /** @internal The next chunk to flush after close(), or null. */
+  [kTakeOutput](): Buffer | null {
+    return null;
+  }
+
+  /** @internal See `_internal.ts`. */
+  [kRaise](error: unknown): void {
+    if (this.#state === State.Closed || this.#raised !== null) return;
+    this.#raised = { value: error };
+    this.map.wake();
+  }
+
+  /** @internal See `_internal.ts`. */
+  [kRequestClose](): void {
+    if (this.#state === State.Closed) return;
+    this.#pendingClose = PendingClose.Requested;
+    this.map.wake();
+  }
+
+  // ---- the dispatch path (private) ----------------------------------------------------------
+
+  #dispatchIo(): void {
+    if (this.#state === State.Listening) {
+      if ((this.#listener as Listener).pendingCount > 0 && this.#readable()) {
+        this.#call(() => this.handleAccept(), 'accept');
+      }
+      return;
+    }
+    const transport = this.#transport;
+    if (transport === null) return;
+    const error = transport.takeError();
+    if (error !== null && !isDisconnect(error.value)) {
+      this.#fail(error.value);
+      return;
+    }
+    if (this.#state === State.Connecting) {
+      if (!transport.connectDone) {
+        if (transport.failed) this.#dispatchClose();
+        return;
+      }
+      this.#state = State.Connected;
+      if (!this.#call(() => this.handleConnect(), 'connect')) return;
+    }
+    if ((transport.readableLength > 0 || transport.ended) && this.#readable()) {
+      if (!this.#call(this.#handleRead, 'read')) return;
+    }
+    if (transport.failed && !this.#closeHandled) {
+      // A reset (or a close) whose bytes were delivered, or that readable() keeps waiting.
+      this.#dispatchClose();
+      return;
+    }
+    if (this.connected && !transport.socket.writableNeedDrain && this.#writable()) {
+      this.#call(this.#handleWrite, 'write');
+    }
+  }
+
+  // Runs one handler, then its event; an exception goes to handleError(). False once closed.
+  #call(handler: () => void, event: 'read' | 'write' | 'connect' | 'accept'): boolean {
+    try {
+      handler();
+      this.emit(event);
+    } catch (error) {
+      this.#fail(error);
+    }
+    return this.#state !== State.Closed;
+  }
+
+  #handleRead = (): void => {
+    const delegate = this[kDelegate];
+    if (delegate === null) this.handleRead();
+    else delegate.handleRead();
+  };
+
+  #handleWrite = (): void => {
+    const delegate = this[kDelegate];
+    if (delegate === null) this.handleWrite();
+    else delegate.handleWrite();
+  };
+
+  #readable(): boolean {
+    if (this[kQueued]() > this.#maxOutgoing) return false;
+    const delegate = this[kDelegate];
+    return delegate === null ? this.readable() : delegate.readable();
+  }
+
+  #writable(): boolean {
+    const delegate = this[kDelegate];
+    return delegate === null ? this.writable() : delegate.writable();
+  }
+
+  // The connection ended: handleClose() (once), now if inside a round, else in the next one.
+  #noticeClose(): void {
+    if (this.#closeHandled || this.#state >= State.Closing) return;
+    if (this.map[kInRound]) {
+      this.#dispatchClose();
+    } else if (this.#pendingClose === PendingClose.None) {
+      this.#pendingClose = PendingClose.Noticed;
+      this.map.wake();
+    }
+  }
+
+  #dispatchClose(): void {
+    if (this.#closeHandled || this.#state >= State.Closing) return;
+    this.#closeHandled = true;
+    try {
+      this.handleClose();
+    } catch (error) {
+      this.#log(`Error in handleClose(), closing: ${describeError(error)}`);
+      this.close();
+    }
+    // A bridged dispatcher's streams are done: it cannot stay half-closed.
+    if (this[kDelegate] !== null) this.close();
+  }
 
   #fail(error: unknown): void {
-    if (this.#closed) {
+    if (this.#state === State.Closed) {
       // No handler runs after close(): an error raised while closing is only logged.
       this.#log(`Error after close(): ${describeError(error)}`);
       return;
     }
-    try {
+    const handle = (): void => {
       this.handleError(error);
       this.emit('error', error);
+    };
+    try {
+      const delegate = this[kDelegate];
+      if (delegate === null) handle();
+      else delegate.error(error, handle);
     } catch (second) {
       this.#log(`Error in handleError(), closing: ${describeError(second)}`);
       this.close();
@@ -687,102 +774,20 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   #assertOpen(method: string): void {
-    if (this.#closed) throw new Error(`Cannot ${method}(): the dispatcher is closed`);
+    if (this.#state === State.Closed) throw new Error(`Cannot ${method}(): the dispatcher is closed`);
   }
 
-  #attach(transport: Duplex, connectEvent: 'connect' | 'secureConnect' | null): void {
-    this.#transport = transport;
-    this.#connectEvent = connectEvent;
-    transport.on('error', this.#onError);
-    transport.on('close', this.#onClose);
-    transport.on('end', this.#onEnd);
-    transport.on('drain', this.#onDrain);
-    if (connectEvent !== null) transport.on(connectEvent, this.#onConnect);
-    // Paused mode: the 'readable' listener makes Node buffer up to the high-water mark and stop.
-    transport.on('readable', this.#onReadable);
-    // A socket that closed before we got it (e.g. reset while waiting in the accept queue).
-    if (transport.destroyed && transport.closed) this.#transportClosed = true;
+  #attach(socket: Duplex, connectEvent: ConnectEvent | null): void {
+    this.#transport = new Transport(socket, connectEvent, this.#onWake);
+    this.#state = connectEvent === null ? State.Connected : State.Connecting;
     this.map[kAdd](this);
   }
 
-  #release(transport: Duplex): void {
-    transport.removeListener('end', this.#onEnd);
-    transport.removeListener('drain', this.#onDrain);
-    transport.removeListener('readable', this.#onReadable);
-    if (this.#connectEvent !== null) transport.removeListener(this.#connectEvent, this.#onConnect);
-    // The 'error' and 'close' listeners stay until the transport has emitted 'close' (note that
-    // `transport.closed` turns true before the pending 'error' and 'close' events are emitted).
-    if (this.#closeEmitted) {
-      this.#detach(transport);
-      return;
-    }
-    if (transport.destroyed) return;
-    if (transport.writableFinished) {
-      transport.destroy();
-    } else {
-      transport.once('finish', this.#onFinish);
-      if (!transport.writableEnded) transport.end();
-    }
-  }
-
-  #detach(transport: Duplex): void {
-    transport.removeListener('error', this.#onError);
-    transport.removeListener('close', this.#onClose);
-    transport.removeListener('finish', this.#onFinish);
-  }
-
-  #onReadable = (): void => {
-    const transport = this.#transport;
-    // At end-of-stream with nothing buffered, read(0) makes the stream emit 'end'.
-    if (transport !== null && transport.readableLength === 0) transport.read(0);
+  #onWake = (): void => {
     this.map.wake();
   };
 
-  #onEnd = (): void => {
-    this.#eof = true;
-    this.map.wake();
-  };
-
-  #onDrain = (): void => {
-    this.map.wake();
-  };
-
-  #onConnect = (): void => {
-    this.#connectDone = true;
-    this.map.wake();
-  };
-
-  #onError = (error: unknown): void => {
-    if (!this.#closed && !this.#errored) {
-      this.#errored = true;
-      this.#error = error;
-      this.map.wake();
-    }
-  };
-
-  #onClose = (): void => {
-    this.#transportClosed = true;
-    this.#closeEmitted = true;
-    const transport = this.#transport;
-    if (this.#closed) {
-      if (transport !== null) this.#detach(transport);
-      return;
-    }
-    this.map.wake();
-  };
-
-  #onFinish = (): void => {
-    this.#transport?.destroy();
-  };
-
-  #onConnection = (socket: net.Socket): void => {
-    if (this.#pending.length >= this.#acceptQueueLimit) {
-      // The queue is full: refuse, as a full kernel backlog would, rather than grow without end.
-      socket.destroy();
-      return;
-    }
-    socket.on('error', swallow);
-    this.#pending.push(socket);
-    this.map.wake();
+  #onListenerError = (error: unknown): void => {
+    this[kRaise](error);
   };
 }

@@ -1,4 +1,4 @@
-import { kBeginLoop, kDispatch, kEndLoop, kReady, kWait } from './_internal.js';
+import { kBeginLoop, kDispatch, kEndLoop, kInRound, kReady, kWait } from './_internal.js';
 import type { Dispatcher } from './dispatcher.js';
 import { socketMap, type SocketMap } from './socket-map.js';
 
@@ -89,9 +89,11 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
           collectReady(map, ready);
         }
       }
+      map[kInRound] = true;
       try {
         for (const dispatcher of ready) dispatcher[kDispatch]();
       } finally {
+        map[kInRound] = false;
         ready.length = 0;
       }
     }

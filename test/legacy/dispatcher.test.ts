@@ -140,8 +140,8 @@ describe('Dispatcher', () => {
       handler.on('read', () => events.push('read'));
       handler.close();
       handler.close();
-      handler.handleClose();
       peer.write('ignored');
+      peer.end();
       await loop({ map, count: 1 });
       expect(handler.closes).to.equal(1);
       expect(events).to.deep.equal(['close']);
