@@ -19,12 +19,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { localAddress, peerAddress } from '../_core/address.js';
-import {
-  kDelegate,
-  kRaise,
-  kRequestClose,
-  type DispatcherDelegate,
-} from '../legacy/_internal.js';
+import { kDelegate, kRaise, kRequestClose, type DispatcherDelegate } from '../legacy/_internal.js';
 import { Dispatcher } from '../legacy/dispatcher.js';
 import { DispatcherWithSend } from '../legacy/dispatcher-with-send.js';
 import { ConnectionClosedError } from '../modern/errors.js';

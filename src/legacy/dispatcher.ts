@@ -774,7 +774,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   #assertOpen(method: string): void {
-    if (this.#state === State.Closed) throw new Error(`Cannot ${method}(): the dispatcher is closed`);
+    if (this.#state === State.Closed)
+      throw new Error(`Cannot ${method}(): the dispatcher is closed`);
   }
 
   #attach(socket: Duplex, connectEvent: ConnectEvent | null): void {
