@@ -1,4 +1,3 @@
-import { EventEmitter } from 'eventemitter3';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
@@ -11,87 +10,22 @@ import {
   kDelegate,
   kDelete,
   kDispatch,
-  kInRound,
   kQueued,
   kRaise,
   kReady,
   kRequestClose,
   kTakeOutput,
-  type DispatcherDelegate,
 } from './_internal.js';
 import { Listener } from './_listener.js';
-import { Transport, isDisconnect, type ConnectEvent } from './_transport.js';
-import { connectSocket, validateOptions } from './_connect.js';
+import { Lifecycle, PendingClose, State } from './_lifecycle.js';
+import { Transport, type ConnectEvent } from './_transport.js';
+import { connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
+import { DispatcherHandlers, describeError, kLog } from './_handlers.js';
 import { socketMap, type SocketMap } from './socket-map.js';
 
 export type { Address } from './_address.js';
-
-/** The `type` of {@link Dispatcher.logInfo}. */
-export type LogType = 'info' | 'warning' | 'error';
-
-/** Options of the {@link Dispatcher} constructor. */
-export interface DispatcherOptions {
-  /**
-   * An already connected (or connecting) transport: a `net.Socket`, a `tls.TLSSocket`, or any
-   * `stream.Duplex`. A socket that is still connecting (`socket.connecting`, e.g. right after
-   * `net.connect()` / `tls.connect()`) is reported through `handleConnect()` once it connects
-   * (for TLS: once the handshake is done).
-   */
-  socket?: Duplex;
-  /** The map this dispatcher joins. Default: the shared {@link socketMap}. */
-  map?: SocketMap;
-  /**
-   * How long (ms) a closed connection may linger without progress: sending what was sent before
-   * `close()`, then waiting for the peer's end-of-stream while unread input is discarded. Then
-   * the socket is destroyed, so a peer that never reads cannot hold it. Default 5_000;
-   * `Infinity` waits as long as the peer keeps it open.
-   */
-  lingerTimeout?: number;
-  /**
-   * The most output bytes a queueing dispatcher (`DispatcherWithSend`, `AsyncChat`) holds beyond
-   * what its transport took before it stops reading (`handleRead()` waits until the queue is
-   * back under the bound), so a peer that sends but never reads is pushed back by TCP instead of
-   * growing the queue without end. Default 1 MiB; `Infinity` restores asyncore's unbounded queue.
-   */
-  maxOutgoing?: number;
-}
-
-/** Events of a {@link Dispatcher}; each is emitted right after the handler of the same name ran. */
-export interface DispatcherEvents {
-  connect: [];
-  accept: [];
-  read: [];
-  write: [];
-  close: [];
-  error: [error: unknown];
-}
-
-// The life of a dispatcher, in order. A connection goes Initial -> Connecting -> Connected ->
-// Closing -> Closed (an accepted socket starts Connected), a listener Initial -> Listening ->
-// Closing -> Closed. Closing lasts while close() runs handleClose() and releases the transport.
-const enum State {
-  Initial,
-  Connecting,
-  Connected,
-  Listening,
-  Closing,
-  Closed,
-}
-
-// A close noticed (the transport is gone: handleClose() is due) or requested (close() is due),
-// waiting for the next round.
-const enum PendingClose {
-  None,
-  Noticed,
-  Requested,
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
-  return String(error);
-}
-
-const DEFAULT_IGNORED_LOG_TYPES: ReadonlySet<LogType> = new Set<LogType>(['warning']);
+export type { DispatcherOptions } from './_connect.js';
+export type { DispatcherEvents, LogType } from './_handlers.js';
 
 /**
  * Base class for callback-style socket handlers: asyncore's `dispatcher`, over any `stream.Duplex`.
@@ -145,33 +79,21 @@ const DEFAULT_IGNORED_LOG_TYPES: ReadonlySet<LogType> = new Set<LogType>(['warni
  * // ... later: closeAll(); await done;
  * ```
  */
-export class Dispatcher extends EventEmitter<DispatcherEvents> {
-  /** Log types `logInfo()` ignores; asyncore ignores `'warning'` by default. */
-  ignoreLogTypes: ReadonlySet<LogType> = DEFAULT_IGNORED_LOG_TYPES;
+export class Dispatcher extends DispatcherHandlers {
   /** The map this dispatcher belongs to while open. */
   readonly map: SocketMap;
-  /** @internal The stream bridge's delegate (see `_internal.ts`), or null. */
-  [kDelegate]: DispatcherDelegate | null = null;
 
-  #state = State.Initial;
-  // handleClose() has been called by the library (it runs at most once).
-  #closeHandled = false;
-  #pendingClose = PendingClose.None;
-  // An error for handleError() in the next round (kRaise, a listener's server error).
-  #raised: { value: unknown } | null = null;
-  #transport: Transport | null = null;
-  #listener: Listener | null = null;
+  // The state, the pending close or error, the transport and the listener: the dispatch path.
+  readonly #life = new Lifecycle(this);
   #bound: Address | null = null;
   #reuseAddr = false;
   readonly #lingerTimeout: number;
-  readonly #maxOutgoing: number;
 
   constructor(options: DispatcherOptions = {}) {
-    super();
     const checked = validateOptions(options, DEFAULT_LINGER_TIMEOUT);
+    super(checked.maxOutgoing);
     this.map = options.map ?? socketMap;
     this.#lingerTimeout = checked.lingerTimeout;
-    this.#maxOutgoing = checked.maxOutgoing;
     const socket = options.socket;
     if (socket !== undefined) {
       if (
@@ -197,38 +119,38 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * Assignable for asyncore parity (`this.connected = true` marks an attached socket connected).
    */
   get connected(): boolean {
-    return this.#state === State.Connected;
+    return this.#life.state === State.Connected;
   }
 
   set connected(value: boolean) {
-    if (this.#state >= State.Listening) return;
-    if (value) this.#state = State.Connected;
-    else if (this.#state === State.Connected) this.#state = State.Initial;
+    if (this.#life.state >= State.Listening) return;
+    if (value) this.#life.state = State.Connected;
+    else if (this.#life.state === State.Connected) this.#life.state = State.Initial;
   }
 
   /** True while listening (from `listen()` until `close()`). */
   get accepting(): boolean {
-    return this.#state === State.Listening;
+    return this.#life.state === State.Listening;
   }
 
   /** True between `connect()` and the connect event. */
   get connecting(): boolean {
-    return this.#state === State.Connecting;
+    return this.#life.state === State.Connecting;
   }
 
   /** True after `close()`. */
   get closed(): boolean {
-    return this.#state === State.Closed;
+    return this.#life.state === State.Closed;
   }
 
   /** The transport, or null (not connected yet, listening, or never given one). */
   get socket(): Duplex | null {
-    return this.#transport?.socket ?? null;
+    return this.#life.transport?.socket ?? null;
   }
 
   /** The listening `net.Server` after `listen()`, else null. */
   get server(): net.Server | null {
-    return this.#listener?.server ?? null;
+    return this.#life.listener?.server ?? null;
   }
 
   // ---- setup -------------------------------------------------------------------------------
@@ -313,12 +235,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.#assertOpen('listen');
     const bound = this.#bound;
     if (bound === null) throw new Error('Cannot listen(): call bind() first');
-    if (this.#transport !== null || this.#listener !== null) {
+    if (this.#life.transport !== null || this.#life.listener !== null) {
       throw new Error('Cannot listen(): the dispatcher already has a socket');
     }
     const listener = new Listener(backlog, this.#onWake, this.#onListenerError);
-    this.#listener = listener;
-    this.#state = State.Listening;
+    this.#life.listener = listener;
+    this.#life.state = State.Listening;
     try {
       await listener.listen(bound, backlog);
     } catch (error) {
@@ -344,7 +266,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   connect(address: Address): void {
     const checked = validateAddress(address, 'connect');
     this.#assertOpen('connect');
-    if (this.#transport !== null || this.#listener !== null) {
+    if (this.#life.transport !== null || this.#life.listener !== null) {
       throw new Error('Cannot connect(): the dispatcher already has a socket');
     }
     this.#attach(connectSocket(checked, this.#bound), 'connect');
@@ -361,7 +283,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * ```
    */
   address(): Address | null {
-    if (this.#listener !== null) return this.#listener.address();
+    if (this.#life.listener !== null) return this.#life.listener.address();
     const socket = this.socket as Partial<net.Socket> | null;
     if (socket !== null && typeof socket.address === 'function') return toAddress(socket.address());
     return null;
@@ -382,7 +304,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * ```
    */
   accept(): { socket: Duplex; address: Address } | null {
-    return this.#listener?.accept() ?? null;
+    return this.#life.listener?.accept() ?? null;
   }
 
   // ---- I/O ---------------------------------------------------------------------------------
@@ -406,11 +328,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    */
   send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
-    if (this.#state === State.Closed) return 0;
-    const transport = this.#transport;
+    if (this.#life.state === State.Closed) return 0;
+    const transport = this.#life.transport;
     if (transport === null) throw new Error('Cannot send(): the dispatcher is not connected');
     if (transport.gone) {
-      this.#noticeClose();
+      this.#life.noticeClose();
       return 0;
     }
     const socket = transport.socket;
@@ -444,15 +366,15 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    */
   recv(bufferSize: number): Buffer {
     validatePositiveInteger(bufferSize, 'bufferSize');
-    if (this.#state === State.Closed) return EMPTY;
-    const transport = this.#transport;
+    if (this.#life.state === State.Closed) return EMPTY;
+    const transport = this.#life.transport;
     if (transport === null) throw new Error('Cannot recv(): the dispatcher is not connected');
     const chunk = transport.read(bufferSize);
     if (chunk !== null) return chunk;
-    if (transport.ended && !this.#closeHandled) {
+    if (transport.ended && !this.#life.closeHandled) {
       this[kAtEof]();
       const delegate = this[kDelegate];
-      if (delegate === null || !delegate.eof()) this.#noticeClose();
+      if (delegate === null || !delegate.eof()) this.#life.noticeClose();
     }
     return EMPTY;
   }
@@ -473,98 +395,28 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * ```
    */
   close(): void {
-    if (this.#state >= State.Closing) return;
-    this.#state = State.Closing;
-    if (!this.#closeHandled) {
-      this.#closeHandled = true;
+    if (this.#life.state >= State.Closing) return;
+    this.#life.state = State.Closing;
+    if (!this.#life.closeHandled) {
+      this.#life.closeHandled = true;
       try {
         this.handleClose(); // the default handleClose() calls close(): Closing ends the recursion
       } catch (error) {
-        this.#log(`Error in handleClose(), closing: ${describeError(error)}`);
+        this[kLog](`Error in handleClose(), closing: ${describeError(error)}`);
       }
     }
-    this.#state = State.Closed;
-    this.#raised = null;
-    this.#pendingClose = PendingClose.None;
+    this.#life.state = State.Closed;
+    this.#life.raised = null;
+    this.#life.pendingClose = PendingClose.None;
     this.map[kDelete](this);
-    this.#listener?.close();
-    this.#transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
+    this.#life.listener?.close();
+    this.#life.transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
     try {
       this.emit('close');
     } catch (error) {
-      this.#log(`Error in a 'close' listener: ${describeError(error)}`);
+      this[kLog](`Error in a 'close' listener: ${describeError(error)}`);
     }
     this[kDelegate]?.closed();
-  }
-
-  // ---- predicates and handlers (override these) --------------------------------------------
-
-  /** Whether the loop may call `handleRead()` / `handleAccept()`. Default true. */
-  readable(): boolean {
-    return true;
-  }
-
-  /** Whether the loop may call `handleWrite()`. Default true (asyncore's busy loop!). */
-  writable(): boolean {
-    return true;
-  }
-
-  /** The connection is established (`connected` is already true). Default: logs a warning. */
-  handleConnect(): void {
-    this.logInfo('Unhandled connect event', 'warning');
-  }
-
-  /** A connection is pending: default takes it with `accept()` and calls `handleAccepted()`. */
-  handleAccept(): void {
-    const pair = this.accept();
-    if (pair !== null) this.handleAccepted(pair.socket, pair.address);
-  }
-
-  /** A connection was accepted. Default: logs a warning and closes the socket (asyncore). */
-  handleAccepted(socket: Duplex, _address: Address): void {
-    this.logInfo('Unhandled incoming connection', 'warning');
-    socket.destroy();
-  }
-
-  /** Bytes or end-of-stream are there: call `recv()`. Default: logs a warning. */
-  handleRead(): void {
-    this.logInfo('Unhandled read event', 'warning');
-  }
-
-  /** The transport can take more bytes: call `send()`. Default: logs a warning. */
-  handleWrite(): void {
-    this.logInfo('Unhandled write event', 'warning');
-  }
-
-  /** The connection ended, or `close()` was called (runs at most once). Default: `close()`. */
-  handleClose(): void {
-    this.close();
-  }
-
-  /**
-   * A handler threw, or the transport failed with a non-disconnect error (e.g. ECONNREFUSED).
-   * Default: `logInfo()` the error as `'error'`, then `close()` (which runs `handleClose()`).
-   */
-  handleError(error: unknown): void {
-    this.logInfo(`Uncaptured error, closing the dispatcher: ${describeError(error)}`, 'error');
-    this.close();
-  }
-
-  /**
-   * Log a message (asyncore `log_info`): `'info'` goes to stdout, others to stderr, as
-   * `type: message`; types in {@link ignoreLogTypes} (default: `'warning'`) are dropped.
-   * Override it to use your logger, or to silence a dispatcher in tests.
-   *
-   * @example
-   * ```ts
-   * class Quiet extends Dispatcher { override logInfo() {} }
-   * ```
-   */
-  logInfo(message: string, type: LogType = 'info'): void {
-    if (this.ignoreLogTypes.has(type)) return;
-    const line = `${type}: ${message}\n`;
-    if (type === 'info') process.stdout.write(line);
-    else process.stderr.write(line);
   }
 
   /**
@@ -579,48 +431,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /** @internal */
   [kReady](): boolean {
-    const state = this.#state;
-    if (state === State.Closed) return false;
-    if (this.#raised !== null || this.#pendingClose !== PendingClose.None) return true;
-    try {
-      if (state === State.Listening) {
-        return (this.#listener as Listener).pendingCount > 0 && this.#readable();
-      }
-      const transport = this.#transport;
-      if (transport === null) return false;
-      if (transport.failed && !this.#closeHandled) return true;
-      if (state === State.Connecting) {
-        return transport.connectDone && (this.#readable() || this.#writable());
-      }
-      if ((transport.readableLength > 0 || transport.ended) && this.#readable()) return true;
-      return state === State.Connected && !transport.socket.writableNeedDrain && this.#writable();
-    } catch (error) {
-      this.#fail(error);
-      return false;
-    }
+    return this.#life.ready();
   }
 
   /** @internal */
   [kDispatch](): void {
-    if (this.#state === State.Closed) return;
-    const raised = this.#raised;
-    if (raised !== null) {
-      this.#raised = null;
-      this.#fail(raised.value);
-      return;
-    }
-    const pending = this.#pendingClose;
-    if (pending !== PendingClose.None) {
-      this.#pendingClose = PendingClose.None;
-      if (pending === PendingClose.Requested) this.close();
-      else this.#dispatchClose();
-      return;
-    }
-    try {
-      this.#dispatchIo();
-    } catch (error) {
-      this.#fail(error);
-    }
+    this.#life.dispatch();
   }
 
   /** @internal Hook for subclasses of this package: runs before handleClose() at end-of-stream. */
@@ -638,149 +454,26 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /** @internal See `_internal.ts`. */
   [kRaise](error: unknown): void {
-    if (this.#state === State.Closed || this.#raised !== null) return;
-    this.#raised = { value: error };
+    if (this.#life.state === State.Closed || this.#life.raised !== null) return;
+    this.#life.raised = { value: error };
     this.map.wake();
   }
 
   /** @internal See `_internal.ts`. */
   [kRequestClose](): void {
-    if (this.#state === State.Closed) return;
-    this.#pendingClose = PendingClose.Requested;
+    if (this.#life.state === State.Closed) return;
+    this.#life.pendingClose = PendingClose.Requested;
     this.map.wake();
   }
 
-  // ---- the dispatch path (private) ----------------------------------------------------------
-
-  #dispatchIo(): void {
-    if (this.#state === State.Listening) {
-      if ((this.#listener as Listener).pendingCount > 0 && this.#readable()) {
-        this.#call(() => this.handleAccept(), 'accept');
-      }
-      return;
-    }
-    const transport = this.#transport;
-    if (transport === null) return;
-    const error = transport.takeError();
-    if (error !== null && !isDisconnect(error.value)) {
-      this.#fail(error.value);
-      return;
-    }
-    if (this.#state === State.Connecting) {
-      if (!transport.connectDone) {
-        if (transport.failed) this.#dispatchClose();
-        return;
-      }
-      this.#state = State.Connected;
-      if (!this.#call(() => this.handleConnect(), 'connect')) return;
-    }
-    if ((transport.readableLength > 0 || transport.ended) && this.#readable()) {
-      if (!this.#call(this.#handleRead, 'read')) return;
-    }
-    if (transport.failed && !this.#closeHandled) {
-      // A reset (or a close) whose bytes were delivered, or that readable() keeps waiting.
-      this.#dispatchClose();
-      return;
-    }
-    if (this.connected && !transport.socket.writableNeedDrain && this.#writable()) {
-      this.#call(this.#handleWrite, 'write');
-    }
-  }
-
-  // Runs one handler, then its event; an exception goes to handleError(). False once closed.
-  #call(handler: () => void, event: 'read' | 'write' | 'connect' | 'accept'): boolean {
-    try {
-      handler();
-      this.emit(event);
-    } catch (error) {
-      this.#fail(error);
-    }
-    return this.#state !== State.Closed;
-  }
-
-  #handleRead = (): void => {
-    const delegate = this[kDelegate];
-    if (delegate === null) this.handleRead();
-    else delegate.handleRead();
-  };
-
-  #handleWrite = (): void => {
-    const delegate = this[kDelegate];
-    if (delegate === null) this.handleWrite();
-    else delegate.handleWrite();
-  };
-
-  #readable(): boolean {
-    if (this[kQueued]() > this.#maxOutgoing) return false;
-    const delegate = this[kDelegate];
-    return delegate === null ? this.readable() : delegate.readable();
-  }
-
-  #writable(): boolean {
-    const delegate = this[kDelegate];
-    return delegate === null ? this.writable() : delegate.writable();
-  }
-
-  // The connection ended: handleClose() (once), now if inside a round, else in the next one.
-  #noticeClose(): void {
-    if (this.#closeHandled || this.#state >= State.Closing) return;
-    if (this.map[kInRound]) {
-      this.#dispatchClose();
-    } else if (this.#pendingClose === PendingClose.None) {
-      this.#pendingClose = PendingClose.Noticed;
-      this.map.wake();
-    }
-  }
-
-  #dispatchClose(): void {
-    if (this.#closeHandled || this.#state >= State.Closing) return;
-    this.#closeHandled = true;
-    try {
-      this.handleClose();
-    } catch (error) {
-      this.#log(`Error in handleClose(), closing: ${describeError(error)}`);
-      this.close();
-    }
-    // A bridged dispatcher's streams are done: it cannot stay half-closed.
-    if (this[kDelegate] !== null) this.close();
-  }
-
-  #fail(error: unknown): void {
-    if (this.#state === State.Closed) {
-      // No handler runs after close(): an error raised while closing is only logged.
-      this.#log(`Error after close(): ${describeError(error)}`);
-      return;
-    }
-    const handle = (): void => {
-      this.handleError(error);
-      this.emit('error', error);
-    };
-    try {
-      const delegate = this[kDelegate];
-      if (delegate === null) handle();
-      else delegate.error(error, handle);
-    } catch (second) {
-      this.#log(`Error in handleError(), closing: ${describeError(second)}`);
-      this.close();
-    }
-  }
-
-  #log(message: string): void {
-    try {
-      this.logInfo(message, 'error');
-    } catch {
-      // A logger that throws must not take the loop down.
-    }
-  }
-
   #assertOpen(method: string): void {
-    if (this.#state === State.Closed)
+    if (this.#life.state === State.Closed)
       throw new Error(`Cannot ${method}(): the dispatcher is closed`);
   }
 
   #attach(socket: Duplex, connectEvent: ConnectEvent | null): void {
-    this.#transport = new Transport(socket, connectEvent, this.#onWake);
-    this.#state = connectEvent === null ? State.Connected : State.Connecting;
+    this.#life.transport = new Transport(socket, connectEvent, this.#onWake);
+    this.#life.state = connectEvent === null ? State.Connected : State.Connecting;
     this.map[kAdd](this);
   }
 
