@@ -47,6 +47,16 @@ function isProducer(item: Buffer | Producer): item is Producer {
  * Output: `push()` and `pushWithProducer()` queue data (strings as UTF-8); it is sent as the
  * transport takes it, in order; `closeWhenDone()` closes once everything queued has been sent.
  *
+ * Lifecycle (asynchat's quirks guarded):
+ * - `close()` never drops what was queued: the queue (producers drained, up to a
+ *   `closeWhenDone()` mark) is sent after the dispatcher closed, then end-of-stream, within
+ *   `lingerTimeout` without progress. So the default `handleClose()` at the peer's end-of-stream
+ *   (a client that sends everything, half-closes, then reads) still answers every request read.
+ *   `discardBuffers()` before `close()` is the way to drop it.
+ * - Bounded output: while more than `maxOutgoing` queued bytes (default 1 MiB) wait, nothing is
+ *   read, so a pipelining client that never reads is pushed back by TCP; `Infinity` restores
+ *   asynchat's unbounded queue.
+ *
  * @example
  * ```ts
  * class LineEcho extends AsyncChat {
