@@ -276,6 +276,26 @@ export class AsyncChat extends Dispatcher {
     this.#processInput();
   }
 
+  /**
+   * `Dispatcher.send()` that keeps call order with `push()` / `pushWithProducer()`: what the
+   * queue holds goes first; while it is not empty the transport takes nothing more (returns 0).
+   *
+   * @example
+   * ```ts
+   * this.push('HEADER\r\n');
+   * this.send(body); // leaves after HEADER, or returns 0 while HEADER is still queued
+   * ```
+   */
+  override send(data: Uint8Array | string): number {
+    const bytes = toBuffer(data, 'send');
+    if (this.#fifo.length > 0) {
+      this.#sendScheduled = false;
+      this.#send(true);
+      if (this.#fifo.length > 0) return 0;
+    }
+    return super.send(bytes);
+  }
+
   /** Send from the queue until the transport is congested (asynchat `initiate_send`). */
   initiateSend(): void {
     this.#send(false);
@@ -325,7 +345,7 @@ export class AsyncChat extends Dispatcher {
           transport === null ? size : transport.writableHighWaterMark - transport.writableLength;
         data = first.length < room ? this.#gather(first, room < size ? room : size) : first;
       }
-      const sent = this.send(data);
+      const sent = super.send(data);
       if (sent === 0) return;
       this.#consume(sent);
       if (sent < data.length) return;

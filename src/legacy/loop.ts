@@ -78,15 +78,23 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
       collectReady(map, ready);
       if (ready.length === 0) {
         const deadline = timer === null ? Infinity : performance.now() + timeout;
-        while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
-          const left = deadline - performance.now();
-          if (left <= 0) break;
-          if (timer !== null) {
-            // refresh() re-arms for the full timeout; a spurious early wake-up loops back here.
-            timer.refresh();
+        // refresh() re-arms the shared timer for the full timeout; after a spurious early wake-up
+        // only what is left of the round is waited for, so a round never outlasts `timeout`.
+        timer?.refresh();
+        let rest: NodeJS.Timeout | undefined;
+        try {
+          while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
+            const left = deadline - performance.now();
+            if (left <= 0) break;
+            if (left < timeout) {
+              clearTimeout(rest);
+              rest = setTimeout(wake, left);
+            }
+            await map[kWait]();
+            collectReady(map, ready);
           }
-          await map[kWait]();
-          collectReady(map, ready);
+        } finally {
+          clearTimeout(rest);
         }
       }
       map[kInRound] = true;

@@ -783,5 +783,23 @@ describe('AsyncChat', () => {
       peer.destroy();
       await done;
     });
+
+    it('push() then send() keeps call order; send() takes nothing while the queue is not empty', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair({ highWaterMark: 1024 });
+      const chat = new Sender({ socket, map });
+      const received = collect(peer);
+      chat.push('first,');
+      expect(chat.send('second,')).to.equal(7);
+      chat.push(Buffer.alloc(4096, 'q'));
+      // The transport is full with the queue's head: send() must not jump ahead of it.
+      expect(chat.send('never')).to.equal(0);
+      expect(() => chat.send(42 as unknown as string)).to.throw(TypeError);
+      chat.push(',last');
+      chat.closeWhenDone();
+      await loop({ map, timeout: 100 });
+      const got = (await received).toString();
+      expect(got).to.equal(`first,second,${'q'.repeat(4096)},last`);
+    });
   });
 });
