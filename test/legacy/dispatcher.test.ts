@@ -814,5 +814,47 @@ describe('Dispatcher', () => {
         "Error in a 'close' listener: Error: listener failed",
       ]);
     });
+
+    it('a handleClose() that throws at end-of-stream is logged and the dispatcher closes', async () => {
+      const [peer, socket] = duplexPair();
+      cleanups.push(() => peer.destroy());
+      class Throwing extends QuietDispatcher {
+        override writable(): boolean {
+          return false;
+        }
+        override handleRead(): void {
+          this.recv(64);
+        }
+        override handleClose(): void {
+          throw new Error('cleanup failed');
+        }
+      }
+      const dispatcher = new Throwing({ socket, map });
+      peer.end();
+      await loop({ map, timeout: 100 });
+      expect(dispatcher.closed).to.equal(true);
+      expect(dispatcher.logs.map((l) => l.message.split('\n')[0])).to.deep.equal([
+        'Error in handleClose(), closing: Error: cleanup failed',
+      ]);
+    });
+
+    it("a listener's server error reaches handleError() in the next round", async () => {
+      const errors: unknown[] = [];
+      class Server extends QuietDispatcher {
+        override handleError(error: unknown): void {
+          errors.push(error);
+          super.handleError(error);
+        }
+      }
+      const server = new Server({ map });
+      server.bind({ host: '127.0.0.1', port: 0 });
+      await server.listen();
+      const failure = new Error('server failed');
+      server.server?.emit('error', failure);
+      expect(errors).to.deep.equal([]);
+      await loop({ map, timeout: 100 });
+      expect(errors).to.deep.equal([failure]);
+      expect(server.closed).to.equal(true);
+    });
   });
 });
