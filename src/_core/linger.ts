@@ -54,6 +54,7 @@ export function closeGracefully(socket: Duplex, options: LingerOptions = {}): vo
 
   const finish = (): void => {
     clearTimeout(timer);
+    socket.off('error', ignore);
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('finish', onFinish);

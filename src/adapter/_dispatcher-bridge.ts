@@ -2,16 +2,24 @@
 // asyncio's StreamReaderProtocol, done with the legacy callbacks (internal; used by toStreams() and
 // asDispatcherClass()).
 //
+// It sits on the dispatcher's internal delegate (`dispatcher[kDelegate]`, src/legacy/_internal.ts):
+// nothing on the dispatcher instance is replaced, and every call comes through the dispatcher's
+// one dispatch path (never after close, inside loop(), exceptions to handleError()).
+//
 //   handleRead() -> recv()            reader.feedData(bytes), while the reader is not paused
 //   recv() at end-of-stream           reader.feedEof(); the dispatcher stays open (half-close)
-//   handleClose() (any other close)   reader.feedEof() (or ConnectionClosedError after a reset);
+//   the dispatcher closed (any way)   reader.feedEof() (or ConnectionClosedError after a reset);
 //                                     the writer's transport closes
 //   handleError(error)                reader.setException(error); the dispatcher's own handleError
 //   readable()                        false while the reader holds more than 2 x limit bytes
 //   writable() / handleWrite()        send what the transport did not take (partial sends)
+//   writer.close() / abort()          the dispatcher closes in the next round (kRequestClose)
+//   raise(error)                      handleError(error) in the next round (kRaise)
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { localAddress, peerAddress } from '../_core/address.js';
+import { kDelegate, kRaise, kRequestClose, type DispatcherDelegate } from '../legacy/_internal.js';
 import { Dispatcher } from '../legacy/dispatcher.js';
 import { DispatcherWithSend } from '../legacy/dispatcher-with-send.js';
 import { ConnectionClosedError } from '../modern/errors.js';
@@ -52,20 +60,19 @@ export function checkOptionalPositiveInteger(name: string, value: unknown): void
   }
 }
 
-/** `getExtraInfo()` of a real socket (for a Duplex that is not a socket: undefined). */
+/**
+ * `getExtraInfo()` of a real socket (for a Duplex that is not a socket: undefined); addresses by
+ * the core address rule (an IPv4 peer of a dual-stack listener is plain IPv4).
+ */
 export function socketInfo(socket: Duplex | null, name: ExtraInfoName): unknown {
   if (name === 'socket') return socket ?? undefined;
   if (!(socket instanceof net.Socket)) return undefined;
   switch (name) {
     case 'peername':
-      return socket.remoteAddress === undefined
-        ? undefined
-        : { host: socket.remoteAddress, port: socket.remotePort ?? 0, family: socket.remoteFamily };
+      return peerAddress(socket);
     case 'sockname': {
-      const address = socket.address();
-      return 'port' in address && typeof address.port === 'number'
-        ? { host: address.address, port: address.port, family: address.family }
-        : undefined;
+      const address = localAddress(socket);
+      return address !== undefined && 'port' in address ? address : undefined;
     }
     case 'peercert':
       return socket instanceof tls.TLSSocket ? socket.getPeerCertificate() : undefined;
@@ -121,9 +128,9 @@ class DispatcherWriter extends StreamWriter {
 }
 
 /**
- * Takes over the handlers of one dispatcher (instance properties shadowing its class's methods;
- * the class's `handleClose()`, `handleError()` and `handleConnect()` still run) and exposes the
- * connection as a reader and a writer.
+ * Takes over the read/write side of one dispatcher through its internal delegate (its class's
+ * `handleConnect()`, `handleClose()` and `handleError()` still run, and nothing on the instance
+ * is replaced) and exposes the connection as a reader and a writer.
  */
 export class DispatcherBridge {
   readonly reader: StreamReader;
@@ -134,20 +141,12 @@ export class DispatcherBridge {
   readonly #onLost: (() => void) | undefined;
   // The reader got its end-of-stream or error: nothing more is read.
   #eofFed = false;
-  // The real close has started (handleClose() past the half-close case): runs once.
-  #closing = false;
-  // True while handleRead() is inside recv(): a handleClose() from there at a clean
-  // end-of-stream is a half-close, not a close.
-  #inRecv = false;
   // Bytes of the current sink write that send() has not taken yet (EMPTY: all taken, waiting for
   // a DispatcherWithSend's out buffer to drain), and the write's callback.
   #pending: Buffer | null = null;
   #pendingCallback: Callback | null = null;
   // The sink's end() waits for #pending to be sent.
   #finalCallback: Callback | null = null;
-  // An error to raise inside the next handler call, so that it reaches handleError() the way
-  // every legacy error does (from within the loop).
-  #raised: { error: unknown } | null = null;
   #lostDone = false;
 
   constructor(dispatcher: Dispatcher, options: BridgeOptions = {}, onLost?: () => void) {
@@ -179,29 +178,30 @@ export class DispatcherBridge {
     this.#sink = new DispatcherSink(this, options.highWaterMark ?? 65536);
     this.writer = new DispatcherWriter(this.#sink, dispatcher);
 
-    const classHandleError = dispatcher.handleError.bind(dispatcher);
-    // The once-only guard the Dispatcher constructor installed around the class's handleClose().
-    const guardedHandleClose = dispatcher.handleClose.bind(dispatcher);
-    dispatcher.readable = () => this.#readable();
-    dispatcher.writable = () => this.#writable();
-    dispatcher.handleRead = () => this.#handleRead();
-    dispatcher.handleWrite = () => this.#handleWrite();
-    dispatcher.handleClose = () => this.#handleClose(guardedHandleClose);
-    dispatcher.handleError = (error: unknown) => this.#handleError(error, classHandleError);
+    const delegate: DispatcherDelegate = {
+      readable: () => this.#readable(),
+      writable: () => this.#pending !== null,
+      handleRead: () => this.#handleRead(),
+      handleWrite: () => this.#handleWrite(),
+      eof: () => this.#eof(),
+      error: (error, handle) => this.#error(error, handle),
+      closed: () => this.#lost(),
+    };
+    dispatcher[kDelegate] = delegate;
   }
 
-  /** Deliver `error` to the dispatcher's `handleError()` from within its loop. */
+  /**
+   * Deliver `error` to the dispatcher's `handleError()` in its next loop round, whatever its
+   * socket is doing (congested, no input). Only the first error before that round counts; after
+   * close() it does nothing.
+   */
   raise(error: unknown): void {
-    const dispatcher = this.#dispatcher;
-    if (dispatcher.closed || this.#raised !== null) return;
-    this.#raised = { error };
-    dispatcher.wake();
+    this.#dispatcher[kRaise](error);
   }
 
   // ---- the dispatcher's side -----------------------------------------------------------------
 
   #readable(): boolean {
-    if (this.#raised !== null) return true;
     const socket = this.#dispatcher.socket;
     if (socket === null) return false;
     // A transport that is gone must reach recv() so that the close is seen, paused or not.
@@ -209,28 +209,17 @@ export class DispatcherBridge {
     return !this.#eofFed && !this.reader.paused;
   }
 
-  #writable(): boolean {
-    return this.#raised !== null || this.#pending !== null;
-  }
-
   #handleRead(): void {
-    this.#throwRaised();
     const dispatcher = this.#dispatcher;
     const reader = this.reader;
-    this.#inRecv = true;
-    try {
-      while (!this.#eofFed && !reader.paused) {
-        const data = dispatcher.recv(RECV_SIZE);
-        if (data.length === 0) break;
-        reader.feedData(data);
-      }
-    } finally {
-      this.#inRecv = false;
+    while (!this.#eofFed && !reader.paused) {
+      const data = dispatcher.recv(RECV_SIZE);
+      if (data.length === 0) break;
+      reader.feedData(data);
     }
   }
 
   #handleWrite(): void {
-    this.#throwRaised();
     const dispatcher = this.#dispatcher;
     if (dispatcher instanceof DispatcherWithSend) dispatcher.initiateSend();
     const pending = this.#pending;
@@ -244,43 +233,28 @@ export class DispatcherBridge {
     this.#settleWrite();
   }
 
-  #handleClose(guardedHandleClose: () => void): void {
-    const dispatcher = this.#dispatcher;
-    const socket = dispatcher.socket;
-    if (this.#inRecv && !this.#closing && socket !== null && !socket.destroyed) {
-      // recv() saw a clean end-of-stream: the reader ends, the writer goes on (half-close).
+  // recv() saw end-of-stream: with the transport still open it is a half-close (the reader ends,
+  // the writer goes on); a transport that is gone is the close.
+  #eof(): boolean {
+    const socket = this.#dispatcher.socket;
+    if (socket === null || socket.destroyed) return false;
+    if (!this.#eofFed) {
       this.#eofFed = true;
       this.reader.feedEof();
-      return;
     }
-    if (this.#closing) return;
-    this.#closing = true;
-    try {
-      guardedHandleClose();
-    } finally {
-      if (!dispatcher.closed) dispatcher.close();
-      this.#lost();
-    }
+    return true;
   }
 
-  #handleError(error: unknown, classHandleError: (error: unknown) => void): void {
+  #error(error: unknown, handle: () => void): void {
     this.#eofFed = true;
     this.reader.setException(error);
     try {
-      classHandleError(error);
+      handle();
     } finally {
       // The reader has failed for good: whatever the class's handleError() did, the connection
       // is of no more use.
-      if (!this.#dispatcher.closed) this.#dispatcher.close();
+      this.#dispatcher.close();
       this.#lost();
-    }
-  }
-
-  #throwRaised(): void {
-    const raised = this.#raised;
-    if (raised !== null) {
-      this.#raised = null;
-      throw raised.error;
     }
   }
 
@@ -313,7 +287,7 @@ export class DispatcherBridge {
       return;
     }
     const sent = dispatcher.send(chunk);
-    if (dispatcher.closed) return; // send() found the connection gone; the sink is destroyed
+    if (dispatcher.closed) return; // the connection is gone; the sink is destroyed
     if (sent === chunk.length && !this.#backlogged()) {
       callback();
       return;
@@ -334,14 +308,19 @@ export class DispatcherBridge {
     this.#finalCallback = null;
     const dispatcher = this.#dispatcher;
     const socket = dispatcher.socket;
-    if (!this.#closing && !dispatcher.closed) {
-      // writer.close() ends the sink first (graceful); writer.abort() destroys it at once.
+    if (!dispatcher.closed) {
+      // writer.close() ends the sink first (graceful); writer.abort() destroys it at once. The
+      // dispatcher closes (and its handleClose() runs) in its next round, inside loop().
       if (error !== null || !this.#sink.writableFinished) socket?.destroy();
-      dispatcher.close();
+      dispatcher[kRequestClose]();
     }
-    // Closed (for waitClosed()) once the real transport has closed.
-    if (socket === null || socket.closed) callback(error);
-    else socket.once('close', () => callback(error));
+    // Closed (for waitClosed()) once the dispatcher has closed and its transport is released.
+    const settle = (): void => {
+      if (socket === null || socket.closed) callback(error);
+      else socket.once('close', () => callback(error));
+    };
+    if (dispatcher.closed) settle();
+    else dispatcher.once('close', settle);
   }
 
   // DispatcherWithSend's send() takes everything and buffers what the transport did not: its

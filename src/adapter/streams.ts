@@ -38,9 +38,10 @@ export interface DispatcherStreams {
  *
  * The dispatcher must be connected (or connecting, after `connect()`), in a map that a `loop()`
  * drives: the bytes reach the reader from the dispatcher's `handleRead()`, and partial sends are
- * finished from its `handleWrite()`. `toStreams` takes over the dispatcher's `readable()`,
- * `writable()`, `handleRead()` and `handleWrite()` (on the instance); its class's
- * `handleConnect()`, `handleClose()` and `handleError()` still run.
+ * finished from its `handleWrite()`. `toStreams` takes over the dispatcher's reading and writing
+ * through an internal hook of the dispatcher (its `readable()`, `writable()`, `handleRead()` and
+ * `handleWrite()` are no longer called; nothing on the instance is replaced); its class's
+ * `handleConnect()`, `handleClose()` and `handleError()` still run, inside `loop()` only.
  *
  * - Reading: `recv()` feeds the reader; while the reader holds more than 2 × `limit` bytes,
  *   `readable()` is false, so the dispatcher stops reading and TCP pushes back on the peer.
@@ -49,11 +50,15 @@ export interface DispatcherStreams {
  * - Writing: writes go through the dispatcher's `send()`; what the transport does not take is
  *   sent from `handleWrite()`, and `drain()` waits while more than `highWaterMark` bytes are
  *   queued. `writer.close()` sends what is queued, then closes the dispatcher (through its
- *   `handleClose()`); `writer.writeEof()` half-closes; `writer.abort()` resets.
+ *   `handleClose()`, in the next loop round); `writer.writeEof()` half-closes; `writer.abort()`
+ *   resets.
  * - Closing: the dispatcher closing for any reason (its `close()`, the peer, a reset) ends the
  *   reader (a reset: reads reject with `ConnectionClosedError`, the socket error as `cause`) and
  *   closes the writer (`drain()` and `write()` then reject with `ConnectionClosedError`). Each side
- *   closes exactly once.
+ *   closes exactly once. `waitClosed()` resolves once the dispatcher has closed and its socket
+ *   is released: its graceful close sends what was written, then lingers at most
+ *   `lingerTimeout` (a dispatcher option) without progress, so it settles even when the peer
+ *   never reads.
  * - Errors: when the dispatcher's `handleError()` runs (a transport error such as
  *   `ECONNREFUSED`), pending and later reads reject with that error; the dispatcher then closes.
  *

@@ -1,7 +1,7 @@
 import process from 'node:process';
 import { LimitOverrunError } from '../errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
-import { kAtEof } from './_internal.js';
+import { kAtEof, kQueued, kTakeOutput } from './_internal.js';
 import { Fifo } from './_fifo.js';
 import { legacyStats } from './_stats.js';
 import { findPrefixAtEnd } from './_terminator.js';
@@ -47,6 +47,16 @@ function isProducer(item: Buffer | Producer): item is Producer {
  * Output: `push()` and `pushWithProducer()` queue data (strings as UTF-8); it is sent as the
  * transport takes it, in order; `closeWhenDone()` closes once everything queued has been sent.
  *
+ * Lifecycle (asynchat's quirks guarded):
+ * - `close()` never drops what was queued: the queue (producers drained, up to a
+ *   `closeWhenDone()` mark) is sent after the dispatcher closed, then end-of-stream, within
+ *   `lingerTimeout` without progress. So the default `handleClose()` at the peer's end-of-stream
+ *   (a client that sends everything, half-closes, then reads) still answers every request read.
+ *   `discardBuffers()` before `close()` is the way to drop it.
+ * - Bounded output: while more than `maxOutgoing` queued bytes (default 1 MiB) wait, nothing is
+ *   read, so a pipelining client that never reads is pushed back by TCP; `Infinity` restores
+ *   asynchat's unbounded queue.
+ *
  * @example
  * ```ts
  * class LineEcho extends AsyncChat {
@@ -83,8 +93,8 @@ export class AsyncChat extends Dispatcher {
   // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
   // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
   #sendScheduled = false;
-  // True while close() runs (handleClose() may still push a last message).
-  #closing = false;
+  // Bytes of the Buffers in #fifo (producers count once they have produced).
+  #queuedBytes = 0;
   #scheduledSend = (): void => {
     if (!this.#sendScheduled) return;
     this.#sendScheduled = false;
@@ -181,6 +191,7 @@ export class AsyncChat extends Dispatcher {
     }
     if (this.closed || bytes.length === 0) return;
     this.#fifo.push(bytes);
+    this.#queuedBytes += bytes.length;
     this.#scheduleSend();
   }
 
@@ -241,6 +252,7 @@ export class AsyncChat extends Dispatcher {
     this.#inBuffer = EMPTY;
     this.#collected = 0;
     this.#fifo.clear();
+    this.#queuedBytes = 0;
   }
 
   /** How many items (byte chunks, producers, a close mark) wait in the output queue. */
@@ -264,35 +276,32 @@ export class AsyncChat extends Dispatcher {
     this.#processInput();
   }
 
+  /**
+   * `Dispatcher.send()` that keeps call order with `push()` / `pushWithProducer()`: what the
+   * queue holds goes first; while it is not empty the transport takes nothing more (returns 0).
+   *
+   * @example
+   * ```ts
+   * this.push('HEADER\r\n');
+   * this.send(body); // leaves after HEADER, or returns 0 while HEADER is still queued
+   * ```
+   */
+  override send(data: Uint8Array | string): number {
+    const bytes = toBuffer(data, 'send');
+    if (this.#fifo.length > 0) {
+      this.#sendScheduled = false;
+      this.#send(true);
+      if (this.#fifo.length > 0) return 0;
+    }
+    return super.send(bytes);
+  }
+
   /** Send from the queue until the transport is congested (asynchat `initiate_send`). */
   initiateSend(): void {
     this.#send(false);
   }
 
-  /**
-   * Close (see {@link Dispatcher.close}); what `push()` queued in this tick is first handed to
-   * the transport, as far as it takes it, just as if it had been sent at once.
-   */
-  override close(): void {
-    if (this.closed) return;
-    this.#closing = true;
-    try {
-      if (this.#sendScheduled) {
-        this.#sendScheduled = false;
-        this.#send(true);
-      }
-      super.close();
-    } finally {
-      this.#closing = false;
-    }
-  }
-
   #scheduleSend(): void {
-    // A push() from handleClose() while close() runs: the transport is about to be released.
-    if (this.#closing) {
-      this.#send(true);
-      return;
-    }
     if (!this.#sendScheduled) {
       this.#sendScheduled = true;
       process.nextTick(this.#scheduledSend);
@@ -308,18 +317,21 @@ export class AsyncChat extends Dispatcher {
       if (first === null) {
         if (stopAtClose) return;
         // The close mark: what was queued behind it is never sent (asynchat closes here), so it
-        // is dropped now, before handleClose() -> close() would flush this tick's pushes.
+        // is dropped now, before close() would flush the queue. close() runs handleClose() first
+        // unless it already ran (it may have queued this very closeWhenDone()).
         fifo.clear();
-        this.handleClose();
-        // handleClose() runs once per dispatcher: when it already ran (it queued this very
-        // closeWhenDone(), e.g. a reply at end-of-stream), the guard skipped it, so close here.
-        if (!this.closed) this.close();
+        this.#queuedBytes = 0;
+        this.close();
         return;
       }
       if (isProducer(first)) {
         const more = toBuffer(first.more(), 'Producer.more');
-        if (more.length > 0) fifo.unshift(more);
-        else fifo.shift();
+        if (more.length > 0) {
+          fifo.unshift(more);
+          this.#queuedBytes += more.length;
+        } else {
+          fifo.shift();
+        }
         continue;
       }
       const size = this.acOutBufferSize;
@@ -333,7 +345,7 @@ export class AsyncChat extends Dispatcher {
           transport === null ? size : transport.writableHighWaterMark - transport.writableLength;
         data = first.length < room ? this.#gather(first, room < size ? room : size) : first;
       }
-      const sent = this.send(data);
+      const sent = super.send(data);
       if (sent === 0) return;
       this.#consume(sent);
       if (sent < data.length) return;
@@ -368,6 +380,7 @@ export class AsyncChat extends Dispatcher {
   // Drops the first `sent` bytes from the byte chunks at the head of the queue.
   #consume(sent: number): void {
     const fifo = this.#fifo;
+    this.#queuedBytes -= sent;
     let left = sent;
     while (left > 0) {
       const first = fifo.first() as Buffer;
@@ -379,6 +392,34 @@ export class AsyncChat extends Dispatcher {
         left = 0;
       }
     }
+  }
+
+  /** @internal */
+  override [kQueued](): number {
+    return this.#queuedBytes;
+  }
+
+  /**
+   * @internal The flush of close(): the queue in order, producers drained, up to a
+   * closeWhenDone() mark (what follows it is dropped, as asynchat never sends it).
+   */
+  override [kTakeOutput](): Buffer | null {
+    const fifo = this.#fifo;
+    while (fifo.length > 0) {
+      const first = fifo.first() as Buffer | Producer | null;
+      if (first === null) break;
+      if (isProducer(first)) {
+        const more = toBuffer(first.more(), 'Producer.more');
+        if (more.length > 0) return more;
+        fifo.shift();
+        continue;
+      }
+      const data = this.#gather(first, this.acOutBufferSize);
+      this.#consume(data.length);
+      return data;
+    }
+    this.discardBuffers();
+    return null;
   }
 
   /** @internal Bytes held back waiting for the rest of a terminator are delivered at EOF. */

@@ -1,11 +1,17 @@
 import { toBuffer } from './_bytes.js';
 import { Fifo } from './_fifo.js';
+import { kQueued, kTakeOutput } from './_internal.js';
 import { Dispatcher } from './dispatcher.js';
 
 /**
  * A {@link Dispatcher} whose `send()` never drops bytes: what the transport does not take is
  * kept in an out buffer and sent from `handleWrite()` (asyncore's `dispatcher_with_send`).
  * `writable()` is `!connected || outBufferLength > 0`.
+ *
+ * - Bounded: while more than `maxOutgoing` bytes (default 1 MiB) wait in the out buffer, the
+ *   dispatcher is not read (`handleRead()` waits), so a peer that never reads is pushed back by
+ *   TCP; `maxOutgoing: Infinity` restores asyncore's unbounded buffer.
+ * - `close()` sends what the out buffer holds before the end-of-stream (within `lingerTimeout`).
  *
  * @example
  * ```ts
@@ -66,5 +72,18 @@ export class DispatcherWithSend extends Dispatcher {
 
   override handleWrite(): void {
     this.initiateSend();
+  }
+
+  /** @internal */
+  override [kQueued](): number {
+    return this.#outLength;
+  }
+
+  /** @internal */
+  override [kTakeOutput](): Buffer | null {
+    const first = this.#out.shift();
+    if (first === undefined) return null;
+    this.#outLength -= first.length;
+    return first;
   }
 }

@@ -1,4 +1,4 @@
-import { kBeginLoop, kDispatch, kEndLoop, kReady, kWait } from './_internal.js';
+import { kBeginLoop, kDispatch, kEndLoop, kInRound, kReady, kWait } from './_internal.js';
 import type { Dispatcher } from './dispatcher.js';
 import { socketMap, type SocketMap } from './socket-map.js';
 
@@ -78,20 +78,30 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
       collectReady(map, ready);
       if (ready.length === 0) {
         const deadline = timer === null ? Infinity : performance.now() + timeout;
-        while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
-          const left = deadline - performance.now();
-          if (left <= 0) break;
-          if (timer !== null) {
-            // refresh() re-arms for the full timeout; a spurious early wake-up loops back here.
-            timer.refresh();
+        // refresh() re-arms the shared timer for the full timeout; after a spurious early wake-up
+        // only what is left of the round is waited for, so a round never outlasts `timeout`.
+        timer?.refresh();
+        let rest: NodeJS.Timeout | undefined;
+        try {
+          while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
+            const left = deadline - performance.now();
+            if (left <= 0) break;
+            if (left < timeout) {
+              clearTimeout(rest);
+              rest = setTimeout(wake, left);
+            }
+            await map[kWait]();
+            collectReady(map, ready);
           }
-          await map[kWait]();
-          collectReady(map, ready);
+        } finally {
+          clearTimeout(rest);
         }
       }
+      map[kInRound] = true;
       try {
         for (const dispatcher of ready) dispatcher[kDispatch]();
       } finally {
+        map[kInRound] = false;
         ready.length = 0;
       }
     }

@@ -1,4 +1,7 @@
-import { kAdd, kBeginLoop, kDelete, kEndLoop, kWait } from './_internal.js';
+import { kAdd, kBeginLoop, kDelete, kEndLoop, kInRound, kWait } from './_internal.js';
+
+// closeAll() closes what handleClose() created meanwhile too, for at most this many passes.
+const CLOSE_ALL_PASSES = 100;
 import type { Dispatcher } from './dispatcher.js';
 
 /**
@@ -26,6 +29,8 @@ export class SocketMap implements Iterable<Dispatcher> {
   // Resolver of the loop's pending wait, or null when the loop is not waiting.
   #waker: (() => void) | null = null;
   #looping = false;
+  /** @internal See `_internal.ts`: set by `loop()` while it dispatches a round. */
+  [kInRound] = false;
 
   /** How many dispatchers are in the map. */
   get size(): number {
@@ -47,8 +52,11 @@ export class SocketMap implements Iterable<Dispatcher> {
   }
 
   /**
-   * Close every dispatcher in the map (asyncore `close_all`). No handler runs; the map is empty
-   * afterwards and a running `loop()` resolves.
+   * Close every dispatcher in the map (asyncore `close_all`); each runs its `handleClose()` (once)
+   * as `close()` does. A dispatcher created meanwhile (a `handleClose()` that reconnects) is
+   * closed too: it repeats until the map is empty, at most 100 passes; whatever a runaway
+   * `handleClose()` still creates after that stays in the map, open. A running `loop()` resolves
+   * once the map is empty.
    *
    * @example
    * ```ts
@@ -56,8 +64,9 @@ export class SocketMap implements Iterable<Dispatcher> {
    * ```
    */
   closeAll(): void {
-    for (const dispatcher of [...this.#dispatchers]) dispatcher.close();
-    this.#dispatchers.clear();
+    for (let pass = 0; pass < CLOSE_ALL_PASSES && this.#dispatchers.size > 0; pass++) {
+      for (const dispatcher of [...this.#dispatchers]) dispatcher.close();
+    }
     this.wake();
   }
 
@@ -104,6 +113,7 @@ export class SocketMap implements Iterable<Dispatcher> {
   /** @internal */
   [kEndLoop](): void {
     this.#looping = false;
+    this[kInRound] = false;
     this.#waker = null;
   }
 

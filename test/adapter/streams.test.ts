@@ -4,6 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { toStreams } from '../../src/adapter/index.js';
+import { DispatcherBridge } from '../../src/adapter/_dispatcher-bridge.js';
 import {
   Dispatcher,
   DispatcherWithSend,
@@ -168,7 +169,8 @@ describe('toStreams()', () => {
       await turn();
       maxBuffered = Math.max(maxBuffered, reader.bufferedLength);
     }
-    expect(dispatcher.readable()).to.equal(false);
+    // The bridge's readable() is false: the dispatcher's socket stopped being read.
+    expect(reader.paused).to.equal(true);
     expect(maxBuffered).to.be.at.most(2 * limit + 64 * 1024);
     expect(end.readableLength).to.be.at.most(16 * 1024);
     expect(progress.sent).to.be.below(data.length / 4);
@@ -191,11 +193,11 @@ describe('toStreams()', () => {
     await turns(50);
     expect(drained).to.equal(false);
     expect(writer.bufferedLength).to.be.above(0);
-    expect(dispatcher.writable()).to.equal(true);
     const got = await readBytes(peer, data.length);
     await draining;
     expect(got.equals(data)).to.equal(true);
-    expect(dispatcher.writable()).to.equal(false);
+    expect(writer.bufferedLength).to.equal(0);
+    expect(dispatcher.closed).to.equal(false);
   });
 
   it("drain() waits for a DispatcherWithSend's out buffer too", async () => {
@@ -403,6 +405,129 @@ describe('toStreams()', () => {
       end.listenerCount(e),
     );
     expect(after).to.deep.equal(before);
+  });
+
+  describe('the connection lifecycle', () => {
+    it('half-close: 200,000 lines, end, read 2 s later: every reply arrives', async () => {
+      const { port, accepted } = await serve();
+      const socket = await client(port);
+      void accepted.then(async ({ reader, writer }) => {
+        for await (const line of reader) {
+          writer.write(line);
+          await writer.drain();
+        }
+        writer.close();
+      });
+      const lines: string[] = [];
+      for (let i = 0; i < 200_000; i++) lines.push(`line ${i}\n`);
+      const input = lines.join('');
+      socket.pause();
+      socket.end(input);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const replies = collect(socket);
+      socket.resume();
+      const got = await replies;
+      expect(got.length).to.equal(Buffer.byteLength(input));
+      expect(got.toString() === input).to.equal(true);
+      const { dispatcher } = await accepted;
+      await eventually(() => (dispatcher.closed ? true : undefined));
+      expect(dispatcher.closes).to.equal(1);
+    });
+
+    it('a peer that never reads: drain() and waitClosed() settle once the dispatcher closed', async () => {
+      let resolveAccepted!: (dispatcher: Tracked) => void;
+      const accepted = new Promise<Tracked>((resolve) => (resolveAccepted = resolve));
+      class Listener extends Dispatcher {
+        override handleAccepted(socket: Duplex): void {
+          resolveAccepted(new Tracked({ socket, map: this.map, lingerTimeout: 200 }));
+        }
+        override logInfo(): void {}
+      }
+      const listener = new Listener({ map });
+      listener.bind({ host: '127.0.0.1', port: 0 });
+      await listener.listen();
+      running = loop({ map });
+      const { port } = listener.address() as Extract<Address, { port: number }>;
+      const socket = await client(port);
+      socket.pause();
+      const dispatcher = await accepted;
+      const { writer } = toStreams(dispatcher);
+      writer.write(Buffer.alloc(8 * 1024 * 1024, 'w'));
+      const drained = writer.drain().then(
+        () => 'resolved',
+        (error: unknown) => error,
+      );
+      const transport = dispatcher.socket as net.Socket;
+      await eventually(() => (transport.writableNeedDrain ? true : undefined));
+      dispatcher.close();
+      const outcome = await drained;
+      expect(outcome).to.be.instanceOf(ConnectionClosedError);
+      await writer.waitClosed();
+      expect(transport.destroyed).to.equal(true);
+      listener.close();
+    });
+
+    it('raise() reaches handleError() while the socket is congested and no input arrives', async () => {
+      let resolveAccepted!: (value: [Tracked, DispatcherBridge]) => void;
+      const accepted = new Promise<[Tracked, DispatcherBridge]>(
+        (resolve) => (resolveAccepted = resolve),
+      );
+      class Listener extends Dispatcher {
+        override handleAccepted(socket: Duplex): void {
+          const dispatcher = new Tracked({ socket, map: this.map });
+          resolveAccepted([dispatcher, new DispatcherBridge(dispatcher)]);
+        }
+        override logInfo(): void {}
+      }
+      const listener = new Listener({ map });
+      listener.bind({ host: '127.0.0.1', port: 0 });
+      await listener.listen();
+      running = loop({ map });
+      const { port } = listener.address() as Extract<Address, { port: number }>;
+      const socket = await client(port);
+      socket.pause();
+      const [dispatcher, bridge] = await accepted;
+      const transport = dispatcher.socket as net.Socket;
+      bridge.writer.write(Buffer.alloc(16 * 1024 * 1024, 'c'));
+      await eventually(() => (transport.writableNeedDrain ? true : undefined));
+      await turns(20);
+      expect(transport.writableNeedDrain).to.equal(true);
+      const failure = new Error('handler failed');
+      const errorEvent = new Promise((resolve) => dispatcher.once('error', resolve));
+      bridge.raise(failure);
+      expect(await errorEvent).to.equal(failure);
+      expect(dispatcher.errors).to.deep.equal([failure]);
+      expect(dispatcher.closed).to.equal(true);
+      await bridge.reader.read(1).then(
+        () => expect.fail('the reader should have failed'),
+        (error: unknown) => expect(error).to.equal(failure),
+      );
+      listener.close();
+    });
+
+    it("writer.close() closes the dispatcher in a loop round; 'close' is emitted once", async () => {
+      const [peer, end] = duplexPair();
+      peer.resume();
+      const dispatcher = new Tracked({ socket: end, map });
+      const { writer } = toStreams(dispatcher);
+      let events = 0;
+      const looping: boolean[] = [];
+      dispatcher.on('close', () => {
+        events++;
+        looping.push(map.looping);
+      });
+      writer.write('bye\n');
+      writer.close();
+      await turns(10);
+      // No loop runs yet: the close waits for one.
+      expect(dispatcher.closed).to.equal(false);
+      running = loop({ map });
+      await writer.waitClosed();
+      expect(dispatcher.closed).to.equal(true);
+      expect(events).to.equal(1);
+      expect(looping).to.deep.equal([true]);
+      expect(dispatcher.closes).to.equal(1);
+    });
   });
 
   describe('argument checks', () => {

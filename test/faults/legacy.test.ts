@@ -25,7 +25,7 @@ class LineEcho extends AsyncChat {
   parts: Buffer[] = [];
   closes = 0;
   errors: unknown[] = [];
-  constructor(options: { socket: Duplex; map: SocketMap }) {
+  constructor(options: { socket: Duplex; map: SocketMap; lingerTimeout?: number }) {
     super(options);
     this.setTerminator('\n');
   }
@@ -369,7 +369,7 @@ describe('Faults: legacy layer over loopback', () => {
         override handleConnect(): void {}
       }
       const { listener, port } = await listen(map, (socket, m) => {
-        const chat = new Flood({ socket, map: m });
+        const chat = new Flood({ socket, map: m, lingerTimeout: 200 });
         chat.pushWithProducer(new SimpleProducer(body, 65536));
         return chat;
       });
@@ -390,6 +390,8 @@ describe('Faults: legacy layer over loopback', () => {
       if (ending === 'closeAll()') {
         map.closeAll();
         await done;
+        // The close lingers to flush the rest to a peer that never reads: lingerTimeout bounds it.
+        await until(() => transport.destroyed, 200_000);
         sleeper.destroy();
       } else {
         sleeper.on('error', () => {});

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   AsyncChat,
@@ -8,6 +9,7 @@ import {
   loop,
   type Producer,
 } from '../../src/legacy/index.js';
+import { kQueued } from '../../src/legacy/_internal.js';
 import { legacyStats } from '../../src/legacy/_stats.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import {
@@ -638,5 +640,166 @@ describe('AsyncChat', () => {
       client.destroy();
       map.closeAll();
     }
+  });
+
+  describe('the connection lifecycle', () => {
+    /** A plain line echo with asynchat's DEFAULT handleClose(). */
+    class PlainEcho extends AsyncChat {
+      parts: Buffer[] = [];
+      constructor(options: { socket: Duplex; map: SocketMap; maxOutgoing?: number }) {
+        super(options);
+        this.setTerminator('\n');
+      }
+      override collectIncomingData(data: Buffer): void {
+        this.parts.push(data);
+      }
+      override foundTerminator(): void {
+        this.parts.push(Buffer.from('\n'));
+        this.push(Buffer.concat(this.parts.splice(0)));
+      }
+      override logInfo(): void {}
+    }
+
+    it('half-close: 200,000 lines, end, read 2 s later: every reply arrives (default handleClose)', async () => {
+      const map = new SocketMap();
+      try {
+        let chat!: PlainEcho;
+        const { port } = await listenOn(
+          map,
+          (socket, m) => (chat = new PlainEcho({ socket, map: m })),
+        );
+        const done = loop({ map, timeout: 100 });
+        const client = await connectClient({ host: '127.0.0.1', port });
+        const lines: string[] = [];
+        for (let i = 0; i < 200_000; i++) lines.push(`line ${i}\n`);
+        const input = lines.join('');
+        client.pause();
+        client.end(input);
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        const collecting = collect(client);
+        client.resume();
+        const replies = await collecting;
+        expect(chat.closed).to.equal(true);
+        expect(replies.length).to.equal(Buffer.byteLength(input));
+        expect(replies.toString() === input).to.equal(true);
+        map.closeAll();
+        await done;
+      } finally {
+        map.closeAll();
+      }
+    });
+
+    it('close() sends what push() and a producer queued, then ends the stream', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair({ highWaterMark: 16 * 1024 });
+      const chat = new Sender({ socket, map });
+      const body = Buffer.alloc(512 * 1024, 'p');
+      chat.push('head\n');
+      chat.pushWithProducer(new SimpleProducer(body, 4096));
+      chat.push('tail\n');
+      chat.closeWhenDone();
+      chat.push('never sent\n');
+      const received = collect(peer);
+      chat.close();
+      const got = await received;
+      expect(got.length).to.equal(5 + body.length + 5);
+      expect(got.subarray(-5).toString()).to.equal('tail\n');
+      expect(chat.outgoingQueueLength).to.equal(0);
+    });
+
+    it('a push() to a peer that left, outside loop(): handleClose() waits for the next round', async () => {
+      const map = new SocketMap();
+      const looping: boolean[] = [];
+      class Watched extends Sender {
+        override handleClose(): void {
+          looping.push(this.map.looping);
+          this.close();
+        }
+      }
+      const [peer, socket] = duplexPair();
+      const chat = new Watched({ socket, map });
+      peer.destroy();
+      await new Promise((resolve) => socket.once('close', resolve));
+      chat.push('late\n');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(looping).to.deep.equal([]);
+      expect(chat.closed).to.equal(false);
+      await loop({ map, timeout: 100 });
+      expect(looping).to.deep.equal([true]);
+      expect(chat.closed).to.equal(true);
+    });
+
+    for (const maxOutgoing of [256 * 1024, undefined] as const) {
+      it(`a pipelining client that never reads: the queue stays under maxOutgoing (${maxOutgoing ?? 'default 1 MiB'}), TCP pushes back`, async () => {
+        const map = new SocketMap();
+        try {
+          const bound = maxOutgoing ?? 1024 * 1024;
+          let chat!: PlainEcho;
+          const { port } = await listenOn(
+            map,
+            (socket, m) => (chat = new PlainEcho({ socket, map: m, maxOutgoing })),
+          );
+          const done = loop({ map, timeout: 50 });
+          const client = await connectClient({ host: '127.0.0.1', port });
+          client.pause();
+          const line = Buffer.from('0123456789abcde\n');
+          const request = Buffer.alloc(line.length * 65536);
+          for (let i = 0; i < 65536; i++) line.copy(request, i * line.length);
+          for (let i = 0; i < 24; i++) client.write(request); // 24 MiB of requests
+          await eventually(() => chat);
+          // Wait until the server stopped reading: bytesRead unchanged for 100 turns.
+          const transport = chat.socket as net.Socket;
+          let last = -1;
+          let streak = 0;
+          let peak = 0;
+          while (streak < 100) {
+            await new Promise((resolve) => setImmediate(resolve));
+            peak = Math.max(peak, chat[kQueued]());
+            streak = transport.bytesRead === last ? streak + 1 : 0;
+            last = transport.bytesRead;
+          }
+          expect(peak).to.be.above(bound / 2);
+          expect(peak).to.be.at.most(bound + 2 * chat.acInBufferSize);
+          expect(transport.bytesRead).to.be.below(bound * 4 + 8 * 1024 * 1024);
+          expect(client.writableLength).to.be.above(8 * 1024 * 1024);
+          client.destroy();
+          map.closeAll();
+          await done;
+        } finally {
+          map.closeAll();
+        }
+      });
+    }
+
+    it('maxOutgoing: Infinity restores asynchat: the queue grows with what the peer sends', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair({ highWaterMark: 16 * 1024 });
+      const chat = new PlainEcho({ socket, map, maxOutgoing: Infinity });
+      const done = loop({ map, timeout: 50 });
+      const line = Buffer.alloc(1024, 'i');
+      line[1023] = 0x0a;
+      for (let i = 0; i < 3 * 1024; i++) peer.write(line);
+      await eventually(() => (chat[kQueued]() > 2 * 1024 * 1024 ? true : undefined));
+      peer.destroy();
+      await done;
+    });
+
+    it('push() then send() keeps call order; send() takes nothing while the queue is not empty', async () => {
+      const map = new SocketMap();
+      const [peer, socket] = duplexPair({ highWaterMark: 1024 });
+      const chat = new Sender({ socket, map });
+      const received = collect(peer);
+      chat.push('first,');
+      expect(chat.send('second,')).to.equal(7);
+      chat.push(Buffer.alloc(4096, 'q'));
+      // The transport is full with the queue's head: send() must not jump ahead of it.
+      expect(chat.send('never')).to.equal(0);
+      expect(() => chat.send(42 as unknown as string)).to.throw(TypeError);
+      chat.push(',last');
+      chat.closeWhenDone();
+      await loop({ map, timeout: 100 });
+      const got = (await received).toString();
+      expect(got).to.equal(`first,second,${'q'.repeat(4096)},last`);
+    });
   });
 });

@@ -140,8 +140,8 @@ describe('Dispatcher', () => {
       handler.on('read', () => events.push('read'));
       handler.close();
       handler.close();
-      handler.handleClose();
       peer.write('ignored');
+      peer.end();
       await loop({ map, count: 1 });
       expect(handler.closes).to.equal(1);
       expect(events).to.deep.equal(['close']);
@@ -696,5 +696,165 @@ describe('Dispatcher', () => {
       TypeError,
       'Expected `socket` to be a stream.Duplex, got `Object` (object)',
     );
+  });
+
+  describe('the one dispatch path', () => {
+    it('an arrow-function handleClose field runs exactly once, at end-of-stream', async () => {
+      const [peer, socket] = duplexPair();
+      cleanups.push(() => peer.destroy());
+      class Arrow extends QuietDispatcher {
+        calls = 0;
+        override writable = (): boolean => false;
+        override handleRead = (): void => {
+          this.recv(1024);
+        };
+        override handleClose = (): void => {
+          this.calls++;
+          this.close();
+        };
+      }
+      const dispatcher = new Arrow({ socket, map });
+      const closes: string[] = [];
+      dispatcher.on('close', () => closes.push('close'));
+      peer.end('bye');
+      await loop({ map, timeout: 100 });
+      expect(dispatcher.calls).to.equal(1);
+      expect(closes).to.deep.equal(['close']);
+      expect(dispatcher.closed).to.equal(true);
+      // Nothing on the instance was replaced by the library.
+      expect(Object.prototype.hasOwnProperty.call(dispatcher, 'close')).to.equal(false);
+    });
+
+    for (const way of ['close()', 'handleClose()', 'closeAll()', 'an error', 'a reset'] as const) {
+      it(`'close' is emitted exactly once, after the dispatcher closed, by ${way}`, async () => {
+        const [peer, socket] = duplexPair();
+        peer.on('error', () => {});
+        cleanups.push(() => peer.destroy());
+        class Closing extends QuietDispatcher {
+          handled = 0;
+          override writable(): boolean {
+            return false;
+          }
+          override handleRead(): void {
+            const data = this.recv(64);
+            if (data.toString() === 'boom') throw new Error('boom');
+          }
+          override handleClose(): void {
+            this.handled++;
+            super.handleClose();
+          }
+        }
+        const dispatcher = new Closing({ socket, map });
+        const seen: boolean[] = [];
+        dispatcher.on('close', () => seen.push(dispatcher.closed));
+        const done = loop({ map, timeout: 100 });
+        if (way === 'close()') dispatcher.close();
+        else if (way === 'handleClose()') peer.end();
+        else if (way === 'closeAll()') map.closeAll();
+        else if (way === 'an error') peer.write('boom');
+        else peer.destroy(new Error('reset'));
+        await done;
+        dispatcher.close();
+        map.closeAll();
+        expect(seen).to.deep.equal([true]);
+        expect(dispatcher.handled).to.equal(1);
+      });
+    }
+
+    it('a handleClose() that does not close keeps the dispatcher open; close() later does not rerun it', async () => {
+      const [peer, socket] = duplexPair({ allowHalfOpen: true });
+      cleanups.push(() => peer.destroy());
+      class Lingering extends QuietDispatcher {
+        handled = 0;
+        override writable(): boolean {
+          return false;
+        }
+        override handleRead(): void {
+          this.recv(64);
+        }
+        override handleClose(): void {
+          this.handled++;
+        }
+      }
+      const dispatcher = new Lingering({ socket, map });
+      peer.end();
+      await loop({ map, count: 3, timeout: 20 });
+      expect(dispatcher.handled).to.equal(1);
+      expect(dispatcher.closed).to.equal(false);
+      dispatcher.close();
+      expect(dispatcher.handled).to.equal(1);
+      expect(dispatcher.closed).to.equal(true);
+    });
+
+    it('connected is assignable (asyncore parity), accepting and connecting follow the state', () => {
+      const dispatcher = new QuietDispatcher({ map });
+      expect([dispatcher.connected, dispatcher.connecting, dispatcher.accepting]).to.deep.equal([
+        false,
+        false,
+        false,
+      ]);
+      dispatcher.connected = true;
+      expect(dispatcher.connected).to.equal(true);
+      dispatcher.connected = false;
+      expect(dispatcher.connected).to.equal(false);
+      dispatcher.close();
+      dispatcher.connected = true;
+      expect(dispatcher.connected).to.equal(false);
+    });
+
+    it("an exception in a 'close' listener is logged, not thrown", () => {
+      const [peer, socket] = duplexPair();
+      cleanups.push(() => peer.destroy());
+      const dispatcher = new QuietDispatcher({ socket, map });
+      dispatcher.on('close', () => {
+        throw new Error('listener failed');
+      });
+      expect(() => dispatcher.close()).not.to.throw();
+      expect(dispatcher.logs.map((l) => l.message.split('\n')[0])).to.deep.equal([
+        "Error in a 'close' listener: Error: listener failed",
+      ]);
+    });
+
+    it('a handleClose() that throws at end-of-stream is logged and the dispatcher closes', async () => {
+      const [peer, socket] = duplexPair();
+      cleanups.push(() => peer.destroy());
+      class Throwing extends QuietDispatcher {
+        override writable(): boolean {
+          return false;
+        }
+        override handleRead(): void {
+          this.recv(64);
+        }
+        override handleClose(): void {
+          throw new Error('cleanup failed');
+        }
+      }
+      const dispatcher = new Throwing({ socket, map });
+      peer.end();
+      await loop({ map, timeout: 100 });
+      expect(dispatcher.closed).to.equal(true);
+      expect(dispatcher.logs.map((l) => l.message.split('\n')[0])).to.deep.equal([
+        'Error in handleClose(), closing: Error: cleanup failed',
+      ]);
+    });
+
+    it("a listener's server error reaches handleError() in the next round", async () => {
+      const errors: unknown[] = [];
+      class Server extends QuietDispatcher {
+        override handleError(error: unknown): void {
+          errors.push(error);
+          super.handleError(error);
+        }
+      }
+      const server = new Server({ map });
+      server.bind({ host: '127.0.0.1', port: 0 });
+      await server.listen();
+      const failure = new Error('server failed');
+      server.server?.emit('error', failure);
+      expect(errors).to.deep.equal([]);
+      await loop({ map, timeout: 100 });
+      expect(errors).to.deep.equal([failure]);
+      expect(server.closed).to.equal(true);
+    });
   });
 });

@@ -93,6 +93,24 @@ describe('loop()', () => {
     expect(map.size).to.equal(1);
   });
 
+  it('a round never outlasts timeout after a spurious wake-up', async () => {
+    const dispatcher = make();
+    dispatcher.wantWrite = false;
+    // A wake that finds nothing ready, late in the round.
+    const waking = setTimeout(() => map.wake(), 300);
+    try {
+      const started = performance.now();
+      await loop({ map, count: 1, timeout: 400 });
+      const took = performance.now() - started;
+      expect(took).to.be.at.least(390);
+      // Re-arming for a full timeout after the wake would make it ~700 ms.
+      expect(took).to.be.below(600);
+    } finally {
+      clearTimeout(waking);
+    }
+    expect(map.size).to.equal(1);
+  });
+
   it('calls handleRead only when data is buffered and readable() says yes', async () => {
     const [peer, socket] = duplexPair();
     peers.push(peer);

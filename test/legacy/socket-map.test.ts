@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { Dispatcher, SocketMap, closeAll, loop, socketMap } from '../../src/legacy/index.js';
+import type { Duplex } from 'node:stream';
 import { duplexPair } from '../helpers/duplex-pair.js';
 
 class Quiet extends Dispatcher {
@@ -54,5 +55,59 @@ describe('SocketMap', () => {
     closeAll();
     expect(socketMap.size).to.equal(0);
     peer.destroy();
+  });
+
+  it('closeAll() also closes a dispatcher that handleClose() creates (reconnect on close)', async () => {
+    const map = new SocketMap();
+    const peers: Duplex[] = [];
+    const created: Quiet[] = [];
+    class Reconnecting extends Quiet {
+      override handleClose(): void {
+        super.handleClose();
+        // Reconnect, at most twice, as a client whose server went away would.
+        if (created.length < 3) {
+          const [peer, socket] = duplexPair();
+          peers.push(peer);
+          created.push(new Reconnecting({ socket, map }));
+        }
+      }
+    }
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    created.push(new Reconnecting({ socket, map }));
+    closeAll(map);
+    expect(created).to.have.length(3);
+    expect(created.map((d) => d.closed)).to.deep.equal([true, true, true]);
+    expect(map.size).to.equal(0);
+    await loop({ map });
+    for (const end of peers) end.destroy();
+  });
+
+  it('closeAll() gives up after a bound on a handleClose() that always reconnects, leaving it open in the map', () => {
+    const map = new SocketMap();
+    const peers: Duplex[] = [];
+    let created = 0;
+    class Runaway extends Quiet {
+      override handleClose(): void {
+        super.handleClose();
+        const [peer, socket] = duplexPair();
+        peers.push(peer);
+        created++;
+        new Runaway({ socket, map });
+      }
+    }
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    new Runaway({ socket, map });
+    closeAll(map);
+    expect(created).to.equal(100);
+    expect(map.size).to.equal(1);
+    const [left] = [...map];
+    expect(left?.closed).to.equal(false);
+    // The leftover is still a working dispatcher: it closes normally (and reconnects once more).
+    (left as Quiet).handleClose = (): void => {};
+    (left as Quiet).close();
+    expect(map.size).to.equal(0);
+    for (const end of peers) end.destroy();
   });
 });

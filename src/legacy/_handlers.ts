@@ -1,0 +1,208 @@
+// The overridable side of a Dispatcher (internal file; everything here is public through
+// Dispatcher): its events, its default predicates and handlers (asyncore's), and logInfo().
+import { EventEmitter } from 'eventemitter3';
+import type { Duplex } from 'node:stream';
+import type { Address } from './_address.js';
+import { kDelegate, kQueued, type DispatcherDelegate } from './_internal.js';
+
+// The one dispatch path, shared with dispatcher.ts (not exported from any barrel).
+export const kCall: unique symbol = Symbol('dispatch-bridge.call');
+export const kRead: unique symbol = Symbol('dispatch-bridge.read');
+export const kWrite: unique symbol = Symbol('dispatch-bridge.write');
+export const kCanRead: unique symbol = Symbol('dispatch-bridge.canRead');
+export const kCanWrite: unique symbol = Symbol('dispatch-bridge.canWrite');
+export const kFail: unique symbol = Symbol('dispatch-bridge.fail');
+export const kLog: unique symbol = Symbol('dispatch-bridge.log');
+
+/** The `type` of {@link Dispatcher.logInfo}. */
+export type LogType = 'info' | 'warning' | 'error';
+
+/** Events of a {@link Dispatcher}; each is emitted right after the handler of the same name ran. */
+export interface DispatcherEvents {
+  connect: [];
+  accept: [];
+  read: [];
+  write: [];
+  close: [];
+  error: [error: unknown];
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+const DEFAULT_IGNORED_LOG_TYPES: ReadonlySet<LogType> = new Set<LogType>(['warning']);
+
+/**
+ * The predicates, handlers and logging every {@link Dispatcher} has, with asyncore's defaults.
+ * Override them in a Dispatcher subclass (as methods or arrow-function fields); the loop calls
+ * them through the dispatcher's one dispatch path.
+ *
+ * @example
+ * ```ts
+ * class Quiet extends Dispatcher { override logInfo() {} }
+ * ```
+ */
+export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> {
+  /** Log types `logInfo()` ignores; asyncore ignores `'warning'` by default. */
+  ignoreLogTypes: ReadonlySet<LogType> = DEFAULT_IGNORED_LOG_TYPES;
+  /** @internal The stream bridge's delegate (see `_internal.ts`), or null. */
+  [kDelegate]: DispatcherDelegate | null = null;
+
+  readonly #maxOutgoing: number;
+
+  constructor(maxOutgoing: number) {
+    super();
+    this.#maxOutgoing = maxOutgoing;
+  }
+
+  /** True after `close()`. */
+  abstract get closed(): boolean;
+  /** See `Dispatcher.accept()`. */
+  abstract accept(): { socket: Duplex; address: Address } | null;
+  /** See `Dispatcher.close()`. */
+  abstract close(): void;
+  /** @internal Bytes queued beyond the transport (DispatcherWithSend, AsyncChat). */
+  abstract [kQueued](): number;
+
+  /** Whether the loop may call `handleRead()` / `handleAccept()`. Default true. */
+  readable(): boolean {
+    return true;
+  }
+
+  /** Whether the loop may call `handleWrite()`. Default true (asyncore's busy loop!). */
+  writable(): boolean {
+    return true;
+  }
+
+  /** The connection is established (`connected` is already true). Default: logs a warning. */
+  handleConnect(): void {
+    this.logInfo('Unhandled connect event', 'warning');
+  }
+
+  /** A connection is pending: default takes it with `accept()` and calls `handleAccepted()`. */
+  handleAccept(): void {
+    const pair = this.accept();
+    if (pair !== null) this.handleAccepted(pair.socket, pair.address);
+  }
+
+  /** A connection was accepted. Default: logs a warning and closes the socket (asyncore). */
+  handleAccepted(socket: Duplex, _address: Address): void {
+    this.logInfo('Unhandled incoming connection', 'warning');
+    socket.destroy();
+  }
+
+  /** Bytes or end-of-stream are there: call `recv()`. Default: logs a warning. */
+  handleRead(): void {
+    this.logInfo('Unhandled read event', 'warning');
+  }
+
+  /** The transport can take more bytes: call `send()`. Default: logs a warning. */
+  handleWrite(): void {
+    this.logInfo('Unhandled write event', 'warning');
+  }
+
+  /** The connection ended, or `close()` was called (runs at most once). Default: `close()`. */
+  handleClose(): void {
+    this.close();
+  }
+
+  /**
+   * A handler threw, or the transport failed with a non-disconnect error (e.g. ECONNREFUSED).
+   * Default: `logInfo()` the error as `'error'`, then `close()` (which runs `handleClose()`).
+   */
+  handleError(error: unknown): void {
+    this.logInfo(`Uncaptured error, closing the dispatcher: ${describeError(error)}`, 'error');
+    this.close();
+  }
+
+  /**
+   * Log a message (asyncore `log_info`): `'info'` goes to stdout, others to stderr, as
+   * `type: message`; types in {@link ignoreLogTypes} (default: `'warning'`) are dropped.
+   * Override it to use your logger, or to silence a dispatcher in tests.
+   *
+   * @example
+   * ```ts
+   * class Quiet extends Dispatcher { override logInfo() {} }
+   * ```
+   */
+  logInfo(message: string, type: LogType = 'info'): void {
+    if (this.ignoreLogTypes.has(type)) return;
+    const line = `${type}: ${message}\n`;
+    if (type === 'info') process.stdout.write(line);
+    else process.stderr.write(line);
+  }
+
+  // ---- the one dispatch path: never after close, the event after the handler, errors to
+  // handleError() (through the delegate when one is installed) ----------------------------------
+
+  // Runs one handler, then its event; an exception goes to handleError(). False once closed.
+  /** @internal */
+  [kCall](handler: () => void, event: 'read' | 'write' | 'connect' | 'accept'): boolean {
+    try {
+      handler();
+      this.emit(event);
+    } catch (error) {
+      this[kFail](error);
+    }
+    return !this.closed;
+  }
+
+  /** @internal */
+  [kRead] = (): void => {
+    const delegate = this[kDelegate];
+    if (delegate === null) this.handleRead();
+    else delegate.handleRead();
+  };
+
+  /** @internal */
+  [kWrite] = (): void => {
+    const delegate = this[kDelegate];
+    if (delegate === null) this.handleWrite();
+    else delegate.handleWrite();
+  };
+
+  /** @internal */
+  [kCanRead](): boolean {
+    if (this[kQueued]() > this.#maxOutgoing) return false;
+    const delegate = this[kDelegate];
+    return delegate === null ? this.readable() : delegate.readable();
+  }
+
+  /** @internal */
+  [kCanWrite](): boolean {
+    const delegate = this[kDelegate];
+    return delegate === null ? this.writable() : delegate.writable();
+  }
+
+  /** @internal */
+  [kFail](error: unknown): void {
+    if (this.closed) {
+      // No handler runs after close(): an error raised while closing is only logged.
+      this[kLog](`Error after close(): ${describeError(error)}`);
+      return;
+    }
+    const handle = (): void => {
+      this.handleError(error);
+      this.emit('error', error);
+    };
+    try {
+      const delegate = this[kDelegate];
+      if (delegate === null) handle();
+      else delegate.error(error, handle);
+    } catch (second) {
+      this[kLog](`Error in handleError(), closing: ${describeError(second)}`);
+      this.close();
+    }
+  }
+
+  /** @internal */
+  [kLog](message: string): void {
+    try {
+      this.logInfo(message, 'error');
+    } catch {
+      // A logger that throws must not take the loop down.
+    }
+  }
+}

@@ -1,0 +1,268 @@
+// The connection side of a Dispatcher (internal): what the dispatcher knows about its Duplex
+// (buffered bytes, end-of-stream, failure, connect), and its release on close() through the one
+// graceful lingering close of src/_core/linger.ts.
+//
+//   attach       listeners on the Duplex; every event only records and wakes the loop
+//   read()       buffered bytes, including those rescued from a transport that failed
+//   release()    flush what the dispatcher still queues, then closeGracefully(): everything sent
+//                arrives, unread input is discarded, the socket is destroyed within lingerTimeout
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { closeGracefully, DEFAULT_LINGER_TIMEOUT } from '../_core/linger.js';
+
+export type ConnectEvent = 'connect' | 'secureConnect';
+
+const ignore = (): void => {};
+
+/** One attached Duplex and the facts the dispatch path asks about it. */
+export class Transport {
+  readonly socket: Duplex;
+  /** The connect (or TLS secureConnect) event arrived. */
+  connectDone = false;
+  // 'end' was seen: end-of-stream with nothing left buffered.
+  #eof = false;
+  // The Duplex emitted 'close', or was already closed when we got it.
+  #closed = false;
+  // The first error the Duplex emitted (later ones are noise), until takeError() took it.
+  #error: { value: unknown } | null = null;
+  #failed = false;
+  // Bytes the Duplex had buffered when it failed: kept so that handleRead() still gets them.
+  #rescued: Buffer[] = [];
+  #rescuedLength = 0;
+  readonly #connectEvent: ConnectEvent | null;
+  readonly #wake: () => void;
+  #released = false;
+  #closeEmitted = false;
+
+  constructor(socket: Duplex, connectEvent: ConnectEvent | null, wake: () => void) {
+    this.socket = socket;
+    this.#connectEvent = connectEvent;
+    this.#wake = wake;
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('end', this.#onEnd);
+    socket.on('drain', this.#onWake);
+    if (connectEvent !== null) socket.on(connectEvent, this.#onConnect);
+    // Paused mode: the 'readable' listener makes Node buffer up to the high-water mark and stop.
+    socket.on('readable', this.#onReadable);
+    // A socket that closed before we got it (e.g. reset while waiting in the accept queue).
+    if (socket.destroyed && socket.closed) this.#closed = this.#failed = true;
+  }
+
+  /** Bytes ready for `read()`. */
+  get readableLength(): number {
+    return this.#rescuedLength + (this.socket.destroyed ? 0 : this.socket.readableLength);
+  }
+
+  /** End-of-stream, a close or a failure: once the buffered bytes are read, nothing follows. */
+  get ended(): boolean {
+    return this.#eof || this.#closed || this.socket.destroyed;
+  }
+
+  /** The Duplex is gone (closed or destroyed): writes can no longer reach the peer. */
+  get gone(): boolean {
+    const socket = this.socket;
+    return this.#closed || socket.destroyed || socket.writableEnded;
+  }
+
+  /** The Duplex failed or closed: a close is due whatever the predicates say. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** The Duplex's first error, once (null when there is none, or it was taken). */
+  takeError(): { value: unknown } | null {
+    const error = this.#error;
+    this.#error = null;
+    return error;
+  }
+
+  /** Up to `size` buffered bytes, or null when none are. */
+  read(size: number): Buffer | null {
+    if (this.#rescuedLength > 0) {
+      const first = this.#rescued[0] as Buffer;
+      if (first.length <= size) {
+        this.#rescued.shift();
+        this.#rescuedLength -= first.length;
+        return first;
+      }
+      this.#rescued[0] = first.subarray(size);
+      this.#rescuedLength -= size;
+      return first.subarray(0, size);
+    }
+    const socket = this.socket;
+    const available = socket.destroyed ? 0 : socket.readableLength;
+    if (available === 0) return null;
+    const chunk = socket.read(available < size ? available : size) as Buffer | null;
+    // Reading the buffer empty does not surface a pending end-of-stream; read(0) does.
+    if (socket.readableLength === 0) socket.read(0);
+    return chunk;
+  }
+
+  /**
+   * Let go of the Duplex: remove our listeners, send what `takeOutput` still yields (as the
+   * Duplex drains), then close it gracefully within `lingerTimeout`. Idempotent.
+   */
+  release(lingerTimeout: number | undefined, takeOutput: () => Buffer | null): void {
+    if (this.#released) return;
+    this.#released = true;
+    const socket = this.socket;
+    // Errors of a socket we are only closing are not news for anyone: one listener of ours stays
+    // until 'close' (a destroyed Duplex may still emit its 'error'), closeGracefully adds its own.
+    if (!this.#closeEmitted) {
+      socket.on('error', ignore);
+      socket.once('close', () => socket.removeListener('error', ignore));
+    }
+    socket.removeListener('error', this.#onError);
+    socket.removeListener('close', this.#onClose);
+    socket.removeListener('end', this.#onEnd);
+    socket.removeListener('drain', this.#onWake);
+    socket.removeListener('readable', this.#onReadable);
+    if (this.#connectEvent !== null) socket.removeListener(this.#connectEvent, this.#onConnect);
+    this.#rescued = [];
+    this.#rescuedLength = 0;
+    if (socket.destroyed) return;
+    const options = { lingerTimeout: lingerTimeout ?? DEFAULT_LINGER_TIMEOUT };
+    // Lingering is for kernel sockets (unread input turns their close into a reset). Any other
+    // Duplex (in memory, a modern connection's streams) is done once its writes finished: it is
+    // destroyed then, as it hands its bytes on by itself; the linger timeout still bounds it.
+    if (!(socket instanceof net.Socket)) {
+      if (socket.writableFinished) {
+        socket.destroy();
+        return;
+      }
+      const onFinish = (): void => {
+        socket.destroy();
+      };
+      socket.once('finish', onFinish);
+      socket.once('close', () => socket.removeListener('finish', onFinish));
+    }
+    const first = socket.writableEnded ? null : safely(takeOutput);
+    if (first === null) {
+      closeGracefully(socket, options);
+      return;
+    }
+    flushThenClose(socket, first, takeOutput, options.lingerTimeout);
+  }
+
+  #onReadable = (): void => {
+    const socket = this.socket;
+    // At end-of-stream with nothing buffered, read(0) makes the stream emit 'end'.
+    if (socket.readableLength === 0) socket.read(0);
+    this.#wake();
+  };
+
+  #onEnd = (): void => {
+    this.#eof = true;
+    this.#wake();
+  };
+
+  #onWake = (): void => {
+    this.#wake();
+  };
+
+  #onConnect = (): void => {
+    this.connectDone = true;
+    this.#wake();
+  };
+
+  #onError = (error: unknown): void => {
+    this.#rescue();
+    if (!this.#failed) this.#error = { value: error };
+    this.#failed = true;
+    this.#wake();
+  };
+
+  #onClose = (): void => {
+    this.#closeEmitted = true;
+    this.#rescue();
+    this.#closed = true;
+    this.#failed = true;
+    this.#wake();
+  };
+
+  // A Duplex that fails still holds what it received before: take it out before it is gone, so
+  // that handleRead() gets it before the close (asyncore on Linux does).
+  #rescue(): void {
+    const socket = this.socket;
+    while (socket.readableLength > 0) {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk === null) break;
+      this.#rescued.push(chunk);
+      this.#rescuedLength += chunk.length;
+    }
+  }
+}
+
+// Writes what `takeOutput` yields, as fast as the socket drains, then closes gracefully. Input is
+// discarded meanwhile (the dispatcher is closed: nobody reads it, and unread input would turn the
+// final close into a reset). A socket that makes no progress for `lingerTimeout` is destroyed.
+function flushThenClose(
+  socket: Duplex,
+  first: Buffer,
+  takeOutput: () => Buffer | null,
+  lingerTimeout: number,
+): void {
+  socket.on('data', ignore);
+  socket.resume();
+  let timer: NodeJS.Timeout | undefined;
+  let next: Buffer | null = first;
+  const done = (): void => {
+    clearTimeout(timer);
+    socket.removeListener('drain', pump);
+    socket.removeListener('close', done);
+  };
+  const pump = (): void => {
+    timer?.refresh();
+    for (;;) {
+      const chunk = next ?? safely(takeOutput);
+      next = null;
+      if (chunk === null) {
+        done();
+        socket.removeListener('data', ignore);
+        closeGracefully(socket, { lingerTimeout });
+        return;
+      }
+      if (chunk.length > 0 && !socket.write(chunk)) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+  };
+  socket.once('close', done);
+  if (Number.isFinite(lingerTimeout)) {
+    timer = setTimeout(() => socket.destroy(), lingerTimeout);
+    timer.unref();
+  }
+  pump();
+}
+
+// A producer that throws while closing: what it had produced went out, the rest cannot.
+function safely(takeOutput: () => Buffer | null): Buffer | null {
+  try {
+    return takeOutput();
+  } catch {
+    return null;
+  }
+}
+
+// asyncore's _DISCONNECTED, plus what Node reports for the same conditions: these are a close,
+// never an error.
+const DISCONNECTED = new Set([
+  'ECONNRESET',
+  'ENOTCONN',
+  'ESHUTDOWN',
+  'ECONNABORTED',
+  'EPIPE',
+  'EBADF',
+  'ETIMEDOUT',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+  'ERR_STREAM_WRITE_AFTER_END',
+]);
+
+/** Whether `error` means the peer went away (a close), not a failure (an error). */
+export function isDisconnect(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
+  return typeof error.code === 'string' && DISCONNECTED.has(error.code);
+}
