@@ -68,7 +68,8 @@ export async function loadClient(): Promise<string> {
     await run('cc', ['-O2', '-o', binary, source]);
   } catch (error) {
     throw new Error(
-      `Cannot build the load client (bench/native/epoll-client.c): is a C compiler installed? (apt-get install gcc): ${String(error)}`,
+      'Cannot build the load client (bench/native/epoll-client.c): is a C compiler installed? (apt-get install gcc)',
+      { cause: error },
     );
   }
   return binary;
@@ -169,10 +170,10 @@ export async function idleBytes(name: string, connections: number): Promise<numb
     const holder = spawn(binary, ['idle', String(server.port), String(connections)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-    await new Promise((resolve) => holder.stdout!.once('data', resolve));
+    await new Promise((resolve) => holder.stdout.once('data', resolve));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const after = (await server.measure()).rssBytes;
-    holder.stdin!.end();
+    holder.stdin.end();
     await new Promise((resolve) => holder.once('exit', resolve));
     return (after - before) / connections;
   } finally {
