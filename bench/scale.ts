@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const execArgv = process.execArgv;
+const execArgv = ['--import', new URL('../scripts/ts-register.mjs', import.meta.url).href];
 
 interface Usage {
   cpuMicros: number;

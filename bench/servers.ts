@@ -194,8 +194,10 @@ async function mixedServer(): Promise<RunningServer> {
 
 /** Starts the upstream echo in its own process; resolves with its port and a stop function. */
 async function upstreamEcho(): Promise<{ port: number; stop(): void }> {
+  // The TypeScript register, whatever process (bench child, mocha) starts the row.
+  const register = new URL('../scripts/ts-register.mjs', import.meta.url).href;
   const child = fork(new URL('./upstream-echo.ts', import.meta.url), [], {
-    execArgv: process.execArgv,
+    execArgv: ['--import', register],
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve(message.port));
