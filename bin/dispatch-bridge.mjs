@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `dispatch-bridge` command. In a clone (cli/main.ts is there) it runs the TypeScript sources
-// through ts-node in transpile-only mode, as `npm start` and the tests do, so edits take effect
-// without a build. In the published package it runs the compiled CLI, dist/cli/main.js, which
+// through ts-node in transpile-only mode (scripts/ts-hooks.mjs), as `npm start` and the tests do,
+// so edits take effect without a build. In the published package it runs the compiled CLI, dist/cli/main.js, which
 // `npm run build` (and so `npm pack`) produces.
 import { existsSync } from 'node:fs';
 import { register } from 'node:module';
@@ -15,7 +15,7 @@ let entry = new URL('dist/cli/main.js', root);
 if (existsSync(source)) {
   process.env.TS_NODE_PROJECT ??= fileURLToPath(new URL('tsconfig.json', root));
   process.setSourceMapsEnabled(true);
-  register('ts-node/esm/transpile-only', root);
+  register('./scripts/ts-hooks.mjs', root);
   entry = source;
 } else if (!existsSync(entry)) {
   process.stderr.write(
