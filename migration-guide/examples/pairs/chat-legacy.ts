@@ -19,7 +19,7 @@ import {
   LimitOverrunError,
   SocketMap,
   loop,
-} from '../../../src/legacy/index.js';
+} from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** The longest line accepted, in bytes: a longer one closes the connection. */

@@ -23,7 +23,7 @@ import {
   LimitOverrunError,
   SocketMap,
   loop,
-} from '../../../src/legacy/index.js';
+} from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** Options of the request/response servers (both styles). */
