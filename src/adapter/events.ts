@@ -121,7 +121,8 @@ export interface EventIterator<T> extends AsyncIterableIterator<T>, AsyncDisposa
 const DEFAULT_HIGH_WATER_MARK = 1024;
 
 function describe(value: unknown): string {
-  return `\`${typeof value === 'symbol' ? value.toString() : String(value)}\` (${typeof value})`;
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `\`${typeof value === 'symbol' ? value.toString() : String(value)}\` (${type})`;
 }
 
 function toNames(
@@ -171,9 +172,9 @@ function validateCount(value: unknown, option: string, min: number): number {
  * @typeParam T What each step yields.
  * @param emitter The event source.
  * @param event The event to collect.
- * @param options See {@link FromEventsOptions}.
- * @throws {TypeError} When `emitter` is neither an EventEmitter nor an EventTarget, or an option
- * has the wrong type.
+ * @param options See {@link FromEventsOptions}; an object, or undefined for the defaults.
+ * @throws {TypeError} When `emitter` is neither an EventEmitter nor an EventTarget, `options` is
+ * not an object (`1`, `null`), or an option has the wrong type.
  * @throws {RangeError} When a water mark is out of range.
  *
  * @example
@@ -215,6 +216,12 @@ export function fromEvents<T>(
   }
   if (!isEmitter && typeof event !== 'string') {
     throw new TypeError(`Expected \`event\` to be a string for an EventTarget, got a symbol`);
+  }
+  // `fromEvents(emitter, 'x', 1)` or `(…, null)` from plain JavaScript: say so, before reading it.
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      `Expected \`options\` to be an object or undefined, got ${describe(options)}`,
+    );
   }
   const endEvents = toNames(options.end, 'end');
   const errorEvents =
