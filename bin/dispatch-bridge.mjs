@@ -26,3 +26,13 @@ if (existsSync(source)) {
 
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));
+// main() has finished, but sockets being closed (a lingering close, bounded by its timeout) may
+// keep the process alive a little longer. A Ctrl+C (or SIGTERM) then must not kill it by signal:
+// exit at once with main()'s code (signal listeners do not keep the process alive). And when
+// nothing is left, exit explicitly from 'beforeExit' rather than by the natural end of the event
+// loop, whose teardown restores the default signal actions: a Ctrl+C in that window would kill
+// the process by SIGINT instead of letting it exit with main()'s code.
+const exitNow = () => process.exit(process.exitCode);
+process.on('SIGINT', exitNow);
+process.on('SIGTERM', exitNow);
+process.once('beforeExit', exitNow);

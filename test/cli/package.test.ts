@@ -1,7 +1,7 @@
 // The `dispatch-bridge` command as the published package runs it: the compiled CLI (dist/cli)
 // started by bin/dispatch-bridge.mjs, with no TypeScript sources and only the runtime
 // dependencies installed. This lays out such a package in a temporary directory and runs it.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
@@ -11,6 +11,7 @@ import {
   rmSync,
   symlinkSync,
 } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +81,20 @@ describe('cli: the published package', function () {
     expect(readdirSync(path.join(pkg, 'node_modules'))).to.not.include('ts-node');
   });
 
+  it('ships source maps that carry their sources (the .ts files are not in the package)', () => {
+    const maps = listFiles(path.join(pkg, 'dist')).filter((file) => file.endsWith('.js.map'));
+    expect(maps).to.include(path.join('cli', 'main.js.map'));
+    for (const file of maps) {
+      const map = JSON.parse(readFileSync(path.join(pkg, 'dist', file), 'utf8')) as {
+        sources: string[];
+        sourcesContent?: (string | null)[];
+      };
+      expect(map.sourcesContent, file).to.have.length(map.sources.length);
+      const empty = (map.sourcesContent ?? []).filter((text) => !text);
+      expect(empty, file).to.deep.equal([]);
+    }
+  });
+
   it('--version prints the version of package.json', async () => {
     const { stdout } = await run(process.execPath, [
       path.join(pkg, 'bin/dispatch-bridge.mjs'),
@@ -98,6 +113,81 @@ describe('cli: the published package', function () {
     );
     for (const style of ['legacy', 'modern', 'mixed']) {
       expect(stdout).to.match(new RegExp(`^${style} +\\| ✔`, 'm'));
+    }
+  });
+
+  /** Starts the packaged command; resolves its output so far and its exit. */
+  function start(args: string[]) {
+    const child = spawn(process.execPath, [path.join(pkg, 'bin/dispatch-bridge.mjs'), ...args], {
+      cwd: os.tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output = { out: '', err: '' };
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (output.out += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (output.err += text));
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      child.once('exit', (code, signal) => resolve([code, signal])),
+    );
+    const until = async (pattern: RegExp): Promise<RegExpExecArray> => {
+      for (let i = 0; i < 2_000; i++) {
+        const match = pattern.exec(output.out);
+        if (match !== null) return match;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error(`No ${String(pattern)} in: ${output.out}${output.err}`);
+    };
+    return { child, output, exited, until };
+  }
+
+  it('a bare `dispatch-bridge` runs the demo; Ctrl+C interrupts it and exits 130, not by signal', async () => {
+    const { child, output, exited, until } = start([]);
+    try {
+      await until(/^legacy: load 32 connections/m);
+      expect(output.out).to.match(/^legacy: scripted client on 127\.0\.0\.1:\d+$/m);
+      child.kill('SIGINT');
+      expect(await exited).to.deep.equal([130, null]);
+      expect(output.err).to.equal('dispatch-bridge: demo interrupted\n');
+      expect(output.out).to.not.include('messages/s');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('serve under load: a storm of Ctrl+C (one every 2 ms until it is gone) still exits 0', async () => {
+    // The first SIGINT closes the server; the others land while it closes, after it closed and
+    // while the process ends (where Node's teardown would die of a SIGINT): all must exit 0.
+    const { child, exited, until } = start(['serve', '--example', 'echo', '--port', '0']);
+    const sockets: net.Socket[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const port = Number((await until(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      const flood = Buffer.alloc(64 * 1024, 'x');
+      for (let i = 0; i < 20; i++) {
+        const socket = net.connect({ host: '127.0.0.1', port });
+        socket.on('error', () => undefined);
+        socket.pause(); // reads nothing: the server's replies queue up
+        socket.on('connect', () => {
+          const pump = (): void => {
+            while (socket.writable && socket.write(flood));
+          };
+          pump();
+          socket.on('drain', pump);
+        });
+        sockets.push(socket);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      let signals = 0;
+      timer = setInterval(() => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        signals++;
+        child.kill('SIGINT');
+      }, 2);
+      expect(await exited).to.deep.equal([0, null]);
+      expect(signals).to.be.above(1);
+    } finally {
+      clearInterval(timer);
+      for (const socket of sockets) socket.destroy();
+      child.kill('SIGKILL');
     }
   });
 
