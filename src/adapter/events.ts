@@ -102,6 +102,11 @@ export interface FromEventsOptions {
  * ```
  */
 export interface EventIterator<T> extends AsyncIterableIterator<T>, AsyncDisposable {
+  /**
+   * The next buffered item, or waits for the next event. After an end event (and the items
+   * buffered before it) `{ done: true }`; after an error event the first pending or next call
+   * rejects with its argument. Several calls may wait at once; they are served in order.
+   */
   next(): Promise<IteratorResult<T, undefined>>;
   /** Stops listening and discards the buffer; pending `next()` calls resolve `{ done: true }`. */
   return(value?: unknown): Promise<IteratorResult<T, undefined>>;

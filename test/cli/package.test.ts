@@ -1,6 +1,8 @@
 // The `dispatch-bridge` command as the published package runs it: the compiled CLI (dist/cli)
-// started by bin/dispatch-bridge.mjs, with no TypeScript sources and only the runtime
-// dependencies installed. This lays out such a package in a temporary directory and runs it.
+// started by bin/dispatch-bridge.mjs, with only the runtime dependencies installed (the package
+// also ships src/ for its source maps, but the command must not need it, nor ts-node). This lays
+// out such a package in a temporary directory and runs it. Then the published types: the
+// declarations `npm run build` emits, compiled by a strict consumer.
 import { execFile, spawn } from 'node:child_process';
 import {
   cpSync,
@@ -10,6 +12,7 @@ import {
   readdirSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -74,7 +77,7 @@ describe('cli: the published package', function () {
     rmSync(pkg, { recursive: true, force: true });
   });
 
-  it('holds no TypeScript source and no dev dependency', () => {
+  it('runs without any TypeScript source or dev dependency', () => {
     const files = listFiles(pkg).filter((file) => !file.startsWith('node_modules'));
     expect(files).to.include(path.join('dist', 'cli', 'main.js'));
     expect(files.filter((file) => file.endsWith('.ts'))).to.deep.equal([]);
@@ -202,5 +205,95 @@ describe('cli: the published package', function () {
     )) as { code: number; stderr: string };
     expect(failure.code).to.equal(1);
     expect(failure.stderr).to.match(/dist[/\\]cli[/\\]main\.js is missing; run `npm run build`/);
+  });
+});
+
+describe('the published type declarations', function () {
+  this.timeout(60_000);
+  let pkg: string;
+
+  before(async () => {
+    pkg = mkdtempSync(path.join(os.tmpdir(), 'dispatch-bridge-types-'));
+    const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+    await run(
+      process.execPath,
+      [tsc, '-p', 'tsconfig.build.json', '--outDir', path.join(pkg, 'dist')],
+      {
+        cwd: root,
+      },
+    );
+    cpSync(path.join(root, 'package.json'), path.join(pkg, 'package.json'));
+    for (const name of Object.keys(manifest(root).dependencies ?? {})) {
+      linkRuntimeDependency(name, path.join(pkg, 'node_modules'));
+    }
+  });
+
+  after(() => {
+    rmSync(pkg, { recursive: true, force: true });
+  });
+
+  it('hold no internal symbol member ([kReady], [kAdd], …) in a public class', () => {
+    const declarations = listFiles(path.join(pkg, 'dist')).filter(
+      (file) => file.endsWith('.d.ts') && !path.basename(file).startsWith('_'),
+    );
+    expect(declarations).to.include(path.join('src', 'legacy', 'dispatcher.d.ts'));
+    const found: string[] = [];
+    for (const file of declarations) {
+      const text = readFileSync(path.join(pkg, 'dist', file), 'utf8');
+      for (const [member] of text.matchAll(/\[k[A-Z]\w*\]/g)) found.push(`${file}: ${member}`);
+    }
+    expect(found).to.deep.equal([]);
+  });
+
+  it('compile in a strict ESM consumer (module nodenext, skipLibCheck off) that subclasses the classes', async () => {
+    const consumer = path.join(pkg, 'consumer');
+    mkdirSync(consumer);
+    writeFileSync(
+      path.join(consumer, 'main.ts'),
+      [
+        "import type { Duplex } from 'node:stream';",
+        "import { AsyncChat, Dispatcher, SocketMap, loop } from 'dispatch-bridge/legacy';",
+        "import { startServer, type StreamHandler } from 'dispatch-bridge/modern';",
+        "import { asStreamHandler } from 'dispatch-bridge/adapter';",
+        'class Chat extends AsyncChat {',
+        '  override collectIncomingData(_data: Buffer): void {}',
+        '  override foundTerminator(): void {}',
+        '}',
+        'class Listener extends Dispatcher {',
+        '  override handleAccepted(socket: Duplex): void {',
+        '    new Chat({ socket, map: this.map });',
+        '  }',
+        '}',
+        'const map = new SocketMap();',
+        'new Listener({ map });',
+        'await loop({ map, count: 1 });',
+        'const echo: StreamHandler = async (reader, writer) => writer.write(await reader.read());',
+        'await startServer(asStreamHandler(Chat), { port: 0 }).then((server) => server.close());',
+        'void echo;',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      path.join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          target: 'es2022',
+          lib: ['es2022'],
+          types: ['node'],
+          typeRoots: [path.join(root, 'node_modules/@types')],
+          noEmit: true,
+          skipLibCheck: false,
+        },
+        files: ['main.ts'],
+      }),
+    );
+    const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+    const result = await run(process.execPath, [tsc, '-p', consumer]).then(
+      () => 'compiled',
+      (error: { stdout?: string; message?: string }) => error.stdout ?? error.message,
+    );
+    expect(result).to.equal('compiled');
   });
 });
