@@ -24,15 +24,30 @@ if (existsSync(source)) {
   process.exit(1);
 }
 
+// Signals. While main() runs, the commands handle SIGINT/SIGTERM themselves (serve closes, the demo
+// stops). Node reverts a signal to its default action (die) the moment its last listener is
+// removed, and a Ctrl+C landing in that instant, however short, kills the process. So this
+// listener stays for the whole life of the process, keeping the count above zero:
+// - while main() runs it does nothing if a command listens too; alone (say, during startup) it
+//   acts as Node's default would: it steps aside and re-raises the signal;
+// - once main() has finished (sockets being closed may keep the process alive a little longer:
+//   a lingering close, bounded by its timeout), it exits at once with main()'s code.
+// And when nothing is left, exit explicitly from 'beforeExit' rather than by the natural end of
+// the event loop, whose teardown also reverts the signals to their default action.
+let finished = false;
+const exitNow = () => process.exit(process.exitCode);
+const onSignal = (signal) => {
+  if (finished) exitNow();
+  else if (process.listenerCount(signal) === 1) {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    process.kill(process.pid, signal);
+  }
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));
-// main() has finished, but sockets being closed (a lingering close, bounded by its timeout) may
-// keep the process alive a little longer. A Ctrl+C (or SIGTERM) then must not kill it by signal:
-// exit at once with main()'s code (signal listeners do not keep the process alive). And when
-// nothing is left, exit explicitly from 'beforeExit' rather than by the natural end of the event
-// loop, whose teardown restores the default signal actions: a Ctrl+C in that window would kill
-// the process by SIGINT instead of letting it exit with main()'s code.
-const exitNow = () => process.exit(process.exitCode);
-process.on('SIGINT', exitNow);
-process.on('SIGTERM', exitNow);
+finished = true;
 process.once('beforeExit', exitNow);
