@@ -1,9 +1,10 @@
 /**
- * The command line of `dispatch-bridge`: a pure parser (no I/O), so that every flag can be tested
- * as a function.
+ * The command line of `dispatch-bridge`: a pure parser (no I/O) over Node's `util.parseArgs`, so
+ * that every flag can be tested as a function.
  *
  * @module
  */
+import { parseArgs as parseNodeArgs } from 'node:util';
 
 /** The protocols `serve` can run. */
 export const EXAMPLES = ['chat', 'echo', 'kv'] as const;
@@ -50,10 +51,12 @@ export class UsageError extends Error {
 
 /** The usage text printed by `--help` and after a bad command line. */
 export const USAGE = `Usage:
-  dispatch-bridge demo [--quick]
+  dispatch-bridge [demo] [--quick]
       Serve one protocol in the legacy, modern and mixed styles, check each with a scripted
       client, load it, and print a table (correct, messages per second, CPU per message).
+      With no command at all, dispatch-bridge runs this demo (it is what npm start runs).
       --quick   a tiny run (a second or so)
+      Ctrl+C interrupts it: the servers close, and it exits 130.
 
   dispatch-bridge serve [--example chat|echo|kv] [--style legacy|modern|mixed]
                         [--port 7000] [--host 127.0.0.1] [--workers N]
@@ -64,6 +67,8 @@ export const USAGE = `Usage:
       --port     TCP port, 0 for any free one (default: 7000)
       --host     address to listen on (default: 127.0.0.1)
       --workers  N processes sharing the port through node:cluster (default: 1)
+      Ctrl+C closes the server and its connections, then exits 0; a second Ctrl+C while
+      it closes changes nothing (the close is bounded), and it still exits 0.
 
   dispatch-bridge --help | -h
   dispatch-bridge --version | -v
@@ -100,14 +105,37 @@ function integer(flag: string, value: string, min: number, max: number): number 
   return number;
 }
 
+type Token = NonNullable<ReturnType<typeof parseNodeArgs>['tokens']>[number];
+
 /**
- * Parse the arguments after the program name (`process.argv.slice(2)`). `--flag value` and
- * `--flag=value` are both accepted. Throws a {@link UsageError} for anything it does not know.
+ * Node's `util.parseArgs` in its lenient mode, which keeps every token so that the messages
+ * below can name exactly what was wrong (its strict mode throws its own, less specific ones).
+ */
+function tokenize(
+  args: readonly string[],
+  names: readonly string[],
+  type: 'string' | 'boolean',
+): Token[] {
+  const options = Object.fromEntries(names.map((name) => [name, { type }]));
+  return parseNodeArgs({
+    args: [...args],
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  }).tokens;
+}
+
+/**
+ * Parse the arguments after the program name (`process.argv.slice(2)`), with Node's
+ * `util.parseArgs`. `--flag value` and `--flag=value` are both accepted; no arguments at all
+ * means `demo`. Throws a {@link UsageError} for anything it does not know.
  *
  * @example
  * ```ts
  * parseArgs(['serve', '--style', 'modern', '--port=0']);
  * // { command: 'serve', example: 'chat', style: 'modern', host: '127.0.0.1', port: 0, workers: 1 }
+ * parseArgs([]); // { command: 'demo', quick: false }: a bare `dispatch-bridge` runs the demo
  * ```
  */
 export function parseArgs(argv: readonly string[]): Command {
@@ -119,56 +147,57 @@ export function parseArgs(argv: readonly string[]): Command {
     return { command: 'version' };
   }
   if (first === 'demo' || first === '--quick') {
-    const flags = first === 'demo' ? rest : argv;
-    let quick = false;
-    for (const flag of flags) {
-      if (flag === '--quick') quick = true;
-      else if (flag.startsWith('-')) throw new UsageError(`Unknown flag \`${flag}\` for demo`);
-      else throw new UsageError(`Unexpected argument \`${flag}\``);
-    }
-    return { command: 'demo', quick };
+    return { command: 'demo', quick: parseDemo(first === 'demo' ? rest : argv) };
   }
   if (first === 'serve') return { command: 'serve', ...parseServe(rest) };
   if (first.startsWith('-')) throw new UsageError(`Unknown flag \`${first}\``);
   throw new UsageError(`Unknown command \`${first}\`: expected demo or serve`);
 }
 
+function parseDemo(args: readonly string[]): boolean {
+  let quick = false;
+  for (const token of tokenize(args, ['quick'], 'boolean')) {
+    if (token.kind === 'positional') throw new UsageError(`Unexpected argument \`${token.value}\``);
+    if (token.kind === 'option-terminator') continue;
+    if (token.name !== 'quick') throw new UsageError(`Unknown flag \`${token.rawName}\` for demo`);
+    if (token.inlineValue === true) throw new UsageError('Flag `--quick` takes no value');
+    quick = true;
+  }
+  return quick;
+}
+
+const SERVE_FLAGS = ['example', 'style', 'port', 'host', 'workers'] as const;
+
 function parseServe(args: readonly string[]): ServeOptions {
   const options: ServeOptions = { ...DEFAULTS };
   const seen = new Set<string>();
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index]!;
-    if (!arg.startsWith('--')) throw new UsageError(`Unexpected argument \`${arg}\``);
-    const equals = arg.indexOf('=');
-    const flag = equals === -1 ? arg : arg.slice(0, equals);
-    if (!['--example', '--style', '--port', '--host', '--workers'].includes(flag)) {
-      throw new UsageError(`Unknown flag \`${flag}\` for serve`);
+  for (const token of tokenize(args, SERVE_FLAGS, 'string')) {
+    if (token.kind === 'positional') throw new UsageError(`Unexpected argument \`${token.value}\``);
+    if (token.kind === 'option-terminator') continue;
+    const flag = token.rawName;
+    const name = SERVE_FLAGS.find((known) => known === token.name && flag === `--${known}`);
+    if (name === undefined) throw new UsageError(`Unknown flag \`${flag}\` for serve`);
+    if (seen.has(name)) throw new UsageError(`Flag \`${flag}\` given twice`);
+    seen.add(name);
+    const value = token.value;
+    // `--port --host x`: parseArgs takes `--host` as the value; that is a missing value.
+    if (value === undefined || (token.inlineValue !== true && value.startsWith('--'))) {
+      throw new UsageError(`Missing value for ${flag}`);
     }
-    if (seen.has(flag)) throw new UsageError(`Flag \`${flag}\` given twice`);
-    seen.add(flag);
-    let value: string | undefined;
-    if (equals !== -1) value = arg.slice(equals + 1);
-    else {
-      value = args[index + 1];
-      if (value === undefined || value.startsWith('--')) {
-        throw new UsageError(`Missing value for ${flag}`);
-      }
-      index++;
-    }
-    switch (flag) {
-      case '--example':
+    switch (name) {
+      case 'example':
         options.example = oneOf(flag, value, EXAMPLES);
         break;
-      case '--style':
+      case 'style':
         options.style = oneOf(flag, value, STYLES);
         break;
-      case '--port':
+      case 'port':
         options.port = integer(flag, value, 0, 65535);
         break;
-      case '--workers':
+      case 'workers':
         options.workers = integer(flag, value, 1, MAX_WORKERS);
         break;
-      default:
+      case 'host':
         if (value === '') throw new UsageError('Invalid value for --host: expected an address');
         options.host = value;
     }

@@ -47,6 +47,31 @@ export interface DemoOptions {
   tty?: boolean;
   /** Starts the server of a style on 127.0.0.1:0 (default: the kv example in that style). */
   start?: (style: Style) => Promise<RunningExample>;
+  /**
+   * Interrupts the run (Ctrl+C in the command): the current style's server closes, the progress
+   * line is cleared, and {@link runDemo} rejects with `signal.reason`.
+   */
+  signal?: AbortSignal;
+}
+
+/** `promise`, or a rejection with `signal.reason` as soon as `signal` aborts (no listener left). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** The scripted conversations and the exact bytes expected back; `closes`: the server hangs up. */
@@ -149,6 +174,7 @@ async function runStyle(
   messagesPerConnection: number,
   progress: Progress,
   start: (style: Style) => Promise<RunningExample>,
+  signal: AbortSignal | undefined,
 ): Promise<DemoRow> {
   const problems: string[] = [];
   const server = await start(style);
@@ -156,7 +182,7 @@ async function runStyle(
     const { port } = server.address;
     progress.show(`${style}: scripted client on 127.0.0.1:${port}`);
     for (const [index, { send, expect }] of TRANSCRIPTS.entries()) {
-      const got = await converse(port, send);
+      const got = await unlessAborted(converse(port, send), signal);
       if (got !== expect) {
         problems.push(
           `transcript ${index + 1}: expected ${JSON.stringify(expect)}, got ${JSON.stringify(got)}`,
@@ -176,7 +202,7 @@ async function runStyle(
     };
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    const wrong = await Promise.all(
+    const load = Promise.all(
       Array.from({ length: connections }, (_, index) =>
         loadClient(port, index, messagesPerConnection, onReply),
       ),
@@ -187,6 +213,7 @@ async function runStyle(
         return 0;
       },
     );
+    const wrong = await unlessAborted(load, signal);
     const elapsedMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuBefore);
     if (wrong > 0) problems.push(`${wrong} wrong replies during the load`);
@@ -223,10 +250,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const rows: DemoRow[] = [];
   try {
     for (const style of STYLES) {
-      rows.push(await runStyle(style, connections, messagesPerConnection, progress, start));
+      options.signal?.throwIfAborted();
+      rows.push(
+        await runStyle(style, connections, messagesPerConnection, progress, start, options.signal),
+      );
     }
   } finally {
-    progress.done();
+    progress.done(); // on a TTY: clear the progress line, also when interrupted
   }
   return {
     rows,

@@ -37,7 +37,8 @@ export function version(): string {
 
 /**
  * Run the command line `argv` (without the program name); resolves with the exit code: 0 done,
- * 1 the demo found a wrong answer (or a server failed), 2 a bad command line.
+ * 1 the demo found a wrong answer (or a server failed), 2 a bad command line, 130 the demo was
+ * interrupted (Ctrl+C).
  *
  * @example
  * ```ts
@@ -63,9 +64,30 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     case 'demo': {
       // Loaded on demand, so that --help and --version do not load the whole library.
       const { formatTable, runDemo } = await import('./demo.js');
-      const result = await runDemo({ quick: command.quick, write: io.stdout });
-      io.stdout(formatTable(result));
-      return result.allCorrect ? 0 : 1;
+      // Ctrl+C (or SIGTERM) interrupts: the current server closes and the progress line is
+      // cleared before the shell prints its prompt. A second one while that happens changes
+      // nothing; the listeners stay until the demo has stopped.
+      const interrupt = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void =>
+        interrupt.abort(new Error(`Interrupted by ${signal}`));
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const result = await runDemo({
+          quick: command.quick,
+          write: io.stdout,
+          signal: interrupt.signal,
+        });
+        io.stdout(formatTable(result));
+        return result.allCorrect ? 0 : 1;
+      } catch (error) {
+        if (!interrupt.signal.aborted || error !== interrupt.signal.reason) throw error;
+        io.stderr(`dispatch-bridge: demo interrupted\n`);
+        return 130;
+      } finally {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+      }
     }
     case 'serve': {
       if (command.workers > 1 && cluster.isPrimary) {

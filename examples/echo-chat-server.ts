@@ -1,5 +1,7 @@
 /**
- * `npm start`: a line-chat server written in the legacy (asyncore/asynchat) style.
+ * A line-chat server written in the legacy (asyncore/asynchat) style. In a clone, run it with
+ * `node --import ./scripts/ts-register.mjs examples/echo-chat-server.ts` (`npm start` runs the
+ * demo instead, see the README); import {@link startChatServer} to embed it.
  *
  * Connect with `nc 127.0.0.1 PORT` (one client per terminal). The protocol is one line per
  * message, ended by "\n" (a trailing "\r" is ignored):
@@ -25,7 +27,7 @@ import {
   loop,
   type Address,
   type LogType,
-} from '../src/legacy/index.js';
+} from 'dispatch-bridge/legacy';
 
 /** Options of {@link startChatServer}. */
 export interface ChatServerOptions {

@@ -1,8 +1,9 @@
-// Registers ts-node's ESM hooks (transpile-only: `tsc` does the type checking) so that mocha,
-// `npm start` and `npm run bench` run the TypeScript sources directly, in one process.
+// Registers the module hooks of scripts/ts-hooks.mjs (ts-node in transpile-only mode, plus the
+// `dispatch-bridge:source` export condition) so that mocha, `npm start`, `npm run bench` and the
+// migration guide's examples run the TypeScript sources directly, in one process:
+//   node --import ./scripts/ts-register.mjs migration-guide/examples/pairs/chat-legacy.ts
 import { register } from 'node:module';
 import process from 'node:process';
-import { pathToFileURL } from 'node:url';
 
-process.setSourceMapsEnabled(true);
-register('ts-node/esm/transpile-only', pathToFileURL('./'));
+process.setSourceMapsEnabled(true); // stack traces point at .ts lines
+register('./ts-hooks.mjs', import.meta.url);

@@ -102,6 +102,11 @@ export interface FromEventsOptions {
  * ```
  */
 export interface EventIterator<T> extends AsyncIterableIterator<T>, AsyncDisposable {
+  /**
+   * The next buffered item, or waits for the next event. After an end event (and the items
+   * buffered before it) `{ done: true }`; after an error event the first pending or next call
+   * rejects with its argument. Several calls may wait at once; they are served in order.
+   */
   next(): Promise<IteratorResult<T, undefined>>;
   /** Stops listening and discards the buffer; pending `next()` calls resolve `{ done: true }`. */
   return(value?: unknown): Promise<IteratorResult<T, undefined>>;
@@ -121,7 +126,8 @@ export interface EventIterator<T> extends AsyncIterableIterator<T>, AsyncDisposa
 const DEFAULT_HIGH_WATER_MARK = 1024;
 
 function describe(value: unknown): string {
-  return `\`${typeof value === 'symbol' ? value.toString() : String(value)}\` (${typeof value})`;
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `\`${typeof value === 'symbol' ? value.toString() : String(value)}\` (${type})`;
 }
 
 function toNames(
@@ -171,9 +177,9 @@ function validateCount(value: unknown, option: string, min: number): number {
  * @typeParam T What each step yields.
  * @param emitter The event source.
  * @param event The event to collect.
- * @param options See {@link FromEventsOptions}.
- * @throws {TypeError} When `emitter` is neither an EventEmitter nor an EventTarget, or an option
- * has the wrong type.
+ * @param options See {@link FromEventsOptions}; an object, or undefined for the defaults.
+ * @throws {TypeError} When `emitter` is neither an EventEmitter nor an EventTarget, `options` is
+ * not an object (`1`, `null`), or an option has the wrong type.
  * @throws {RangeError} When a water mark is out of range.
  *
  * @example
@@ -215,6 +221,12 @@ export function fromEvents<T>(
   }
   if (!isEmitter && typeof event !== 'string') {
     throw new TypeError(`Expected \`event\` to be a string for an EventTarget, got a symbol`);
+  }
+  // `fromEvents(emitter, 'x', 1)` or `(…, null)` from plain JavaScript: say so, before reading it.
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      `Expected \`options\` to be an object or undefined, got ${describe(options)}`,
+    );
   }
   const endEvents = toNames(options.end, 'end');
   const errorEvents =

@@ -1,7 +1,23 @@
 /* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
-import { checkInteger, checkSignal } from './_validate.js';
+import { checkSignal } from './_validate.js';
+
+/**
+ * `maxSize` as asyncio takes it: any number >= 0, fractions included (`Queue(1.3)` is full at 2
+ * items, as asyncio's `qsize() >= maxsize`); 0 and `Infinity` mean unbounded. Unlike asyncio
+ * (where `maxsize <= 0` is unbounded), a negative or NaN size is a RangeError: it is a bug.
+ */
+function checkMaxSize(value: unknown): number {
+  const what = 'a non-negative number';
+  const shown = `\`${String(value)}\` (${value === null ? 'null' : typeof value})`;
+  if (typeof value !== 'number')
+    throw new TypeError(`Expected \`maxSize\` to be ${what}, got ${shown}`);
+  if (Number.isNaN(value) || value < 0) {
+    throw new RangeError(`Expected \`maxSize\` to be ${what}, got ${shown}`);
+  }
+  return value;
+}
 
 /**
  * Thrown by {@link Queue.putNowait} when the queue is full (asyncio's `QueueFull`).
@@ -72,9 +88,11 @@ class WaiterList {
 /**
  * A FIFO queue for producers and consumers (asyncio's `Queue`).
  *
- * `maxSize` bounds it (0, the default, means unbounded): {@link put} waits while it is full,
- * {@link get} waits while it is empty; both are cancellable. {@link join} waits until every item
- * put has been marked done with {@link taskDone}.
+ * `maxSize` bounds it (0, the default, and `Infinity` mean unbounded): {@link put} waits while
+ * it is full, {@link get} waits while it is empty; both are cancellable. {@link join} waits until
+ * every item put has been marked done with {@link taskDone}. As in asyncio, `maxSize` may be a
+ * fraction: the queue is full once it holds `maxSize` items or more (`new Queue(1.3)` takes 2).
+ * A negative or NaN `maxSize` throws a `RangeError` (asyncio treats a negative one as unbounded).
  *
  * @example
  * ```ts
@@ -86,7 +104,7 @@ class WaiterList {
  * ```
  */
 export class Queue<T> {
-  /** The bound given to the constructor (0: unbounded). */
+  /** The bound given to the constructor, as given (0 or `Infinity`: unbounded). */
   readonly maxSize: number;
   #items: T[] = [];
   #head = 0;
@@ -95,8 +113,13 @@ export class Queue<T> {
   #putters = new WaiterList();
   #joiners: (() => void)[] = [];
 
+  /**
+   * @param maxSize The bound (default 0: unbounded); any number >= 0, as in asyncio.
+   * @throws {TypeError} If `maxSize` is not a number.
+   * @throws {RangeError} If `maxSize` is negative or NaN.
+   */
   constructor(maxSize = 0) {
-    this.maxSize = checkInteger('maxSize', maxSize, 0, 'a non-negative integer');
+    this.maxSize = checkMaxSize(maxSize);
   }
 
   /** How many items are in the queue. */
@@ -109,7 +132,7 @@ export class Queue<T> {
     return this.size === 0;
   }
 
-  /** True when the queue is bounded and holds `maxSize` items. */
+  /** True when the queue is bounded and holds `maxSize` items or more. */
   full(): boolean {
     return this.maxSize > 0 && this.size >= this.maxSize;
   }

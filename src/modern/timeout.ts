@@ -12,11 +12,34 @@ import { checkMilliseconds, checkSignal } from './_validate.js';
  * notice (a late result or error of `work` is ignored, never unhandled). The timer is cleared on
  * every path. An outer `signal` aborts the work the same way, with its own reason.
  *
+ * Two errors are named `'TimeoutError'`. This one rejects with the library's {@link TimeoutError}
+ * (carrying `ms`). An outer `signal` made by `AbortSignal.timeout(ms)` rejects, like every
+ * aborted signal, with its reason unchanged: a `DOMException` whose `name` is also
+ * `'TimeoutError'` but which is not an `instanceof` the library's class. To catch either, test
+ * `error.name === 'TimeoutError'`; to tell them apart, `error instanceof TimeoutError` (ours, and
+ * `ms` is there) or `error instanceof DOMException` (the signal's).
+ *
+ * @param ms The deadline, in milliseconds (a finite number >= 0).
+ * @param work Receives the signal to pass to every wait; it aborts at the deadline.
+ * @param options.signal An outer signal: its abort cancels the work and rejects with its reason.
  * @throws {TimeoutError} When `ms` pass before `work` settles.
+ * @throws {TypeError} When `work` is not a function or `signal` not an AbortSignal.
+ * @throws {RangeError} When `ms` is negative, NaN or infinite.
  *
  * @example
  * ```ts
- * const line = await timeout(5_000, (signal) => reader.readLine({ signal }));
+ * import { timeout, TimeoutError } from 'dispatch-bridge/modern';
+ *
+ * try {
+ *   const line = await timeout(5_000, (signal) => reader.readLine({ signal }));
+ * } catch (error) {
+ *   if (error instanceof TimeoutError) console.log(`no line within ${error.ms} ms`);
+ *   else throw error;
+ * }
+ * // With an outer AbortSignal.timeout(), check the name: it rejects with a DOMException.
+ * await timeout(60_000, work, { signal: AbortSignal.timeout(5_000) }).catch((error: unknown) => {
+ *   if ((error as Error).name !== 'TimeoutError') throw error;
+ * });
  * ```
  */
 export function timeout<T>(

@@ -635,6 +635,27 @@ describe('fromEvents()', () => {
       );
     });
 
+    it('rejects an options argument that is not an object with a TypeError, adding no listener', () => {
+      const ee = new EventEmitter();
+      for (const [options, shown] of [
+        [1, '`1` (number)'],
+        [null, '`null` (null)'],
+        ['close', '`close` (string)'],
+        [['close'], '`close` (array)'],
+      ] as const) {
+        expect(() => fromEvents(ee, 'x', options as unknown as { end?: string })).to.throw(
+          TypeError,
+          `Expected \`options\` to be an object or undefined, got ${shown}`,
+        );
+      }
+      expect(ee.listenerCount('x')).to.equal(0);
+      expect(ee.listenerCount('error')).to.equal(0);
+      const iterator = fromEvents(ee, 'x', undefined); // undefined is the default
+      expect(ee.listenerCount('x')).to.equal(1);
+      void iterator.return();
+      expect(ee.listenerCount('x')).to.equal(0);
+    });
+
     it('rejects out-of-range water marks with a RangeError', () => {
       const ee = new EventEmitter();
       expect(() => fromEvents(ee, 'x', { highWaterMark: 0 })).to.throw(

@@ -94,6 +94,10 @@ describe('cli: parseArgs', () => {
     [['start'], /^Unknown command `start`: expected demo or serve$/],
     [['--port', '1'], /^Unknown flag `--port`$/],
     [['--version', 'x'], /^Unexpected argument `x`$/],
+    [['serve', '--port', '--host', 'x'], /^Missing value for --port$/],
+    [['serve', '-p', '1'], /^Unknown flag `-p` for serve$/],
+    [['serve', '--', '--port'], /^Unexpected argument `--port`$/],
+    [['demo', '--quick=yes'], /^Flag `--quick` takes no value$/],
   ];
   for (const [argv, message] of bad) {
     it(`rejects ${JSON.stringify(argv)} with a UsageError`, () => {
@@ -106,6 +110,14 @@ describe('cli: parseArgs', () => {
 });
 
 describe('cli: main', () => {
+  it('--help says that a bare dispatch-bridge runs the demo, and what Ctrl+C does', () => {
+    expect(parseArgs([])).to.deep.equal(parseArgs(['demo']));
+    expect(USAGE).to.match(/^ {2}dispatch-bridge \[demo\] \[--quick\]$/m);
+    expect(USAGE).to.include('With no command at all, dispatch-bridge runs this demo');
+    expect(USAGE).to.match(/Ctrl\+C interrupts it: the servers close, and it exits 130/);
+    expect(USAGE).to.match(/a second Ctrl\+C while\s+it closes changes nothing[^]*exits 0/);
+  });
+
   it('prints the usage for --help and exits 0', async () => {
     const { out, err, io } = capture();
     expect(await main(['--help'], io)).to.equal(0);

@@ -1,7 +1,20 @@
 import { expect } from 'chai';
+import net from 'node:net';
 import { formatTable, runDemo, type DemoResult } from '../../cli/demo.js';
 import { main } from '../../cli/main.js';
-import { startExample } from '../../cli/servers.js';
+import { startExample, type RunningExample } from '../../cli/servers.js';
+
+/** Resolves true when nothing listens on 127.0.0.1:`port` any more. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
 
 describe('cli: demo', () => {
   it('--quick: every style answers the transcript and the load correctly, with plain progress lines off a TTY', async () => {
@@ -56,6 +69,59 @@ describe('cli: demo', () => {
     const [problem] = result.rows[1]!.problems;
     expect(problem).to.match(/^transcript 1: expected "NOT_FOUND\\nOK\\n/);
     expect(formatTable(result)).to.include('modern | ✘ ');
+  });
+
+  it('an aborted signal interrupts the load: the server closes, the progress line is cleared, it rejects with the reason', async () => {
+    const chunks: string[] = [];
+    const interrupt = new AbortController();
+    const reason = new Error('Ctrl+C');
+    const started: RunningExample[] = [];
+    const running = runDemo({
+      tty: true,
+      connections: 4,
+      messagesPerConnection: 1_000_000, // would run for minutes
+      signal: interrupt.signal,
+      start: async (style) => {
+        const server = await startExample('kv', style, { host: '127.0.0.1', port: 0 });
+        started.push(server);
+        return server;
+      },
+      write: (text) => {
+        chunks.push(text);
+        if (/load 4 connections/.test(text)) interrupt.abort(reason);
+      },
+    });
+    let error: unknown;
+    await running.catch((e: unknown) => (error = e));
+    expect(error).to.equal(reason);
+    expect(started).to.have.length(1); // no other style was started
+    expect(await refused(started[0]!.address.port)).to.equal(true);
+    expect(chunks.at(-1)).to.equal('\r\x1b[2K'); // the prompt will not land on the progress line
+  });
+
+  it('main(["demo"]) exits 130 on SIGINT, says so on stderr, and removes its signal listeners', async () => {
+    const listeners = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+    const out: string[] = [];
+    const err: string[] = [];
+    let sent = false;
+    const code = await main(['demo'], {
+      stdout: (text) => {
+        out.push(text);
+        if (!sent && /load 32 connections/.test(text)) {
+          sent = true;
+          process.emit('SIGINT', 'SIGINT');
+          process.emit('SIGINT', 'SIGINT'); // a second Ctrl+C changes nothing
+        }
+      },
+      stderr: (text) => void err.push(text),
+    });
+    expect(sent).to.equal(true);
+    expect(code).to.equal(130);
+    expect(err.join('')).to.equal('dispatch-bridge: demo interrupted\n');
+    expect(out.join('')).to.not.include('messages/s'); // no table
+    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).to.deep.equal(
+      listeners,
+    );
   });
 
   it('main(["demo", "--quick"]) prints the table and exits 0', async () => {

@@ -251,4 +251,27 @@ describe('cli: serve', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   });
+
+  it('a Ctrl+C before the command handles signals (while it starts) ends the process as Node would', async function () {
+    this.timeout(30_000);
+    const bin = fileURLToPath(new URL('../../bin/dispatch-bridge.mjs', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'serve', '--example', 'echo', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      child.once('exit', (code, signal) => resolve([code, signal])),
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+    try {
+      // In a clone, loading the TypeScript sources takes a while: the command is not serving yet.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(out).to.equal('');
+      child.kill('SIGINT');
+      expect(await exited).to.deep.equal([null, 'SIGINT']); // not swallowed: no server started
+      expect(out).to.equal('');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
 });

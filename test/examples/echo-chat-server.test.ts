@@ -1,5 +1,9 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { startChatServer, type ChatServer } from '../../examples/echo-chat-server.js';
 
 /** A loopback client that reads the server's lines one at a time. */
@@ -55,7 +59,7 @@ class LineClient {
   }
 }
 
-describe('examples/echo-chat-server.ts (npm start)', () => {
+describe('examples/echo-chat-server.ts', () => {
   let server: ChatServer;
   const clients: LineClient[] = [];
   const logs: string[] = [];
@@ -122,5 +126,42 @@ describe('examples/echo-chat-server.ts (npm start)', () => {
     server.close();
     await server.done;
     expect(await erin.next()).to.equal(null);
+  });
+
+  it('runs as its doc comment says, and exits 0 on Ctrl+C (SIGINT)', async function () {
+    this.timeout(30_000);
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const source = readFileSync(
+      new URL('../../examples/echo-chat-server.ts', import.meta.url),
+      'utf8',
+    );
+    const header = /^\/\*\*[\s\S]*?\*\//.exec(source)?.[0] ?? '';
+    const command =
+      /`node (--import \.\/scripts\/ts-register\.mjs examples\/echo-chat-server\.ts)`/.exec(
+        header ?? '',
+      );
+    expect(command, 'the command in the doc comment').to.not.equal(null);
+    const child = spawn(process.execPath, (command?.[1] ?? '').split(' '), {
+      cwd: root,
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    try {
+      for (let i = 0; i < 2_000 && !/listening on 127\.0\.0\.1:\d+/.test(stdout); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]);
+      const client = new LineClient(port);
+      expect(await client.next()).to.match(/^\* welcome guest1/);
+      child.kill('SIGINT');
+      expect(await client.next()).to.equal(null); // the server closed the connection
+      client.socket.destroy();
+      expect(await exited).to.deep.equal([0, null]);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

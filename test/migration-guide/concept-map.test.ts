@@ -1,6 +1,12 @@
 import { expect } from 'chai';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import * as library from '../../src/index.js';
+import type { Address } from '../../src/index.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import { eventually } from './_support.js';
 
 const guide = await readFile(new URL('../../migration-guide/README.md', import.meta.url), 'utf8');
 const exports = library as Record<string, unknown>;
@@ -98,6 +104,21 @@ describe('migration-guide/README.md concept map', () => {
       'asyncio.TaskGroup',
       'put_nowait',
       'asyncio.CancelledError',
+      // what a port of a real asyncore/asynchat program runs into
+      'addr` of an accepted or connected dispatcher (the **peer**',
+      'socket.getpeername()',
+      'self.server',
+      'use_encoding',
+      '`incoming`, `_collect_incoming_data()`, `_get_data()`',
+      'producer_fifo',
+      'ac_in_buffer',
+      'find_prefix_at_end',
+      'handle_read_event()',
+      'dispatcher.debug',
+      'out_buffer',
+      'poll3',
+      '`read(obj)`, `write(obj)`',
+      'asyncore.errorcode',
     ]) {
       expect(python, name).to.include(name);
     }
@@ -151,5 +172,91 @@ describe('migration-guide/README.md concept map', () => {
     expect(section).to.match(/^## Migrating a server step by step\n/);
     expect(section).to.include('](step-by-step.md)');
     expect(guide).not.to.match(/\(coming\)|\nComing:/);
+  });
+
+  describe('the rows a port of a real program depends on', () => {
+    /** A dispatcher that ignores what it is not asked to do, without logging. */
+    class Quiet extends library.Dispatcher {
+      override logInfo(): void {}
+    }
+
+    it('addr: handleAccepted() gets the peer; address() is the local end, the server port', async () => {
+      const map = new library.SocketMap();
+      let peer: Address | undefined;
+      const accepted: Quiet[] = [];
+      class Listener extends Quiet {
+        override handleAccepted(socket: Duplex, address: Address): void {
+          peer = address;
+          accepted.push(new Quiet({ socket, map: this.map }));
+        }
+      }
+      const listener = new Listener({ map });
+      listener.bind({ host: '127.0.0.1', port: 0 });
+      await listener.listen();
+      const done = library.loop({ map });
+      const { port } = listener.address() as { port: number };
+      const client = net.connect({ host: '127.0.0.1', port });
+      try {
+        await once(client, 'connect');
+        await eventually(() => accepted.length === 1);
+        expect(client.localPort).to.not.equal(port);
+        expect(peer).to.include({ host: '127.0.0.1', port: client.localPort });
+        expect((accepted[0]?.socket as net.Socket).remotePort).to.equal(client.localPort);
+        expect(accepted[0]?.address()).to.include({ host: '127.0.0.1', port }); // the local end
+      } finally {
+        client.destroy();
+        map.closeAll();
+        await done;
+      }
+    });
+
+    it('self.server: a `server` field clashes with Dispatcher.server (and hides the listener)', () => {
+      class Handler extends Quiet {
+        // @ts-expect-error TS2610: `server` is an accessor of Dispatcher (the listening net.Server)
+        server = 'the chat room';
+      }
+      class Renamed extends Quiet {
+        owner = 'the chat room'; // the guide's advice: any other name
+      }
+      const map = new library.SocketMap();
+      expect(new Handler({ map }).server).to.equal('the chat room'); // the getter is shadowed
+      expect(new Renamed({ map }).server).to.equal(null); // not listening: no net.Server
+      expect(new Renamed({ map }).owner).to.equal('the chat room');
+    });
+
+    it('encoding: strings are UTF-8 (asynchat used latin-1); latin-1 is bytes you pass', async () => {
+      const map = new library.SocketMap();
+      const [peer, socket] = duplexPair();
+      class Chat extends library.AsyncChat {
+        override collectIncomingData(): void {}
+        override foundTerminator(): void {}
+        override logInfo(): void {}
+      }
+      const chat = new Chat({ socket, map });
+      const received: Buffer[] = [];
+      peer.on('data', (data: Buffer) => received.push(data));
+      chat.push('é');
+      chat.push(Buffer.from('é', 'latin1'));
+      chat.closeWhenDone();
+      await Promise.all([library.loop({ map }), once(peer, 'end')]);
+      expect(Buffer.concat(received)).to.deep.equal(Buffer.from([0xc3, 0xa9, 0xe9]));
+      peer.destroy();
+    });
+
+    it('loop({ count }) resolves while a listener stays open: the process would go on; closeAll() ends it', async () => {
+      const map = new library.SocketMap();
+      const listener = new Quiet({ map });
+      listener.bind({ host: '127.0.0.1', port: 0 });
+      await listener.listen();
+      try {
+        await library.loop({ map, count: 2, timeout: 1 });
+        expect(map.size).to.equal(1);
+        expect(listener.accepting).to.equal(true);
+        expect(process.getActiveResourcesInfo()).to.include('TCPServerWrap'); // keeps Node alive
+      } finally {
+        library.closeAll(map);
+      }
+      expect(map.size).to.equal(0);
+    });
   });
 });

@@ -74,8 +74,39 @@ describe('Queue', () => {
     expect(await rejection(queue.get({ signal: AbortSignal.abort(reason) }))).to.equal(reason);
   });
 
-  it('rejects a bad maxSize', () => {
-    expect(() => new Queue(-1)).to.throw(RangeError);
+  it('rejects a bad maxSize: negative or NaN (RangeError), not a number (TypeError)', () => {
+    expect(() => new Queue(-1)).to.throw(
+      RangeError,
+      'Expected `maxSize` to be a non-negative number, got `-1` (number)',
+    );
+    expect(() => new Queue(Number.NaN)).to.throw(RangeError);
+    expect(() => new Queue('2' as unknown as number)).to.throw(
+      TypeError,
+      'Expected `maxSize` to be a non-negative number, got `2` (string)',
+    );
+  });
+
+  it('takes a fractional maxSize as asyncio does: Queue(1.3) is full at 2 items', async () => {
+    const queue = new Queue<number>(1.3);
+    expect(queue.maxSize).to.equal(1.3);
+    queue.putNowait(1);
+    expect(queue.full()).to.equal(false);
+    queue.putNowait(2);
+    expect(queue.full()).to.equal(true);
+    expect(() => queue.putNowait(3)).to.throw(QueueFull);
+    const put = queue.put(3);
+    expect(queue.getNowait()).to.equal(1);
+    await put; // room again: 1 item < 1.3
+    expect([queue.getNowait(), queue.getNowait()]).to.deep.equal([2, 3]);
+  });
+
+  it('is unbounded with maxSize 0 or Infinity', () => {
+    for (const maxSize of [0, Infinity]) {
+      const queue = new Queue<number>(maxSize);
+      for (let i = 0; i < 1000; i++) queue.putNowait(i);
+      expect(queue.full()).to.equal(false);
+      expect(queue.size).to.equal(1000);
+    }
   });
 
   it('keeps FIFO order while its storage compacts, over thousands of items', () => {

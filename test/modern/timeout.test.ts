@@ -76,4 +76,29 @@ describe('timeout()', () => {
       TypeError,
     );
   });
+
+  describe('TimeoutError and the DOMException TimeoutError of AbortSignal.timeout()', () => {
+    const never = (signal: AbortSignal): Promise<never> =>
+      new Promise<never>((_resolve, reject) =>
+        signal.addEventListener('abort', () => reject(new Error('late')), { once: true }),
+      );
+
+    it("rejects with the library's TimeoutError at its own deadline: instanceof, name and ms", async () => {
+      const error = await rejection(timeout(5, never));
+      expect(error).to.be.instanceOf(TimeoutError);
+      expect(error).to.not.be.instanceOf(DOMException);
+      expect((error as Error).name).to.equal('TimeoutError');
+      expect((error as TimeoutError).ms).to.equal(5);
+    });
+
+    it("rejects with an outer AbortSignal.timeout()'s DOMException unchanged: same name, not instanceof", async () => {
+      const signal = AbortSignal.timeout(5);
+      const error = await rejection(timeout(60_000, never, { signal }));
+      expect(error).to.equal(signal.reason); // the contract: the signal's reason, unchanged
+      expect(error).to.be.instanceOf(DOMException);
+      expect(error).to.not.be.instanceOf(TimeoutError);
+      expect((error as Error).name).to.equal('TimeoutError'); // the check the docs recommend
+      expect(getEventListeners(signal, 'abort')).to.have.length(0);
+    });
+  });
 });

@@ -13,13 +13,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import {
-  AsyncChat,
-  Dispatcher,
-  LimitOverrunError,
-  SocketMap,
-  loop,
-} from '../../../src/legacy/index.js';
+import { AsyncChat, Dispatcher, LimitOverrunError, SocketMap, loop } from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** The longest line accepted, in bytes: a longer one closes the connection. */

@@ -17,7 +17,7 @@ import {
   type ConnectionContext,
   type StreamReader,
   type StreamWriter,
-} from '../../../src/modern/index.js';
+} from 'dispatch-bridge/modern';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** The longest line accepted, in bytes: a longer one closes the connection. */

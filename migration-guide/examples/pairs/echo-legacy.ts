@@ -8,7 +8,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { Dispatcher, DispatcherWithSend, SocketMap, loop } from '../../../src/legacy/index.js';
+import { Dispatcher, DispatcherWithSend, SocketMap, loop } from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** Stop reading while this many bytes wait to go back to a client that does not read. */

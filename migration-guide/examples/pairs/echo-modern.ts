@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { startServer, type StreamReader, type StreamWriter } from '../../../src/modern/index.js';
+import { startServer, type StreamReader, type StreamWriter } from 'dispatch-bridge/modern';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** Serves one connection until the client ends it. */

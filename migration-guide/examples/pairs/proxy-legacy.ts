@@ -11,7 +11,7 @@
  */
 import process from 'node:process';
 import type { Duplex } from 'node:stream';
-import { Dispatcher, DispatcherWithSend, SocketMap, loop } from '../../../src/legacy/index.js';
+import { Dispatcher, DispatcherWithSend, SocketMap, loop } from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** Bytes a side may hold for its peer before the peer stops reading. */

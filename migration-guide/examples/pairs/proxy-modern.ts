@@ -16,7 +16,7 @@ import {
   type ConnectionContext,
   type StreamReader,
   type StreamWriter,
-} from '../../../src/modern/index.js';
+} from 'dispatch-bridge/modern';
 import type { RunningProxy } from './proxy-legacy.js';
 import { runIfMain, tcpAddress } from './_run.js';
 

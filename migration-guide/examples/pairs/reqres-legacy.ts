@@ -17,13 +17,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import {
-  AsyncChat,
-  Dispatcher,
-  LimitOverrunError,
-  SocketMap,
-  loop,
-} from '../../../src/legacy/index.js';
+import { AsyncChat, Dispatcher, LimitOverrunError, SocketMap, loop } from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 
 /** Options of the request/response servers (both styles). */

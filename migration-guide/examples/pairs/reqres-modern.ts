@@ -16,7 +16,7 @@ import {
   type ConnectionContext,
   type StreamReader,
   type StreamWriter,
-} from '../../../src/modern/index.js';
+} from 'dispatch-bridge/modern';
 import type { RequestServerOptions } from './reqres-legacy.js';
 import { runIfMain, tcpAddress, type RunningServer } from './_run.js';
 

@@ -13,7 +13,7 @@
  */
 import { pbkdf2, pbkdf2Sync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { AsyncChat, type SocketMap } from '../../../src/legacy/index.js';
+import { AsyncChat, type SocketMap } from 'dispatch-bridge/legacy';
 
 const ITERATIONS = 100_000;
 

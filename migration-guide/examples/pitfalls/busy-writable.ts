@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Dispatcher } from '../../../src/legacy/index.js';
+import { Dispatcher } from 'dispatch-bridge/legacy';
 
 /** Sends the messages given to `notify()`; counts its `handleWrite()` calls. */
 export class Notifier extends Dispatcher {

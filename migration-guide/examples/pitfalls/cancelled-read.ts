@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { StreamReader } from '../../../src/modern/index.js';
+import type { StreamReader } from 'dispatch-bridge/modern';
 
 /** Resolves with `signal.reason` once `signal` aborts. */
 function whenAborted(signal: AbortSignal): Promise<unknown> {

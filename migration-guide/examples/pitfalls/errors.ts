@@ -12,8 +12,8 @@
  *
  * @module
  */
-import { DispatcherWithSend } from '../../../src/legacy/index.js';
-import type { StreamReader, StreamWriter } from '../../../src/modern/index.js';
+import { DispatcherWithSend } from 'dispatch-bridge/legacy';
+import type { StreamReader, StreamWriter } from 'dispatch-bridge/modern';
 
 /**
  * Legacy: echoes, but throws on input containing "boom"; the error reaches `handleError()`.

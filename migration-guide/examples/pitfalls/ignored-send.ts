@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Dispatcher, type DispatcherOptions } from '../../../src/legacy/index.js';
+import { Dispatcher, type DispatcherOptions } from 'dispatch-bridge/legacy';
 
 /**
  * THE PITFALL: sends `data` once, ignores the count, closes. Only a prefix arrives.

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { Dispatcher, type DispatcherOptions } from '../../../src/legacy/index.js';
+import { Dispatcher, type DispatcherOptions } from 'dispatch-bridge/legacy';
 
 /**
  * Writes what happens to a shared log: its handler call, then a microtask it queued.

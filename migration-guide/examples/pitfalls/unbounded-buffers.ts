@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { AsyncChat, type AsyncChatOptions } from '../../../src/legacy/index.js';
-import type { StreamReader } from '../../../src/modern/index.js';
+import { AsyncChat, type AsyncChatOptions } from 'dispatch-bridge/legacy';
+import type { StreamReader } from 'dispatch-bridge/modern';
 
 /**
  * Collects "\n"-terminated lines; `maxIncoming` decides whether memory is bounded.

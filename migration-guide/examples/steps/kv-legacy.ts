@@ -6,7 +6,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { AsyncChat, type Producer, type SocketMap } from '../../../src/legacy/index.js';
+import { AsyncChat, type Producer, type SocketMap } from 'dispatch-bridge/legacy';
 import {
   DUMP_PIECE,
   MAX_LINE,

@@ -11,7 +11,7 @@ import {
   type StreamHandler,
   type StreamReader,
   type StreamWriter,
-} from '../../../src/modern/index.js';
+} from 'dispatch-bridge/modern';
 import {
   DUMP_PIECE,
   MAX_LINE,

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { Dispatcher, SocketMap, loop } from '../../../src/legacy/index.js';
+import { Dispatcher, SocketMap, loop } from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress } from '../pairs/_run.js';
 import { Store, newStats, type KvOptions, type RunningKv } from './_kv.js';
 import { kvChannelClass } from './kv-legacy.js';

@@ -8,8 +8,8 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { asDispatcherClass } from '../../../src/adapter/index.js';
-import { Dispatcher, SocketMap, loop } from '../../../src/legacy/index.js';
+import { asDispatcherClass } from 'dispatch-bridge/adapter';
+import { Dispatcher, SocketMap, loop } from 'dispatch-bridge/legacy';
 import { runIfMain, tcpAddress } from '../pairs/_run.js';
 import { MAX_LINE, Store, canary, newStats, type KvOptions, type RunningKv } from './_kv.js';
 import { kvChannelClass } from './kv-legacy.js';

@@ -7,8 +7,8 @@
  * @module
  */
 import process from 'node:process';
-import { asStreamHandler } from '../../../src/adapter/index.js';
-import { startServer, type StreamHandler } from '../../../src/modern/index.js';
+import { asStreamHandler } from 'dispatch-bridge/adapter';
+import { startServer, type StreamHandler } from 'dispatch-bridge/modern';
 import { runIfMain, tcpAddress } from '../pairs/_run.js';
 import { MAX_LINE, Store, canary, newStats, type KvOptions, type RunningKv } from './_kv.js';
 import { kvChannelClass } from './kv-legacy.js';

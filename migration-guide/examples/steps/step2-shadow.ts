@@ -17,7 +17,7 @@ import {
   type DivergenceReport,
   type Implementation,
   type ShadowDropReport,
-} from '../../../src/adapter/index.js';
+} from 'dispatch-bridge/adapter';
 import { runIfMain, tcpAddress } from '../pairs/_run.js';
 import { MAX_LINE, Store, newStats, type KvOptions, type RunningKv } from './_kv.js';
 import { kvChannelClass } from './kv-legacy.js';

@@ -5,7 +5,7 @@
  * @module
  */
 import process from 'node:process';
-import { startServer } from '../../../src/modern/index.js';
+import { startServer } from 'dispatch-bridge/modern';
 import { runIfMain, tcpAddress } from '../pairs/_run.js';
 import { MAX_LINE, Store, newStats, type KvOptions, type RunningKv } from './_kv.js';
 import { kvHandler } from './kv-modern.js';
