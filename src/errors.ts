@@ -66,7 +66,11 @@ export class IncompleteReadError extends Error {
 export class LimitOverrunError extends Error {
   /** Always `'ERR_DB_LIMIT_OVERRUN'`. */
   readonly code = 'ERR_DB_LIMIT_OVERRUN' as const;
-  /** How many bytes were examined without finding the end of the message. */
+  /**
+   * How many bytes to skip: when the separator was found past the limit, the bytes through it
+   * (so `readExactly(consumed)` skips the whole message, separator included, as asyncio's
+   * `readline()` does); when none was found, the bytes examined so far.
+   */
   readonly consumed: number;
 
   constructor(message: string, consumed: number) {

@@ -243,17 +243,22 @@ export type StreamHandlerDispatcherClass = new (
  * ```
  *
  * Each instance adapts itself with {@link toStreams} and calls the handler (in a microtask, after
- * the constructor returned). When the handler returns, the writer is closed: queued bytes are
- * sent, then the dispatcher closes. When it throws or rejects, the error goes to this
- * connection's `handleError()` (default: log it and close), from within the loop, and the
+ * the constructor returned), through the same runner as `startServer` (`concurrency` and
+ * `idleTimeout` options, counted from the handler's start). When the handler returns, the writer
+ * is closed: queued bytes are sent, then the dispatcher closes (gracefully, lingering: see
+ * `startServer`). When it throws or rejects, the error goes to this connection's `handleError()`
+ * (default: log it and close), from within the loop, even while the socket is congested, and the
  * `'error'` event follows; no other connection is affected. A rejection with
- * `context.signal.reason` (the handler let the adapter's cancellation through) is not reported,
- * nor is an error of a handler whose connection is already closed (no handler runs after
- * `close()`). `context.signal` aborts, with a `ConnectionClosedError`, when the connection
- * closes; `context.id` counts connections of this class from 1.
+ * `context.signal.reason` (the handler let the adapter's cancellation through), or a
+ * `ConnectionClosedError` after its client went away, is not reported, nor is an error of a
+ * handler whose connection is already closed (no handler runs after `close()`).
+ * `context.signal` aborts, with a `ConnectionClosedError`, when the connection closes;
+ * `context.id` counts connections of this class from 1.
  *
- * Subclass the returned class to override `handleError()` or `logInfo()`; do not override the
- * handlers `toStreams` takes over (`readable`, `writable`, `handleRead`, `handleWrite`).
+ * Subclass the returned class to override `handleError()` or `logInfo()`. Reading and writing
+ * belong to the stream bridge (no method of the instance is replaced: its dispatch path reads
+ * and writes for the handler), so overriding `readable`, `writable`, `handleRead` or
+ * `handleWrite` has no effect.
  *
  * @throws {TypeError} If `handler` is not a function, or an option is not a positive integer.
  *

@@ -16,6 +16,7 @@ export {
   type ToCallbacksOptions,
 } from './events.js';
 export { toStreams, type DispatcherStreams, type ToStreamsOptions } from './streams.js';
+export type { BridgeOptions } from './_dispatcher-bridge.js';
 export {
   asDispatcherClass,
   asStreamHandler,

@@ -33,6 +33,7 @@ const kUpstream = Symbol('dispatch-bridge.upstream');
  * ```
  */
 export interface Upstream {
+  /** @internal The brand {@link isUpstream} checks. */
   readonly [kUpstream]: true;
   /** Where it listens. */
   readonly address: Address;

@@ -2,18 +2,14 @@
 import type { AddressInfo } from 'node:net';
 
 import type { Address } from '../address.js';
+import { fromAddressInfo } from '../_core/address.js';
 
 export type { Address };
 
 /** Node's `server.address()` / `socket.address()` result as an `Address`, or null. */
 export function toAddress(info: AddressInfo | string | object | null | undefined): Address | null {
-  if (info === null || info === undefined) return null;
-  if (typeof info === 'string') return { path: info };
-  if ('port' in info && 'address' in info) {
-    const { address, port } = info;
-    return { host: address, port };
-  }
-  return null;
+  // The one address rule of every layer: with `family`, IPv4-mapped peers as plain IPv4.
+  return fromAddressInfo(info) ?? null;
 }
 
 export function validateAddress(address: unknown, method: string): Address {

@@ -78,7 +78,7 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
 
   /** The connection is established (`connected` is already true). Default: logs a warning. */
   handleConnect(): void {
-    this.logInfo('Unhandled connect event', 'warning');
+    this.logInfo('unhandled connect event', 'warning');
   }
 
   /** A connection is pending: default takes it with `accept()` and calls `handleAccepted()`. */
@@ -87,20 +87,24 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
     if (pair !== null) this.handleAccepted(pair.socket, pair.address);
   }
 
-  /** A connection was accepted. Default: logs a warning and closes the socket (asyncore). */
-  handleAccepted(socket: Duplex, _address: Address): void {
-    this.logInfo('Unhandled incoming connection', 'warning');
+  /**
+   * A connection was accepted from `address` (the peer). Default: logs a warning and closes the
+   * socket (asyncore).
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the parameter is the API
+  handleAccepted(socket: Duplex, address: Address): void {
+    this.logInfo('unhandled accepted event', 'warning');
     socket.destroy();
   }
 
   /** Bytes or end-of-stream are there: call `recv()`. Default: logs a warning. */
   handleRead(): void {
-    this.logInfo('Unhandled read event', 'warning');
+    this.logInfo('unhandled read event', 'warning');
   }
 
   /** The transport can take more bytes: call `send()`. Default: logs a warning. */
   handleWrite(): void {
-    this.logInfo('Unhandled write event', 'warning');
+    this.logInfo('unhandled write event', 'warning');
   }
 
   /** The connection ended, or `close()` was called (runs at most once). Default: `close()`. */

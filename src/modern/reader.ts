@@ -505,7 +505,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
     if (length - this.#searchFrom >= sepLength) {
       const index = this.#queue.indexOf(sep, this.#searchFrom);
       if (index !== -1) {
-        if (index > this.limit) throw this.#overrun('the separator was found past', index);
+        if (index > this.limit)
+          throw this.#overrun('the separator was found past', index + sepLength);
         return this.#take(index + sepLength);
       }
       this.#searchFrom = length + 1 - sepLength;

@@ -278,7 +278,7 @@ describe('asStreamHandler()', () => {
     await eventually(() => seen);
     expect(seen?.remote).to.equal('127.0.0.1');
     expect(seen?.port).to.equal(socket.localPort);
-    expect(seen?.local).to.deep.equal({ host: '127.0.0.1', port });
+    expect(seen?.local).to.deep.equal({ host: '127.0.0.1', port, family: 'IPv4' });
   });
 
   it('keeps buffers bounded when a peer sends 64 MiB to a slow legacy handler', async () => {

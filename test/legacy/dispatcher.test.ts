@@ -474,9 +474,7 @@ describe('Dispatcher', () => {
       const ended = collect(client).catch(() => Buffer.alloc(0));
       await accepted;
       await ended;
-      expect(server.logs).to.deep.equal([
-        { type: 'warning', message: 'Unhandled incoming connection' },
-      ]);
+      expect(server.logs).to.deep.equal([{ type: 'warning', message: 'unhandled accepted event' }]);
       server.close();
       await done;
       expect(server.accepting).to.equal(false);

@@ -207,7 +207,8 @@ describe('StreamReader', () => {
       reader.feedData(b('123456\n'));
       const error = await rejection(reader.readUntil('\n'));
       expect(error).to.be.instanceOf(LimitOverrunError);
-      expect((error as LimitOverrunError).consumed).to.equal(6);
+      // Through the separator: readExactly(consumed) skips the whole message.
+      expect((error as LimitOverrunError).consumed).to.equal(7);
       expect(reader.bufferedLength).to.equal(7);
       expect((await reader.readExactly(7)).toString()).to.equal('123456\n');
     });
@@ -264,9 +265,8 @@ describe('StreamReader', () => {
       const error = await rejection(reader.readLine());
       expect(error).to.be.instanceOf(LimitOverrunError);
       expect(reader.bufferedLength).to.equal(37);
-      // The caller may skip the long line and go on.
+      // The README's recipe: skip the long line, separator included, and go on.
       await reader.readExactly((error as LimitOverrunError).consumed);
-      expect((await reader.readLine()).toString()).to.equal('\n');
       expect((await reader.readLine()).toString()).to.equal('short\n');
     });
   });
