@@ -3,7 +3,15 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
 import type { Address } from './_address.js';
-import { kDelegate, kQueued, type DispatcherDelegate } from './_internal.js';
+import { channels, publish } from '../_core/observe.js';
+import {
+  kDelegate,
+  kQueued,
+  kSlowHandlerMs,
+  kStats,
+  type DispatcherDelegate,
+} from './_internal.js';
+import type { SocketMap } from './socket-map.js';
 
 // The one dispatch path, shared with dispatcher.ts (not exported from any barrel).
 export const kCall: unique symbol = Symbol('dispatch-bridge.call');
@@ -13,6 +21,8 @@ export const kCanRead: unique symbol = Symbol('dispatch-bridge.canRead');
 export const kCanWrite: unique symbol = Symbol('dispatch-bridge.canWrite');
 export const kFail: unique symbol = Symbol('dispatch-bridge.fail');
 export const kLog: unique symbol = Symbol('dispatch-bridge.log');
+/** The connection's id in the debug log and the channels' messages (0: not a connection yet). */
+export const kId: unique symbol = Symbol('dispatch-bridge.id');
 
 /** The `type` of {@link Dispatcher.logInfo}. */
 export type LogType = 'info' | 'warning' | 'error';
@@ -49,6 +59,10 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
   ignoreLogTypes: ReadonlySet<LogType> = DEFAULT_IGNORED_LOG_TYPES;
   /** @internal The stream bridge's delegate (see `_internal.ts`), or null. */
   [kDelegate]: DispatcherDelegate | null = null;
+  /** @internal See {@link kId}. */
+  [kId] = 0;
+  /** The map this dispatcher belongs to while open. */
+  abstract readonly map: SocketMap;
 
   readonly #maxOutgoing: number;
 
@@ -144,13 +158,36 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
   // Runs one handler, then its event; an exception goes to handleError(). False once closed.
   /** @internal */
   [kCall](handler: () => void, event: 'read' | 'write' | 'connect' | 'accept'): boolean {
+    const slow = this.map[kSlowHandlerMs];
+    const started = slow === undefined ? 0 : performance.now();
     try {
       handler();
       this.emit(event);
     } catch (error) {
       this[kFail](error);
     }
+    if (slow !== undefined) {
+      const ms = performance.now() - started;
+      if (ms > slow) this.#reportSlow(event, ms);
+    }
     return !this.closed;
+  }
+
+  #reportSlow(event: string, ms: number): void {
+    const handler = `handle${event[0]!.toUpperCase()}${event.slice(1)}`;
+    const name = this.constructor.name;
+    publish(channels.slowHandler, 'slow-handler', {
+      id: this[kId],
+      layer: 'legacy',
+      dispatcher: name,
+      handler,
+      ms,
+    });
+    try {
+      this.logInfo(`slow handler: ${name}.${handler}() took ${ms.toFixed(1)} ms`, 'warning');
+    } catch {
+      // A logger that throws must not take the loop down.
+    }
   }
 
   /** @internal */
@@ -187,6 +224,8 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
       this[kLog](`Error after close(): ${describeError(error)}`);
       return;
     }
+    this.map[kStats].handlerErrors++;
+    publish(channels.handlerError, 'handler-error', { id: this[kId], layer: 'legacy', error });
     const handle = (): void => {
       this.handleError(error);
       this.emit('error', error);

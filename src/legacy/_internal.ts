@@ -78,3 +78,8 @@ export interface DispatcherDelegate {
   /** The dispatcher closed (once, whichever way), after its `'close'` event. */
   closed(): void;
 }
+
+/** `map[kSlowHandlerMs]`: set by `loop({ slowHandlerMs })` while it runs; undefined: not timed. */
+export const kSlowHandlerMs: unique symbol = Symbol('dispatch-bridge.slowHandlerMs');
+/** `map[kStats]`: the map's counters (connections attached, closed, bytes, handler errors). */
+export const kStats: unique symbol = Symbol('dispatch-bridge.stats');

@@ -26,13 +26,21 @@ export class Listener {
   #listening = false;
   #closed = false;
 
-  constructor(backlog: number, onPending: () => void, onError: (error: unknown) => void) {
+  readonly #onRefused: (() => void) | undefined;
+
+  constructor(
+    backlog: number,
+    onPending: () => void,
+    onError: (error: unknown) => void,
+    onRefused?: () => void,
+  ) {
     // allowHalfOpen: like a kernel socket, end-of-stream from the peer does not end our side;
     // the dispatcher decides (asyncore: recv() returns b'' -> handleClose()).
     this.server = net.createServer({ allowHalfOpen: true });
     this.#limit = Math.max(backlog, MIN_ACCEPT_QUEUE);
     this.#onPending = onPending;
     this.#onError = onError;
+    this.#onRefused = onRefused;
     this.server.on('connection', this.#onConnection);
   }
 
@@ -107,6 +115,7 @@ export class Listener {
     if (this.#pending.length >= this.#limit) {
       // The queue is full: refuse, as a full kernel backlog would, rather than grow without end.
       socket.destroy();
+      this.#onRefused?.();
       return;
     }
     socket.on('error', swallow);

@@ -14,14 +14,25 @@ import {
   kRaise,
   kReady,
   kRequestClose,
+  kStats,
   kTakeOutput,
 } from './_internal.js';
 import { Listener } from './_listener.js';
 import { Lifecycle, PendingClose, State } from './_lifecycle.js';
 import { Transport, type ConnectEvent } from './_transport.js';
 import { connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
-import { DispatcherHandlers, describeError, kLog } from './_handlers.js';
+import { DispatcherHandlers, describeError, kId, kLog } from './_handlers.js';
 import { socketMap, type SocketMap } from './socket-map.js';
+import { peerAddress } from '../_core/address.js';
+import { channels, publish } from '../_core/observe.js';
+
+// Connection ids of the legacy layer, for the debug log and the channels (from 1).
+let nextId = 0;
+
+interface Counted {
+  bytesRead?: number;
+  bytesWritten?: number;
+}
 
 export type { Address } from './_address.js';
 export type { DispatcherOptions } from './_connect.js';
@@ -238,7 +249,9 @@ export class Dispatcher extends DispatcherHandlers {
     if (this.#life.transport !== null || this.#life.listener !== null) {
       throw new Error('Cannot listen(): the dispatcher already has a socket');
     }
-    const listener = new Listener(backlog, this.#onWake, this.#onListenerError);
+    const listener = new Listener(backlog, this.#onWake, this.#onListenerError, () => {
+      this.map[kStats].refused++;
+    });
     this.#life.listener = listener;
     this.#life.state = State.Listening;
     try {
@@ -410,7 +423,9 @@ export class Dispatcher extends DispatcherHandlers {
     this.#life.pendingClose = PendingClose.None;
     this.map[kDelete](this);
     this.#life.listener?.close();
-    this.#life.transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
+    const transport = this.#life.transport;
+    transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
+    if (transport !== null) this.#published(transport.socket as Counted);
     try {
       this.emit('close');
     } catch (error) {
@@ -475,6 +490,25 @@ export class Dispatcher extends DispatcherHandlers {
     this.#life.transport = new Transport(socket, connectEvent, this.#onWake);
     this.#life.state = connectEvent === null ? State.Connected : State.Connecting;
     this.map[kAdd](this);
+    this[kId] = ++nextId;
+    this.map[kStats].opened(socket as Counted);
+    publish(channels.open, 'open', {
+      id: this[kId],
+      layer: 'legacy',
+      dispatcher: this.constructor.name,
+      remoteAddress: peerAddress(socket),
+    });
+  }
+
+  // The connection's close, counted and published once its socket is released.
+  #published(socket: Counted): void {
+    this.map[kStats].closedSocket(socket);
+    publish(channels.close, 'close', {
+      id: this[kId],
+      layer: 'legacy',
+      bytesIn: socket.bytesRead,
+      bytesOut: socket.bytesWritten,
+    });
   }
 
   #onWake = (): void => {

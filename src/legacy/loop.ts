@@ -1,4 +1,13 @@
-import { kBeginLoop, kDispatch, kEndLoop, kInRound, kReady, kWait } from './_internal.js';
+import { channels, publish } from '../_core/observe.js';
+import {
+  kBeginLoop,
+  kDispatch,
+  kEndLoop,
+  kInRound,
+  kReady,
+  kSlowHandlerMs,
+  kWait,
+} from './_internal.js';
 import type { Dispatcher } from './dispatcher.js';
 import { socketMap, type SocketMap } from './socket-map.js';
 
@@ -16,6 +25,13 @@ export interface LoopOptions {
   count?: number;
   /** Stop (resolve) when aborted. Dispatchers stay open; call `closeAll()` to close them. */
   signal?: AbortSignal;
+  /**
+   * Report a handler call (or a whole round) that takes longer than this many ms, as asyncio's
+   * debug mode reports slow callbacks: on the `dispatch-bridge:slow-handler` channel, in the
+   * NODE_DEBUG=dispatch-bridge log, and through the dispatcher's `logInfo(…, 'warning')`.
+   * Default: not timed.
+   */
+  slowHandlerMs?: number;
 }
 
 const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -63,8 +79,15 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
       `Expected \`count\` to be a non-negative integer, got \`${String(count)}\` (${typeof count})`,
     );
   }
+  const slow = options.slowHandlerMs;
+  if (slow !== undefined && (typeof slow !== 'number' || !(slow >= 0))) {
+    throw new RangeError(
+      `Expected \`slowHandlerMs\` to be a non-negative number, got \`${String(slow)}\` (${typeof slow})`,
+    );
+  }
   if (signal?.aborted) return;
   map[kBeginLoop]();
+  map[kSlowHandlerMs] = slow;
   const wake = (): void => map.wake();
   signal?.addEventListener('abort', wake, { once: true });
   // One timer for the whole loop, re-armed with refresh() before each wait: cheaper than a new
@@ -98,16 +121,31 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
         }
       }
       map[kInRound] = true;
+      const started = slow === undefined ? 0 : performance.now();
+      const dispatched = ready.length;
       try {
         for (const dispatcher of ready) dispatcher[kDispatch]();
       } finally {
         map[kInRound] = false;
         ready.length = 0;
       }
+      if (slow !== undefined) {
+        const ms = performance.now() - started;
+        if (ms > slow) {
+          publish(channels.slowHandler, 'slow-round', {
+            id: 0,
+            layer: 'legacy',
+            round,
+            ms,
+            dispatched,
+          });
+        }
+      }
     }
   } finally {
     if (timer !== null) clearTimeout(timer);
     signal?.removeEventListener('abort', wake);
+    map[kSlowHandlerMs] = undefined;
     map[kEndLoop]();
   }
 }

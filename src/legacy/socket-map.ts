@@ -1,4 +1,14 @@
-import { kAdd, kBeginLoop, kDelete, kEndLoop, kInRound, kWait } from './_internal.js';
+import { StatsCounter, type ConnectionStats } from '../_core/stats.js';
+import {
+  kAdd,
+  kBeginLoop,
+  kDelete,
+  kEndLoop,
+  kInRound,
+  kSlowHandlerMs,
+  kStats,
+  kWait,
+} from './_internal.js';
 
 // closeAll() closes what handleClose() created meanwhile too, for at most this many passes.
 const CLOSE_ALL_PASSES = 100;
@@ -31,6 +41,23 @@ export class SocketMap implements Iterable<Dispatcher> {
   #looping = false;
   /** @internal See `_internal.ts`: set by `loop()` while it dispatches a round. */
   [kInRound] = false;
+  /** @internal See `_internal.ts`. */
+  [kSlowHandlerMs]: number | undefined = undefined;
+  /** @internal See `_internal.ts`. */
+  readonly [kStats] = new StatsCounter();
+
+  /**
+   * A snapshot of the counters of the connections that joined this map: accepted (attached),
+   * active, closed, refused (by a full accept queue), bytesIn, bytesOut, handlerErrors.
+   *
+   * @example
+   * ```ts
+   * const { active, handlerErrors } = socketMap.stats();
+   * ```
+   */
+  stats(): ConnectionStats {
+    return this[kStats].snapshot();
+  }
 
   /** How many dispatchers are in the map. */
   get size(): number {

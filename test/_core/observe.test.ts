@@ -3,13 +3,21 @@ import diagnostics from 'node:diagnostics_channel';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { startMixedServer } from '../../src/adapter/index.js';
-import { AsyncChat, type AsyncChatOptions } from '../../src/legacy/index.js';
+import {
+  AsyncChat,
+  Dispatcher,
+  SocketMap,
+  loop,
+  type AsyncChatOptions,
+} from '../../src/legacy/index.js';
+import type { Duplex } from 'node:stream';
 import { openConnection, startServer, type StreamHandler } from '../../src/modern/index.js';
 import { within } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 
 const CHANNELS = [
+  'dispatch-bridge:slow-handler',
   'dispatch-bridge:connection:open',
   'dispatch-bridge:connection:close',
   'dispatch-bridge:handler:error',
@@ -138,6 +146,72 @@ describe('observability: diagnostics channels and NODE_DEBUG', () => {
     } finally {
       subscription.stop();
       await server.shutdown({ timeout: 0 });
+    }
+  });
+
+  it('a legacy connection publishes open, handler error, slow handler and close; SocketMap.stats() agrees', async () => {
+    const subscription = listen();
+    const { seen } = subscription;
+    const map = new SocketMap();
+    class Slow extends AsyncChat {
+      constructor(options: AsyncChatOptions) {
+        super(options);
+        this.setTerminator('\n');
+      }
+      override collectIncomingData(): void {}
+      override foundTerminator(): void {
+        const until = performance.now() + 30;
+        while (performance.now() < until); // a handler that blocks the loop
+        throw new Error('legacy boom');
+      }
+      warnings: string[] = [];
+      override logInfo(message: string, type?: string): void {
+        if (type === 'warning') this.warnings.push(message);
+      }
+    }
+    const chats: Slow[] = [];
+    class Listener extends Dispatcher {
+      override handleAccepted(socket: Duplex): void {
+        chats.push(new Slow({ socket, map: this.map }));
+      }
+    }
+    const listener = new Listener({ map });
+    listener.bind({ host: '127.0.0.1', port: 0 });
+    await listener.listen();
+    const running = loop({ map, slowHandlerMs: 10 });
+    try {
+      const { port } = listener.address() as { port: number };
+      const pair = await openConnection({ host: '127.0.0.1', port });
+      pair.writer.write('go\n');
+      expect((await pair.reader.read()).length).to.equal(0); // the default handleError closed it
+      pair.writer.close();
+      await within(2_000, () => seen.get('dispatch-bridge:connection:close')!.length === 1);
+      const [open] = seen.get('dispatch-bridge:connection:open')!;
+      expect(open).to.include({ layer: 'legacy', dispatcher: 'Slow' });
+      const id = open!.id;
+      expect(seen.get('dispatch-bridge:handler:error')![0]).to.include({ id, layer: 'legacy' });
+      const slow = seen.get('dispatch-bridge:slow-handler')!.find((m) => m.id === id);
+      expect(slow).to.include({ layer: 'legacy', dispatcher: 'Slow', handler: 'handleRead' });
+      expect(slow!.ms as number).to.be.greaterThan(10);
+      expect(
+        chats[0]!.warnings.some((w) => w.startsWith('slow handler: Slow.handleRead()')),
+      ).to.equal(true);
+      expect(seen.get('dispatch-bridge:connection:close')![0]).to.include({
+        id,
+        layer: 'legacy',
+        bytesIn: 3,
+      });
+      expect(map.stats()).to.deep.include({
+        accepted: 1,
+        active: 0,
+        closed: 1,
+        handlerErrors: 1,
+        bytesIn: 3,
+      });
+    } finally {
+      subscription.stop();
+      map.closeAll();
+      await running;
     }
   });
 
