@@ -192,7 +192,7 @@ describe('observability: diagnostics channels and NODE_DEBUG', () => {
       expect(seen.get('dispatch-bridge:handler:error')![0]).to.include({ id, layer: 'legacy' });
       const slow = seen.get('dispatch-bridge:slow-handler')!.find((m) => m.id === id);
       expect(slow).to.include({ layer: 'legacy', dispatcher: 'Slow', handler: 'handleRead' });
-      expect(slow!.ms as number).to.be.greaterThan(10);
+      expect(slow!.ms).to.be.greaterThan(10);
       expect(
         chats[0]!.warnings.some((w) => w.startsWith('slow handler: Slow.handleRead()')),
       ).to.equal(true);
