@@ -24,6 +24,19 @@ export interface ServeOptions {
   port: number;
   /** 1: serve in this process; more: that many `node:cluster` workers share the port. */
   workers: number;
+  /** One line per connection open, route, error and close on stderr (`--log`). */
+  log?: boolean;
+}
+
+/** The examples `proxy --shadow` can run as the in-process shadow of the upstream. */
+export const SHADOW_EXAMPLES = ['echo', 'kv'] as const;
+
+/** What `proxy` was asked to do. */
+export interface ProxyOptions {
+  listen: { host: string; port: number };
+  upstream: { host: string; port: number };
+  /** The in-process implementation that shadows the upstream, if any. */
+  shadow: (typeof SHADOW_EXAMPLES)[number] | undefined;
 }
 
 /** What each example does: printed under the address by `serve`. */
@@ -38,7 +51,8 @@ export type Command =
   | { command: 'help' }
   | { command: 'version' }
   | { command: 'demo'; quick: boolean }
-  | ({ command: 'serve' } & ServeOptions);
+  | ({ command: 'serve' } & ServeOptions)
+  | ({ command: 'proxy' } & ProxyOptions);
 
 /** A bad command line: the message is printed with the usage text, and the exit code is 2. */
 export class UsageError extends Error {
@@ -67,8 +81,15 @@ export const USAGE = `Usage:
       --port     TCP port, 0 for any free one (default: 7000)
       --host     address to listen on (default: 127.0.0.1)
       --workers  N processes sharing the port through node:cluster (default: 1)
+      --log      one line per connection (open, route, error, close) on stderr
       Ctrl+C closes the server and its connections, then exits 0; a second Ctrl+C while
       it closes changes nothing (the close is bounded), and it still exits 0.
+
+  dispatch-bridge proxy --upstream HOST:PORT [--listen 127.0.0.1:7000] [--shadow echo|kv]
+      Put a mixed server in front of the server that runs today (in any language): every
+      client is served by the upstream, through a transparent proxy. With --shadow, the
+      example's TypeScript implementation gets a copy of each client's input and its output is
+      compared: each divergence is printed (offset, both sides), and a summary on Ctrl+C.
 
   dispatch-bridge --help | -h
   dispatch-bridge --version | -v
@@ -150,8 +171,9 @@ export function parseArgs(argv: readonly string[]): Command {
     return { command: 'demo', quick: parseDemo(first === 'demo' ? rest : argv) };
   }
   if (first === 'serve') return { command: 'serve', ...parseServe(rest) };
+  if (first === 'proxy') return { command: 'proxy', ...parseProxy(rest) };
   if (first.startsWith('-')) throw new UsageError(`Unknown flag \`${first}\``);
-  throw new UsageError(`Unknown command \`${first}\`: expected demo or serve`);
+  throw new UsageError(`Unknown command \`${first}\`: expected demo, serve or proxy`);
 }
 
 function parseDemo(args: readonly string[]): boolean {
@@ -166,12 +188,16 @@ function parseDemo(args: readonly string[]): boolean {
   return quick;
 }
 
-const SERVE_FLAGS = ['example', 'style', 'port', 'host', 'workers'] as const;
+const SERVE_FLAGS = ['example', 'style', 'port', 'host', 'workers', 'log'] as const;
 
 function parseServe(args: readonly string[]): ServeOptions {
   const options: ServeOptions = { ...DEFAULTS };
   const seen = new Set<string>();
-  for (const token of tokenize(args, SERVE_FLAGS, 'string')) {
+  const booleans = args.filter((arg) => arg === '--log');
+  if (booleans.length > 1) throw new UsageError('Flag `--log` given twice');
+  if (booleans.length === 1) options.log = true;
+  const strings = args.filter((arg) => arg !== '--log');
+  for (const token of tokenize(strings, SERVE_FLAGS, 'string')) {
     if (token.kind === 'positional') throw new UsageError(`Unexpected argument \`${token.value}\``);
     if (token.kind === 'option-terminator') continue;
     const flag = token.rawName;
@@ -200,7 +226,46 @@ function parseServe(args: readonly string[]): ServeOptions {
       case 'host':
         if (value === '') throw new UsageError('Invalid value for --host: expected an address');
         options.host = value;
+        break;
+      case 'log':
+        throw new UsageError('Flag `--log` takes no value');
     }
   }
   return options;
+}
+
+function endpoint(flag: string, value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
+  if (match === null) {
+    throw new UsageError(`Invalid value for ${flag}: expected HOST:PORT, got \`${value}\``);
+  }
+  return { host: (match[1] ?? match[2])!, port: integer(flag, match[3]!, 0, 65535) };
+}
+
+const PROXY_FLAGS = ['listen', 'upstream', 'shadow'] as const;
+
+function parseProxy(args: readonly string[]): ProxyOptions {
+  let listen = { host: '127.0.0.1', port: 7000 };
+  let upstream: { host: string; port: number } | undefined;
+  let shadow: ProxyOptions['shadow'];
+  const seen = new Set<string>();
+  for (const token of tokenize(args, PROXY_FLAGS, 'string')) {
+    if (token.kind === 'positional') throw new UsageError(`Unexpected argument \`${token.value}\``);
+    if (token.kind === 'option-terminator') continue;
+    const flag = token.rawName;
+    const name = PROXY_FLAGS.find((known) => known === token.name && flag === `--${known}`);
+    if (name === undefined) throw new UsageError(`Unknown flag \`${flag}\` for proxy`);
+    if (seen.has(name)) throw new UsageError(`Flag \`${flag}\` given twice`);
+    seen.add(name);
+    const value = token.value;
+    if (value === undefined || (token.inlineValue !== true && value.startsWith('--'))) {
+      throw new UsageError(`Missing value for ${flag}`);
+    }
+    if (name === 'listen') listen = endpoint(flag, value);
+    else if (name === 'upstream') upstream = endpoint(flag, value);
+    else shadow = oneOf(flag, value, SHADOW_EXAMPLES);
+  }
+  if (upstream === undefined) throw new UsageError('Missing --upstream HOST:PORT for proxy');
+  if (upstream.port === 0) throw new UsageError('Invalid value for --upstream: port 0');
+  return { listen, upstream, shadow };
 }

@@ -101,14 +101,31 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           await serveWorker(command);
           return 0;
         }
-        const serving = await serve(command, io.stdout);
-        await serving.stopped;
+        const stopLog =
+          command.log === true
+            ? (await import('./log.js')).logConnections(io.stderr)
+            : () => undefined;
+        try {
+          const serving = await serve(command, io.stdout);
+          await serving.stopped;
+        } finally {
+          stopLog();
+        }
         return 0;
       } catch (error) {
         if (error instanceof UnsupportedExampleError) {
           io.stderr(`dispatch-bridge: ${error.message}\n\n${USAGE}`);
           return 2;
         }
+        io.stderr(`dispatch-bridge: ${error instanceof Error ? error.message : String(error)}\n`);
+        return 1;
+      }
+    }
+    case 'proxy': {
+      const { runProxy } = await import('./proxy.js');
+      try {
+        return await runProxy(command, io.stdout);
+      } catch (error) {
         io.stderr(`dispatch-bridge: ${error instanceof Error ? error.message : String(error)}\n`);
         return 1;
       }

@@ -46,10 +46,15 @@ export function servePrimary(
           `try: nc ${host} ${address.port}   (${HINTS[options.example]}; Ctrl+C stops)\n`,
       );
     };
-    const onExit = (worker: Worker, code: number | null): void => {
+    const onExit = (worker: Worker, code: number | null, signal: string | null): void => {
       workers.delete(worker);
       if (code !== 0 && !stopping) {
-        // A worker that fails on its own (e.g. the port is taken): stop the others too.
+        // A worker that fails on its own (e.g. the port is taken): say why, stop the others too.
+        process.stderr.write(
+          `dispatch-bridge: worker ${worker.id} (pid ${worker.process.pid ?? '?'}) exited ` +
+            `${signal === null ? `with code ${code ?? '?'}` : `by ${signal}`}; stopping the others ` +
+            `(its own error, if it printed one, is above)\n`,
+        );
         failed = true;
         relay('SIGTERM');
       }

@@ -91,7 +91,7 @@ describe('cli: parseArgs', () => {
     [['serve', 'extra'], /^Unexpected argument `extra`$/],
     [['demo', '--fast'], /^Unknown flag `--fast` for demo$/],
     [['demo', 'now'], /^Unexpected argument `now`$/],
-    [['start'], /^Unknown command `start`: expected demo or serve$/],
+    [['start'], /^Unknown command `start`: expected demo, serve or proxy$/],
     [['--port', '1'], /^Unknown flag `--port`$/],
     [['--version', 'x'], /^Unexpected argument `x`$/],
     [['serve', '--port', '--host', 'x'], /^Missing value for --port$/],
