@@ -7,7 +7,10 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 
-type Message = { id: number; layer: string } & Record<string, unknown>;
+type Message = { id: number; layer: string; implementation?: string; shadow?: string } & Record<
+  string,
+  unknown
+>;
 
 function address(value: unknown): string {
   if (typeof value !== 'object' || value === null) return '-';
@@ -20,9 +23,9 @@ const FORMATS: Record<string, (message: Message) => string> = {
   'dispatch-bridge:connection:open': (m) =>
     `open ${m.layer}#${m.id} from ${address(m.remoteAddress)}`,
   'dispatch-bridge:route': (m) =>
-    `route ${m.layer}#${m.id} to ${String(m.implementation)}${m.shadow === undefined ? '' : ` (shadow ${String(m.shadow)})`}`,
+    `route ${m.layer}#${m.id} to ${m.implementation ?? '?'}${m.shadow === undefined ? '' : ` (shadow ${m.shadow})`}`,
   'dispatch-bridge:handler:error': (m) =>
-    `error ${m.layer}#${m.id}${m.implementation === undefined ? '' : ` (${String(m.implementation)})`}: ${
+    `error ${m.layer}#${m.id}${m.implementation === undefined ? '' : ` (${m.implementation ?? '?'})`}: ${
       m.error instanceof Error ? m.error.message : String(m.error)
     }`,
   'dispatch-bridge:connection:close': (m) =>
