@@ -10,7 +10,6 @@
  */
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
 import type { Address } from '../address.js';
 import { ConnectionClosedError } from '../errors.js';
@@ -25,12 +24,11 @@ import { closeGracefully } from '../_core/linger.js';
 import { lendSocketView } from './_socket-view.js';
 import { channels, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
-import type { ConnectionStats } from '../_core/stats.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { ServerCore, type CoreConnection } from '../_core/server-core.js';
 import { checkServerOptions } from '../_core/server-options.js';
 import type { LegacyHandlerClass } from './handlers.js';
-import { isUpstream, proxy, type Upstream } from './upstream.js';
+import { isUpstream, proxy } from './upstream.js';
 import {
   Router,
   isImplementation,
@@ -39,14 +37,7 @@ import {
   type RouteDecision,
   type RouteInfo,
 } from './_routing.js';
-import {
-  ShadowSession,
-  checkShadow,
-  type DivergenceReport,
-  type Run,
-  type ShadowDropReport,
-  type ShadowOptions,
-} from './_shadow.js';
+import { ShadowSession, checkShadow, type Run, type ShadowOptions } from './_shadow.js';
 
 export type {
   AddressRule,
@@ -63,133 +54,21 @@ export type {
   ShadowOptions,
 } from './_shadow.js';
 
-/** Options of {@link startMixedServer}. Give `port` (and `host`) for TCP, or `path`. */
-export interface MixedServerOptions {
-  /**
-   * The legacy handler class, or an {@link Upstream} (the server that runs today, in another
-   * process: connections routed here are proxied to it).
-   */
-  legacy: LegacyHandlerClass | Upstream;
-  /**
-   * The modern handler, run as `startServer` runs it (the connection closes when it returns), or
-   * an {@link Upstream}.
-   */
-  modern: StreamHandler | Upstream;
-  /** How each connection is routed. */
-  route: import('./_routing.js').RouteRule;
-  /** Shadow mode (`true` for the defaults of {@link ShadowOptions}). @default false */
-  shadow?: boolean | ShadowOptions | undefined;
-  /**
-   * Address(es) to listen on; several (e.g. `['127.0.0.1', '::1']`) share one port, as asyncio's
-   * `start_server(host=[...])`. @default all interfaces
-   */
-  host?: string | readonly string[] | undefined;
-  /** TCP port; 0 (the default) picks a free one, see {@link MixedServer.address}. */
-  port?: number | undefined;
-  /** Unix socket path (or Windows pipe name), instead of `host`/`port`. */
-  path?: string | undefined;
-  /** TLS options (at least `key` and `cert`, or `pfx`) to serve over TLS. */
-  tls?: tls.TlsOptions | undefined;
-  /** The listen backlog. */
-  backlog?: number | undefined;
-  /** The modern readers' buffer limit (default 65536). */
-  limit?: number | undefined;
-  /**
-   * Connections beyond this many open at once (closing ones still lingering included) are
-   * closed as soon as they are accepted, whichever implementation would serve them.
-   */
-  maxConnections?: number | undefined;
-  /**
-   * At most this many connections are served at once, of both kinds (a legacy dispatcher holds
-   * its slot until it closes); later ones wait their turn, their input under flow control. A
-   * slot is freed as soon as its connection is gone.
-   */
-  concurrency?: number | undefined;
-  /**
-   * With `concurrency`: how long a connection may wait for a slot, in ms; then it is refused
-   * (closed unserved). Default: as long as it takes.
-   */
-  queueTimeout?: number | undefined;
-  /**
-   * A connection without traffic for this many ms while it is served is closed (modern: its
-   * signal is aborted with a `TimeoutError`; legacy: the dispatcher sees the connection go). The
-   * clock starts when it is routed and served, not while it waits for a `concurrency` slot.
-   */
-  idleTimeout?: number | undefined;
-  /** A TLS handshake not finished within this many ms is cut off (default 10000). */
-  handshakeTimeout?: number | undefined;
-  /**
-   * How long a closing connection lingers, in ms (default 5000), sending what was written and
-   * discarding input until the peer ends its side; see `startServer`.
-   */
-  lingerTimeout?: number | undefined;
-  /**
-   * Behind a load balancer: each connection starts with HAProxy's PROXY protocol header (`'v1'`
-   * text, `'v2'` binary, or `'any'`), read before the handler sees a byte; the client's address
-   * from it is the connection's everywhere (context, `getExtraInfo('peername')`, routes). A
-   * bad, missing or untrusted header closes the connection and is reported through `'error'`
-   * (a `ProxyProtocolError` with code `ERR_DB_PROXY_HEADER`, `ERR_DB_PROXY_UNTRUSTED` or
-   * `ERR_DB_PROXY_TIMEOUT`; the wait is bounded by `handshakeTimeout`); a `LOCAL` header (a
-   * health check) is closed without a handler. Not with `tls` yet.
-   */
-  proxyProtocol?: 'v1' | 'v2' | 'any' | undefined;
-  /**
-   * With `proxyProtocol`: the balancers allowed to send the header, as addresses or CIDR ranges
-   * (IPv4, IPv6) and `'unix'`. Default: loopback (and Unix-socket peers).
-   */
-  trustedProxies?: readonly string[] | undefined;
-  /**
-   * Called (as well as the `'error'` event) for every error of a connection: a rule, a handler
-   * or a shadow that failed. One that throws is ignored.
-   */
-  onError?: ((error: unknown, info: MixedErrorInfo) => void) | undefined;
-  /** The legacy loop's `timeout` (ms between predicate checks when nothing happens). @default 30000 */
-  loopTimeout?: number | undefined;
-}
-
-/** The `'route'` event: a connection was routed. */
-export interface RouteEvent extends RouteInfo {
-  /** The implementation that serves the client. */
-  readonly implementation: Implementation;
-  /** The implementation that runs as a shadow, if shadow mode is on. */
-  readonly shadow: Implementation | undefined;
-}
-
-/** Which part of a connection an `'error'` comes from. */
-export type ErrorRole = 'route' | 'primary' | 'shadow';
-
-/** The second argument of the `'error'` event (absent for errors of the listening socket). */
-export interface MixedErrorInfo extends RouteInfo {
-  readonly role: ErrorRole;
-  /** The implementation that failed (undefined for the routing rule). */
-  readonly implementation: Implementation | undefined;
-}
-
-/** The events of {@link MixedServer}. */
-export interface MixedServerEvents {
-  /** A connection was routed (after sniffing, if any). */
-  route: [event: RouteEvent];
-  /** A handler, a rule or the listener failed; only the connection concerned is closed. */
-  error: [error: unknown, info: MixedErrorInfo | undefined];
-  /** Shadow mode: the outputs differ (at most once per connection; the shadow then stops). */
-  divergence: [report: DivergenceReport];
-  /** Shadow mode: a shadow was stopped before its output could be compared to the end. */
-  shadowDropped: [report: ShadowDropReport];
-  /** The server stopped listening and every connection (and shadow) has closed. */
-  close: [];
-}
-
-/** What {@link MixedServer.stats} returns. */
-export interface MixedServerStats extends ConnectionStats {
-  /** Connections routed to the legacy class (as primary), and its handler errors. */
-  legacy: { routed: number; handlerErrors: number };
-  /** Connections routed to the modern handler (as primary), and its handler errors. */
-  modern: { routed: number; handlerErrors: number };
-  /** Shadow mode: connections whose outputs differed. */
-  divergences: number;
-  /** Shadow mode: shadows stopped before the end of the comparison. */
-  shadowDrops: number;
-}
+export type {
+  ErrorRole,
+  MixedErrorInfo,
+  MixedServerEvents,
+  MixedServerOptions,
+  MixedServerStats,
+  RouteEvent,
+} from './_mixed-types.js';
+import type {
+  ErrorRole,
+  MixedErrorInfo,
+  MixedServerEvents,
+  MixedServerOptions,
+  MixedServerStats,
+} from './_mixed-types.js';
 
 interface Connection extends CoreConnection {
   readonly info: RouteInfo;
