@@ -17,5 +17,17 @@
  * const unix: Address = { path: '/tmp/chat.sock' };
  * ```
  */
-export type Address = { host: string; port: number; family?: string } | { path: string };
+export type Address =
+  | {
+      /** The host: an IPv4 or IPv6 address, or a name. */
+      host: string;
+      /** The TCP port (0 in what you pass: any free port). */
+      port: number;
+      /** `'IPv4'` or `'IPv6'`, when the address comes from a connected socket. */
+      family?: string;
+    }
+  | {
+      /** A Unix socket path or Windows pipe name. */
+      path: string;
+    };
 /* c8 ignore stop */

@@ -19,8 +19,11 @@ export type AnyListener = (...args: unknown[]) => void;
  * ```
  */
 export interface EmitterLike {
+  /** Adds a listener. */
   on(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+  /** Removes a listener (preferred when present). */
   off?(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+  /** Removes a listener (the older name). */
   removeListener?(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
 }
 
@@ -33,7 +36,9 @@ export interface EmitterLike {
  * ```
  */
 export interface EventTargetLike {
+  /** Adds a listener. */
   addEventListener(type: string, listener: (event: Event) => void, options?: object): void;
+  /** Removes a listener. */
   removeEventListener(type: string, listener: (event: Event) => void, options?: object): void;
 }
 

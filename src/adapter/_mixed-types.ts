@@ -105,6 +105,7 @@ export type ErrorRole = 'route' | 'primary' | 'shadow';
 
 /** The second argument of the `'error'` event (absent for errors of the listening socket). */
 export interface MixedErrorInfo extends RouteInfo {
+  /** The part that failed: the routing rule, the primary or the shadow. */
   readonly role: ErrorRole;
   /** The implementation that failed (undefined for the routing rule). */
   readonly implementation: Implementation | undefined;
@@ -124,12 +125,20 @@ export interface MixedServerEvents {
   close: [];
 }
 
+/** The counters of one implementation of a mixed server. */
+export interface ImplementationStats {
+  /** Connections routed to it (as primary). */
+  routed: number;
+  /** Its handler errors. */
+  handlerErrors: number;
+}
+
 /** What {@link MixedServer.stats} returns. */
 export interface MixedServerStats extends ConnectionStats {
   /** Connections routed to the legacy class (as primary), and its handler errors. */
-  legacy: { routed: number; handlerErrors: number };
+  legacy: ImplementationStats;
   /** Connections routed to the modern handler (as primary), and its handler errors. */
-  modern: { routed: number; handlerErrors: number };
+  modern: ImplementationStats;
   /** Shadow mode: connections whose outputs differed. */
   divergences: number;
   /** Shadow mode: shadows stopped before the end of the comparison. */

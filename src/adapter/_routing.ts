@@ -37,11 +37,13 @@ export interface RouteInfo {
  * ```
  */
 export interface SniffRule {
+  /** Routing by the first bytes. */
   by: 'sniff';
   /** How many bytes to wait for (a positive integer). */
   bytes: number;
   /** How long to wait for them, in ms. @default 1000 */
   timeout?: number | undefined;
+  /** Decides from the first bytes (at most `bytes` of them). */
   choose(head: Buffer, info: RouteInfo): Implementation;
 }
 
@@ -57,7 +59,9 @@ export interface SniffRule {
  * ```
  */
 export interface AddressRule {
+  /** Routing by the peer's address. */
   by: 'address';
+  /** Decides from the peer's address. */
   choose(address: Address, info: RouteInfo): Implementation;
 }
 
@@ -75,8 +79,11 @@ export interface AddressRule {
  * ```
  */
 export interface FractionRule {
+  /** A canary. */
   by: 'fraction';
+  /** The fraction (0 to 1) of connections to the modern side. */
   modern: number;
+  /** A random source in [0, 1): each connection is modern when `random() < modern`. */
   random?: (() => number) | undefined;
 }
 

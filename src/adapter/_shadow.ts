@@ -58,6 +58,7 @@ export type ShadowDropReason =
 
 /** The `'shadowDropped'` event. */
 export interface ShadowDropReport {
+  /** The connection's id. */
   readonly id: number;
   /** The shadow's implementation. */
   readonly implementation: Implementation;

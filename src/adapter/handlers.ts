@@ -50,8 +50,11 @@ export type LegacyHandlerClass = new (options: LegacyHandlerOptions) => Dispatch
  * ```
  */
 export interface LegacyHandlerOptions {
+  /** The connection (a Duplex with a socket's addresses and methods). */
   socket: Duplex;
+  /** The map whose loop drives the handler. */
   map: SocketMap;
+  /** True when the handler runs as a mixed server's shadow. */
   shadow?: boolean | undefined;
 }
 

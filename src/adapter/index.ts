@@ -39,6 +39,7 @@ export {
   type MixedServerEvents,
   type MixedServerOptions,
   type MixedServerStats,
+  type ImplementationStats,
   type RouteEvent,
   type RouteInfo,
   type RouteRule,

@@ -56,6 +56,7 @@ export type {
 
 export type {
   ErrorRole,
+  ImplementationStats,
   MixedErrorInfo,
   MixedServerEvents,
   MixedServerOptions,

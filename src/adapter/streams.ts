@@ -28,7 +28,9 @@ export type ToStreamsOptions = BridgeOptions;
  * ```
  */
 export interface DispatcherStreams {
+  /** Reads what the dispatcher receives. */
   reader: StreamReader;
+  /** Writes through the dispatcher's `send()`. */
   writer: StreamWriter;
 }
 

@@ -29,11 +29,17 @@ export type LogType = 'info' | 'warning' | 'error';
 
 /** Events of a {@link Dispatcher}; each is emitted right after the handler of the same name ran. */
 export interface DispatcherEvents {
+  /** After `handleConnect()`. */
   connect: [];
+  /** After `handleAccept()`. */
   accept: [];
+  /** After `handleRead()`. */
   read: [];
+  /** After `handleWrite()`. */
   write: [];
+  /** Once, at the end of `close()`, however the dispatcher closed. */
   close: [];
+  /** After `handleError()`, with the error. */
   error: [error: unknown];
 }
 

@@ -29,6 +29,14 @@ import { channels, publish } from '../_core/observe.js';
 // Connection ids of the legacy layer, for the debug log and the channels (from 1).
 let nextId = 0;
 
+/** What {@link Dispatcher.accept} returns: asyncore's `(conn, addr)` pair. */
+export interface AcceptedConnection {
+  /** The accepted connection; wrap it in a dispatcher at once. */
+  socket: Duplex;
+  /** The peer's address (asyncore's `addr`), by the one address rule: IPv4 peers as IPv4. */
+  address: Address;
+}
+
 interface Counted {
   bytesRead?: number;
   bytesWritten?: number;
@@ -133,6 +141,7 @@ export class Dispatcher extends DispatcherHandlers {
     return this.#life.state === State.Connected;
   }
 
+  /** asyncore parity (`self.connected = True`): ignored once listening or closed. */
   set connected(value: boolean) {
     if (this.#life.state >= State.Listening) return;
     if (value) this.#life.state = State.Connected;
@@ -316,7 +325,7 @@ export class Dispatcher extends DispatcherHandlers {
    * }
    * ```
    */
-  accept(): { socket: Duplex; address: Address } | null {
+  accept(): AcceptedConnection | null {
     return this.#life.listener?.accept() ?? null;
   }
 

@@ -3,11 +3,12 @@
  *
  * @module
  */
-export { LimitOverrunError } from '../errors.js';
+export { AbortError, LimitOverrunError } from '../errors.js';
 export { SocketMap, socketMap, closeAll } from './socket-map.js';
 export { loop, type LoopOptions } from './loop.js';
 export {
   Dispatcher,
+  type AcceptedConnection,
   type Address,
   type DispatcherEvents,
   type DispatcherOptions,

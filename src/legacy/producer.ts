@@ -13,6 +13,7 @@ import { toBuffer, validatePositiveInteger } from './_bytes.js';
  * ```
  */
 export interface Producer {
+  /** The next piece of output; an empty one when the producer is exhausted. */
   more(): Uint8Array | string;
 }
 
@@ -41,6 +42,7 @@ export class SimpleProducer implements Producer {
     this.#bufferSize = validatePositiveInteger(bufferSize, 'bufferSize');
   }
 
+  /** The next at most `bufferSize` bytes; an empty Buffer once all were given. */
   more(): Buffer {
     const data = this.#data;
     if (data.length > this.#bufferSize) {

@@ -74,6 +74,7 @@ export class SocketMap implements Iterable<Dispatcher> {
     return this.#looping;
   }
 
+  /** The dispatchers of the map, in the order a round dispatches them. */
   [Symbol.iterator](): Iterator<Dispatcher> {
     return this.#dispatchers.values();
   }

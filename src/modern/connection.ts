@@ -30,7 +30,9 @@ export interface ConnectOptions {
 
 /** A connected pair, as asyncio's `open_connection()` returns. */
 export interface StreamPair {
+  /** Reads the connection. */
   reader: StreamReader;
+  /** Writes to the connection. */
   writer: StreamWriter;
 }
 

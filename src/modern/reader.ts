@@ -23,7 +23,9 @@ export interface ReadOptions {
  * for more data). Calls alternate: never two `pause()` in a row.
  */
 export interface FlowControlHooks {
+  /** Stop the transport (the reader holds more than 2 × `limit` bytes). */
   pause?: (() => void) | undefined;
+  /** Let the transport go on (a read took the buffer below `limit`, or has to wait). */
   resume?: (() => void) | undefined;
 }
 
