@@ -83,3 +83,8 @@ export interface DispatcherDelegate {
 export const kSlowHandlerMs: unique symbol = Symbol('dispatch-bridge.slowHandlerMs');
 /** `map[kStats]`: the map's counters (connections attached, closed, bytes, handler errors). */
 export const kStats: unique symbol = Symbol('dispatch-bridge.stats');
+
+/** `map[kTouch](dispatcher)`: ask this dispatcher's predicates in the next round (an event of its own). */
+export const kTouch: unique symbol = Symbol('dispatch-bridge.touch');
+/** `map[kCollect](ready)`: the dispatchers ready now: the touched ones, or all after `wake()`. */
+export const kCollect: unique symbol = Symbol('dispatch-bridge.collect');

@@ -12,7 +12,7 @@ import {
   kRead,
   kWrite,
 } from './_handlers.js';
-import { kDelegate, kInRound } from './_internal.js';
+import { kDelegate, kInRound, kTouch } from './_internal.js';
 import type { Listener } from './_listener.js';
 import { isDisconnect, type Transport } from './_transport.js';
 
@@ -144,7 +144,7 @@ export class Lifecycle {
       this.dispatchClose();
     } else if (this.pendingClose === PendingClose.None) {
       this.pendingClose = PendingClose.Noticed;
-      d.map.wake();
+      d.map[kTouch](d);
     }
   }
 

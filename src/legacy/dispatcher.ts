@@ -16,6 +16,7 @@ import {
   kRequestClose,
   kStats,
   kTakeOutput,
+  kTouch,
 } from './_internal.js';
 import { Listener } from './_listener.js';
 import { Lifecycle, PendingClose, State } from './_lifecycle.js';
@@ -444,11 +445,15 @@ export class Dispatcher extends DispatcherHandlers {
   }
 
   /**
-   * Ask the running loop of this dispatcher's map to check the predicates now: see
-   * {@link SocketMap.wake}. Only needed when `readable()` / `writable()` change outside a handler.
+   * Ask the running loop of this dispatcher's map to check this dispatcher's predicates in its
+   * next round (`map.wake()` asks every dispatcher). Only needed when `readable()` /
+   * `writable()` change outside one of this dispatcher's own handlers (a timer, a promise,
+   * another dispatcher's handler): rounds ask only the dispatchers that had an event of their
+   * own or were ready in the last round (DESIGN: O(ready) rounds), and everyone once per
+   * `timeout`.
    */
   wake(): void {
-    this.map.wake();
+    this.map[kTouch](this);
   }
 
   // ---- loop protocol (internal) -------------------------------------------------------------
@@ -480,14 +485,14 @@ export class Dispatcher extends DispatcherHandlers {
   [kRaise](error: unknown): void {
     if (this.#life.state === State.Closed || this.#life.raised !== null) return;
     this.#life.raised = { value: error };
-    this.map.wake();
+    this.map[kTouch](this);
   }
 
   /** @internal See `_internal.ts`. */
   [kRequestClose](): void {
     if (this.#life.state === State.Closed) return;
     this.#life.pendingClose = PendingClose.Requested;
-    this.map.wake();
+    this.map[kTouch](this);
   }
 
   #assertOpen(method: string): void {
@@ -521,7 +526,7 @@ export class Dispatcher extends DispatcherHandlers {
   }
 
   #onWake = (): void => {
-    this.map.wake();
+    this.map[kTouch](this);
   };
 
   #onListenerError = (error: unknown): void => {

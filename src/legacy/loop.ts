@@ -1,11 +1,12 @@
 import { channels, publish } from '../_core/observe.js';
 import {
   kBeginLoop,
+  kCollect,
   kDispatch,
   kEndLoop,
   kInRound,
-  kReady,
   kSlowHandlerMs,
+  kTouch,
   kWait,
 } from './_internal.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -35,6 +36,12 @@ export interface LoopOptions {
 }
 
 const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+// While handlers run, every dispatcher is asked at least this often (ms), whatever events it had:
+// a safety net for asyncore code whose readable()/writable() depend on another dispatcher's
+// state (a proxy's "read while the peer has room"), which asyncore re-asked every round. It costs
+// one O(map) pass per interval, not per round.
+const SWEEP_MS = 10;
 
 /**
  * Drive the dispatchers of a map: asyncore's `loop()`.
@@ -94,17 +101,30 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
   // timer per round. A firing while nobody waits is a harmless no-op wake().
   const timer = Number.isFinite(timeout) ? setTimeout(wake, timeout) : null;
   const ready: Dispatcher[] = [];
+  // Handlers ran since the last pass over every dispatcher, and when that pass was.
+  let dirty = false;
+  let lastSweep = performance.now();
+  const collect = (): void => {
+    const now = performance.now();
+    const sweep = dirty && now - lastSweep >= SWEEP_MS;
+    if (sweep) {
+      dirty = false;
+      lastSweep = now;
+    }
+    map[kCollect](ready, sweep);
+  };
   try {
     for (let round = 0; round < count; round++) {
       if (map.size === 0 || signal?.aborted) return;
       await immediate();
-      collectReady(map, ready);
+      collect();
       if (ready.length === 0) {
         const deadline = timer === null ? Infinity : performance.now() + timeout;
         // refresh() re-arms the shared timer for the full timeout; after a spurious early wake-up
         // only what is left of the round is waited for, so a round never outlasts `timeout`.
         timer?.refresh();
         let rest: NodeJS.Timeout | undefined;
+        let nudge: NodeJS.Timeout | undefined;
         try {
           while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
             const left = deadline - performance.now();
@@ -113,11 +133,16 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
               clearTimeout(rest);
               rest = setTimeout(wake, left);
             }
+            // Handlers ran since the last full pass: come back for one within SWEEP_MS.
+            if (dirty && nudge === undefined) {
+              nudge = setTimeout(wake, Math.max(0, lastSweep + SWEEP_MS - performance.now()));
+            }
             await map[kWait]();
-            collectReady(map, ready);
+            collect();
           }
         } finally {
           clearTimeout(rest);
+          clearTimeout(nudge);
         }
       }
       map[kInRound] = true;
@@ -127,6 +152,9 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
         for (const dispatcher of ready) dispatcher[kDispatch]();
       } finally {
         map[kInRound] = false;
+        // Ready in this round: asked again in the next one (a busy writer stays busy).
+        for (const dispatcher of ready) map[kTouch](dispatcher, false);
+        if (ready.length > 0) dirty = true;
         ready.length = 0;
       }
       if (slow !== undefined) {
@@ -147,11 +175,5 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
     signal?.removeEventListener('abort', wake);
     map[kSlowHandlerMs] = undefined;
     map[kEndLoop]();
-  }
-}
-
-function collectReady(map: SocketMap, ready: Dispatcher[]): void {
-  for (const dispatcher of map) {
-    if (dispatcher[kReady]()) ready.push(dispatcher);
   }
 }

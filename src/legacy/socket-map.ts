@@ -2,11 +2,14 @@ import { StatsCounter, type ConnectionStats } from '../_core/stats.js';
 import {
   kAdd,
   kBeginLoop,
+  kCollect,
   kDelete,
   kEndLoop,
   kInRound,
   kSlowHandlerMs,
+  kReady,
   kStats,
+  kTouch,
   kWait,
 } from './_internal.js';
 
@@ -38,6 +41,11 @@ export class SocketMap implements Iterable<Dispatcher> {
   #dispatchers = new Set<Dispatcher>();
   // Resolver of the loop's pending wait, or null when the loop is not waiting.
   #waker: (() => void) | null = null;
+  // The dispatchers whose predicates the next round asks (DESIGN: O(ready) rounds): those with an
+  // event of their own, those ready in the last round; everyone after wake() (#sweep).
+  #candidates = new Set<Dispatcher>();
+  #spare = new Set<Dispatcher>();
+  #sweep = true;
   #looping = false;
   /** @internal See `_internal.ts`: set by `loop()` while it dispatches a round. */
   [kInRound] = false;
@@ -112,6 +120,11 @@ export class SocketMap implements Iterable<Dispatcher> {
    * ```
    */
   wake(): void {
+    this.#sweep = true;
+    this.#wakeLoop();
+  }
+
+  #wakeLoop(): void {
     const waker = this.#waker;
     if (waker !== null) {
       this.#waker = null;
@@ -119,15 +132,43 @@ export class SocketMap implements Iterable<Dispatcher> {
     }
   }
 
+  /** @internal See `_internal.ts`; `wakeLoop` false: only remember it (ready last round). */
+  [kTouch](dispatcher: Dispatcher, wakeLoop = true): void {
+    this.#candidates.add(dispatcher);
+    if (wakeLoop) this.#wakeLoop();
+  }
+
+  /** @internal See `_internal.ts`. */
+  [kCollect](ready: Dispatcher[], sweep = false): void {
+    if (sweep || this.#sweep) {
+      this.#sweep = false;
+      this.#candidates.clear();
+      for (const dispatcher of this.#dispatchers) if (dispatcher[kReady]()) ready.push(dispatcher);
+      return;
+    }
+    const candidates = this.#candidates;
+    if (candidates.size === 0) return;
+    // Swap first: predicates asked now may touch dispatchers for the next round.
+    this.#candidates = this.#spare;
+    this.#spare = candidates;
+    for (const dispatcher of candidates) {
+      if (this.#dispatchers.has(dispatcher) && dispatcher[kReady]()) ready.push(dispatcher);
+    }
+    candidates.clear();
+  }
+
   /** @internal */
   [kAdd](dispatcher: Dispatcher): void {
     this.#dispatchers.add(dispatcher);
-    this.wake();
+    this[kTouch](dispatcher);
   }
 
   /** @internal */
   [kDelete](dispatcher: Dispatcher): void {
-    if (this.#dispatchers.delete(dispatcher)) this.wake();
+    if (this.#dispatchers.delete(dispatcher)) {
+      this.#candidates.delete(dispatcher);
+      this.#wakeLoop();
+    }
   }
 
   /** @internal */
@@ -136,6 +177,8 @@ export class SocketMap implements Iterable<Dispatcher> {
       throw new Error('Cannot start loop(): another loop is already running on this map');
     }
     this.#looping = true;
+    // A new loop asks everyone once: state may have changed while no loop ran.
+    this.#sweep = true;
   }
 
   /** @internal */

@@ -268,3 +268,74 @@ describe('loop()', () => {
     expect(good.writes).to.equal(3);
   });
 });
+
+describe('loop(): rounds cost O(ready), not O(map)', () => {
+  it('one busy connection beside 500 idle ones asks the idle predicates rarely, and an idle one still wakes', async () => {
+    const map = new SocketMap();
+    let idleAsks = 0;
+    class Idle extends Dispatcher {
+      override readable(): boolean {
+        idleAsks++;
+        return true;
+      }
+      override writable(): boolean {
+        return false;
+      }
+      override handleRead(): void {
+        this.recv(1024);
+      }
+    }
+    class Echo extends Dispatcher {
+      rounds = 0;
+      override writable(): boolean {
+        return false;
+      }
+      override handleRead(): void {
+        const data = this.recv(1024);
+        if (data.length > 0) {
+          this.rounds++;
+          this.send(data);
+        }
+      }
+    }
+    const idlePeers: import('node:stream').Duplex[] = [];
+    for (let i = 0; i < 500; i++) {
+      const [ours, theirs] = duplexPair();
+      new Idle({ socket: ours, map });
+      idlePeers.push(theirs);
+    }
+    const [ours, client] = duplexPair();
+    const echo = new Echo({ socket: ours, map });
+    const running = loop({ map, timeout: 1_000 });
+    const messages = 2_000;
+    let received = 0;
+    const done = new Promise<void>((resolve) => {
+      client.on('data', () => {
+        received++;
+        if (received === messages) resolve();
+        else client.write('x');
+      });
+    });
+    const started = performance.now();
+    client.write('x');
+    await done;
+    const elapsed = performance.now() - started;
+    // asyncore would have asked each idle dispatcher every round: 500 × 2,000 = 1,000,000 asks.
+    // Here: the first pass, plus one pass per 10 ms of busy time.
+    const passes = idleAsks / 500;
+    expect(echo.rounds).to.equal(messages);
+    expect(
+      passes,
+      `${passes} passes over the idle ones in ${elapsed.toFixed(0)} ms`,
+    ).to.be.lessThan(Math.max(20, elapsed / 10 + 10));
+    // An idle dispatcher that gets bytes is still served at once (its own event asks it).
+    const before = idleAsks;
+    idlePeers[0]!.write('hello');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(idleAsks).to.be.greaterThan(before);
+    map.closeAll();
+    for (const peer of idlePeers) peer.destroy();
+    client.destroy();
+    await running;
+  });
+});

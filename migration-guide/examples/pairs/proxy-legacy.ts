@@ -51,6 +51,10 @@ class ProxySide extends DispatcherWithSend {
 
   override handleWrite(): void {
     super.handleWrite();
+    // Our buffer has room again: the peer's readable() depends on it, so ask the loop to look
+    // at the peer now (asyncore asked every dispatcher every round; our loop asks the ones with
+    // events of their own, and everyone every few ms).
+    if (this.outBufferLength < MAX_PENDING) this.peer?.wake();
     if (this.#closeWhenFlushed && this.outBufferLength === 0) this.close();
   }
 
