@@ -1,15 +1,21 @@
 // The public types of the mixed server (re-exported by mixed-server.ts): its options, events and
 // figures.
-import type tls from 'node:tls';
-import type { StreamHandler } from '../modern/server.js';
+import type { ServerOptions, StreamHandler } from '../modern/server.js';
 import type { ConnectionStats } from '../_core/stats.js';
 import type { LegacyHandlerClass } from './handlers.js';
 import type { Implementation, RouteInfo, RouteRule } from './_routing.js';
 import type { DivergenceReport, ShadowDropReport, ShadowOptions } from './_shadow.js';
 import type { Upstream } from './upstream.js';
 
-/** Options of {@link startMixedServer}. Give `port` (and `host`) for TCP, or `path`. */
-export interface MixedServerOptions {
+/**
+ * Options of {@link startMixedServer}. Give `port` (and `host`) for TCP, or `path`. The options
+ * it shares with `startServer` (`port`, `path`, `tls`, `backlog`, `limit`, `queueTimeout`,
+ * `handshakeTimeout`, `lingerTimeout`, `proxyProtocol`, `trustedProxies`) mean the same here.
+ */
+export interface MixedServerOptions extends Omit<
+  ServerOptions,
+  'host' | 'onError' | 'maxConnections' | 'concurrency' | 'idleTimeout'
+> {
   /**
    * The legacy handler class, or an {@link Upstream} (the server that runs today, in another
    * process: connections routed here are proxied to it).
@@ -29,16 +35,6 @@ export interface MixedServerOptions {
    * `start_server(host=[...])`. @default all interfaces
    */
   host?: string | readonly string[] | undefined;
-  /** TCP port; 0 (the default) picks a free one, see {@link MixedServer.address}. */
-  port?: number | undefined;
-  /** Unix socket path (or Windows pipe name), instead of `host`/`port`. */
-  path?: string | undefined;
-  /** TLS options (at least `key` and `cert`, or `pfx`) to serve over TLS. */
-  tls?: tls.TlsOptions | undefined;
-  /** The listen backlog. */
-  backlog?: number | undefined;
-  /** The modern readers' buffer limit (default 65536). */
-  limit?: number | undefined;
   /**
    * Connections beyond this many open at once (closing ones still lingering included) are
    * closed as soon as they are accepted, whichever implementation would serve them.
@@ -51,38 +47,11 @@ export interface MixedServerOptions {
    */
   concurrency?: number | undefined;
   /**
-   * With `concurrency`: how long a connection may wait for a slot, in ms; then it is refused
-   * (closed unserved). Default: as long as it takes.
-   */
-  queueTimeout?: number | undefined;
-  /**
    * A connection without traffic for this many ms while it is served is closed (modern: its
    * signal is aborted with a `TimeoutError`; legacy: the dispatcher sees the connection go). The
    * clock starts when it is routed and served, not while it waits for a `concurrency` slot.
    */
   idleTimeout?: number | undefined;
-  /** A TLS handshake not finished within this many ms is cut off (default 10000). */
-  handshakeTimeout?: number | undefined;
-  /**
-   * How long a closing connection lingers, in ms (default 5000), sending what was written and
-   * discarding input until the peer ends its side; see `startServer`.
-   */
-  lingerTimeout?: number | undefined;
-  /**
-   * Behind a load balancer: each connection starts with HAProxy's PROXY protocol header (`'v1'`
-   * text, `'v2'` binary, or `'any'`), read before the handler sees a byte; the client's address
-   * from it is the connection's everywhere (context, `getExtraInfo('peername')`, routes). A
-   * bad, missing or untrusted header closes the connection and is reported through `'error'`
-   * (a `ProxyProtocolError` with code `ERR_DB_PROXY_HEADER`, `ERR_DB_PROXY_UNTRUSTED` or
-   * `ERR_DB_PROXY_TIMEOUT`; the wait is bounded by `handshakeTimeout`); a `LOCAL` header (a
-   * health check) is closed without a handler. Not with `tls` yet.
-   */
-  proxyProtocol?: 'v1' | 'v2' | 'any' | undefined;
-  /**
-   * With `proxyProtocol`: the balancers allowed to send the header, as addresses or CIDR ranges
-   * (IPv4, IPv6) and `'unix'`. Default: loopback (and Unix-socket peers).
-   */
-  trustedProxies?: readonly string[] | undefined;
   /**
    * Called (as well as the `'error'` event) for every error of a connection: a rule, a handler
    * or a shadow that failed. One that throws is ignored.
