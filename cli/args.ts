@@ -26,6 +26,8 @@ export interface ServeOptions {
   workers: number;
   /** One line per connection open, route, error and close on stderr (`--log`). */
   log?: boolean;
+  /** Serve Prometheus metrics on 127.0.0.1:PORT/metrics (`--metrics PORT`). */
+  metrics?: number;
 }
 
 /** The examples `proxy --shadow` can run as the in-process shadow of the upstream. */
@@ -82,6 +84,8 @@ export const USAGE = `Usage:
       --host     address to listen on (default: 127.0.0.1)
       --workers  N processes sharing the port through node:cluster (default: 1)
       --log      one line per connection (open, route, error, close) on stderr
+      --metrics PORT  Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port;
+                 needs prom-client)
       Ctrl+C closes the server and its connections, then exits 0; a second Ctrl+C while
       it closes changes nothing (the close is bounded), and it still exits 0.
 
@@ -188,7 +192,7 @@ function parseDemo(args: readonly string[]): boolean {
   return quick;
 }
 
-const SERVE_FLAGS = ['example', 'style', 'port', 'host', 'workers', 'log'] as const;
+const SERVE_FLAGS = ['example', 'style', 'port', 'host', 'workers', 'log', 'metrics'] as const;
 
 function parseServe(args: readonly string[]): ServeOptions {
   const options: ServeOptions = { ...DEFAULTS };
@@ -226,6 +230,9 @@ function parseServe(args: readonly string[]): ServeOptions {
       case 'host':
         if (value === '') throw new UsageError('Invalid value for --host: expected an address');
         options.host = value;
+        break;
+      case 'metrics':
+        options.metrics = integer(flag, value, 0, 65535);
         break;
       case 'log':
         throw new UsageError('Flag `--log` takes no value');

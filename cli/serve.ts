@@ -6,7 +6,7 @@
  */
 import process from 'node:process';
 import { HINTS, type ServeOptions } from './args.js';
-import { startExample, type RunningExample } from './servers.js';
+import { UnsupportedExampleError, startExample, type RunningExample } from './servers.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
@@ -35,11 +35,29 @@ export async function serve(
 ): Promise<Serving> {
   const server = await startExample(options.example, options.style, options);
   const { host, port } = server.address;
+  let metrics: { port: number; close(): Promise<void> } | undefined;
+  if (options.metrics !== undefined) {
+    const stats = server.counters;
+    if (stats === undefined) {
+      await server.close();
+      throw new UnsupportedExampleError(
+        `Cannot serve --metrics for the ${options.example} example in the ${options.style} style: it has no counters (try --style mixed)`,
+      );
+    }
+    try {
+      const { serveMetrics } = await import('./metrics.js');
+      metrics = await serveMetrics(options.metrics, stats);
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+  }
   if (!quiet) {
     const shown = host.includes(':') ? `[${host}]` : host;
     write(
       `dispatch-bridge: ${options.example} (${options.style} style) listening on ${shown}:${port}\n` +
-        `try: nc ${host} ${port}   (${HINTS[options.example]}; Ctrl+C stops)\n`,
+        `try: nc ${host} ${port}   (${HINTS[options.example]}; Ctrl+C stops)\n` +
+        (metrics === undefined ? '' : `metrics: http://127.0.0.1:${metrics.port}/metrics\n`),
     );
   }
   let stopping: Promise<void> | undefined;
@@ -48,10 +66,12 @@ export async function serve(
   const stop = (): Promise<void> => {
     // The signal listeners stay until the server is closed: a second Ctrl+C (or the cluster
     // primary relaying the terminal's) must not kill the process halfway through closing.
-    stopping ??= server.close().finally(() => {
-      for (const signal of SIGNALS) process.removeListener(signal, onSignal);
-      markStopped();
-    });
+    stopping ??= Promise.all([server.close(), metrics?.close()])
+      .then(() => undefined)
+      .finally(() => {
+        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+        markStopped();
+      });
     return stopping;
   };
   const onSignal = (): void => {

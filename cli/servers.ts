@@ -6,7 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { Dispatcher, DispatcherWithSend, SocketMap, loop } from '../src/legacy/index.js';
-import { startServer, type StreamHandler } from '../src/modern/index.js';
+import { startServer, type ConnectionStats, type StreamHandler } from '../src/modern/index.js';
 import { startMixedServer, type LegacyHandlerClass } from '../src/adapter/index.js';
 import {
   MAX_LINE as CHAT_MAX_LINE,
@@ -23,6 +23,8 @@ export interface RunningExample {
   readonly address: { host: string; port: number };
   /** Open client connections. */
   connections(): number;
+  /** The server's counters (its `stats()`), when its style has them (not the chat pair's servers). */
+  counters?: (() => ConnectionStats) | undefined;
   /** Stop listening and close every connection; resolves once all is closed. */
   close(): Promise<void>;
 }
@@ -88,6 +90,7 @@ async function legacyServer(
   return {
     address: addressOf(listener.address()),
     connections: () => Math.max(0, map.size - 1), // every dispatcher but the listener, if open
+    counters: () => map.stats(),
     async close() {
       map.closeAll();
       await done;
@@ -107,6 +110,7 @@ async function modernServer(
   return {
     address: addressOf(server.address()),
     connections: () => server.connections,
+    counters: () => server.stats(),
     close: () => server.shutdown({ timeout: 0 }),
   };
 }
@@ -132,6 +136,7 @@ async function mixedServer(
   return {
     address: addressOf(server.address()),
     connections: () => server.connections,
+    counters: () => server.stats(),
     close: () => server.shutdown({ timeout: 0 }),
   };
 }
