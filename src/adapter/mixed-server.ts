@@ -13,22 +13,16 @@ import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import type { Address } from '../address.js';
 import { ConnectionClosedError } from '../errors.js';
-import type { Dispatcher } from '../legacy/dispatcher.js';
-import { loop } from '../legacy/loop.js';
 import { SocketMap } from '../legacy/socket-map.js';
-import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import { checkMilliseconds, describeValue } from '../modern/_validate.js';
-import { wireSocket } from '../modern/_wire.js';
-import { localAddress, peerAddress } from '../_core/address.js';
+import { peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
-import { lendSocketView } from './_socket-view.js';
 import { channels, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { ServerCore, type CoreConnection } from '../_core/server-core.js';
 import { checkServerOptions } from '../_core/server-options.js';
-import type { LegacyHandlerClass } from './handlers.js';
-import { isUpstream, proxy } from './upstream.js';
+import { isUpstream } from './upstream.js';
 import {
   Router,
   isImplementation,
@@ -37,6 +31,7 @@ import {
   type RouteDecision,
   type RouteInfo,
 } from './_routing.js';
+import { Implementations } from './_implementations.js';
 import { ShadowSession, checkShadow, type Run, type ShadowOptions } from './_shadow.js';
 
 export type {
@@ -111,13 +106,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   readonly #shadowOptions: Required<ShadowOptions> | undefined;
   readonly #core: ServerCore;
   readonly #runner: HandlerRunner;
-  // Shadows run unbounded by `concurrency`: they follow their primary.
-  readonly #shadowRunner = new HandlerRunner({});
-  readonly #map = new SocketMap();
-  // Legacy shadows run apart: their own map and loop, so that a broadcast over `this.map`
-  // (asyncore's idiom) never reaches a real client.
-  readonly #shadowMap = new SocketMap();
-  readonly #loops = new Map<SocketMap, Promise<void>>();
+  readonly #implementations: Implementations;
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
   readonly #counts = {
@@ -152,6 +141,14 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       concurrency: limits.concurrency,
       idleTimeout: limits.idleTimeout,
       queueTimeout: limits.queueTimeout,
+    });
+    this.#implementations = new Implementations({
+      legacy: options.legacy,
+      modern: options.modern,
+      limits,
+      loopTimeout: options.loopTimeout ?? 30_000,
+      loopError: (error) => this.emit('error', error, undefined),
+      loopEnded: () => this.#core.check(),
     });
     this.#core = new ServerCore(limits, {
       layer: 'mixed',
@@ -220,12 +217,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
    * `readable()`/`writable()` change outside a handler calls `wake()` as usual.
    */
   get map(): SocketMap {
-    return this.#map;
+    return this.#implementations.map;
   }
 
   /** The map of the legacy shadows (shadow mode), apart from the primaries', with its own loop. */
   get shadowMap(): SocketMap {
-    return this.#shadowMap;
+    return this.#implementations.shadowMap;
   }
 
   /** Whether the server is accepting connections. */
@@ -260,8 +257,8 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       options.timeout === undefined ? undefined : checkMilliseconds('timeout', options.timeout);
     return this.#core.shutdown(ms, (reason) => {
       for (const shadow of this.#sessions) shadow.drop('shutdown', reason);
-      this.#map.closeAll();
-      this.#shadowMap.closeAll();
+      this.#implementations.map.closeAll();
+      this.#implementations.shadowMap.closeAll();
     });
   }
 
@@ -367,15 +364,13 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     if (shadowKind === undefined) {
       return new Promise<void>((resolve) => {
         connection.primary = this.#start(connection, implementation, socket, 'primary', resolve);
-        if (connection.primary === undefined) resolve();
       });
     }
     return new Promise<void>((resolve) => {
-      let primaryDone = resolve;
       const session = new ShadowSession(
         {
           start: (kind, transport, role) =>
-            this.#start(connection, kind, transport, role, role === 'primary' ? primaryDone : noop),
+            this.#start(connection, kind, transport, role, role === 'primary' ? resolve : noop),
           divergence: (report) => {
             this.#counts.divergences++;
             publish(channels.divergence, 'shadow-divergence', {
@@ -404,16 +399,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
         shadowKind,
         this.#core.limits.lingerTimeout,
       );
-      primaryDone = resolve;
       connection.shadow = session;
       if (!session.done) this.#sessions.add(session);
     });
   }
 
-  // ---- running the implementations ---------------------------------------------------------
-
-  // Starts `implementation` on `transport`; `done` is called once it has finished. Returns
-  // undefined (transport destroyed, error reported) when a legacy constructor throws.
+  // Starts one implementation for `connection`, its errors reported with its role.
   #start(
     connection: Connection,
     implementation: Implementation,
@@ -427,116 +418,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       this.#report(error, connection, role, implementation);
       if (role === 'shadow') connection.shadow?.drop('error');
     };
-    const chosen = implementation === 'legacy' ? this.#options.legacy : this.#options.modern;
-    if (isUpstream(chosen)) return proxy(chosen, transport, onError, done);
-    if (implementation === 'legacy') {
-      // A primary over the in-memory end of shadow mode keeps the real socket's view.
-      if (role === 'primary' && transport !== connection.socket) {
-        lendSocketView(transport, connection.socket);
-      }
-      return this.#startLegacy(transport, role, onError, done);
-    }
-    return this.#startModern(connection, transport, role, onError, done);
-  }
-
-  #startLegacy(
-    transport: Duplex,
-    role: 'primary' | 'shadow',
-    onError: (error: unknown) => void,
-    done: () => void,
-  ): Run | undefined {
-    const shadow = role === 'shadow';
-    const map = shadow ? this.#shadowMap : this.#map;
-    let dispatcher: Dispatcher;
-    try {
-      const Legacy = this.#options.legacy as LegacyHandlerClass;
-      dispatcher = new Legacy({ socket: transport, map, shadow });
-    } catch (error) {
-      onError(error);
-      transport.destroy();
-      done();
-      return undefined;
-    }
-    dispatcher.on('error', onError);
-    if (dispatcher.closed) done();
-    else dispatcher.once('close', done);
-    this.#ensureLoop(map);
-    return {
-      stop: () => {
-        dispatcher.close();
-        transport.destroy();
-      },
+    const served = {
+      ...connection.info,
+      socket: connection.socket,
+      controller: connection.controller,
     };
-  }
-
-  #startModern(
-    connection: Connection,
-    transport: Duplex,
-    role: 'primary' | 'shadow',
-    onError: (error: unknown) => void,
-    done: () => void,
-  ): Run {
-    const { path, limit, lingerTimeout } = this.#core.limits;
-    const socket = connection.socket;
-    const sockname = path !== undefined ? { path } : localAddress(socket);
-    const peername = connection.info.remoteAddress;
-    const streams = wireSocket(transport, limit, {
-      lingerTimeout,
-      extraInfo:
-        transport === socket && path === undefined
-          ? undefined
-          : {
-              peername,
-              sockname,
-              ...(transport === socket || role === 'shadow' ? {} : { socket }),
-            },
-    });
-    // The primary's signal is the connection's; a shadow has its own.
-    const controller = role === 'primary' ? connection.controller : new AbortController();
-    const context: ConnectionContext = {
-      signal: controller.signal,
-      id: connection.info.id,
-      remoteAddress: connection.info.remoteAddress,
-      shadow: role === 'shadow',
-    };
-    transport.once('close', () => {
-      if (!controller.signal.aborted) {
-        controller.abort(new ConnectionClosedError('Connection closed'));
-      }
-    });
-    const { reader, writer } = streams;
-    const handler = this.#options.modern as StreamHandler;
-    const run = {
-      start: () => handler(reader, writer, context),
-      close: () => writer.close(),
-      report: onError,
-      controller,
-      socket: transport,
-      fail: (reason: unknown) => streams.fail(reason),
-    };
-    // A primary's slot is already held by the connection; a shadow just runs.
-    void this.#shadowRunner.run(run).finally(done);
-    return {
-      stop: (reason) => {
-        if (!controller.signal.aborted) controller.abort(reason);
-        streams.fail(reason);
-      },
-    };
-  }
-
-  // Runs the loop of a legacy map while it has dispatchers (loop() resolves on an empty map).
-  #ensureLoop(map: SocketMap): void {
-    if (this.#loops.has(map)) return;
-    const running = loop({ map, timeout: this.#options.loopTimeout ?? 30_000 })
-      .catch((error: unknown) => {
-        this.emit('error', error, undefined);
-      })
-      .finally(() => {
-        this.#loops.delete(map);
-        if (map.size > 0) this.#ensureLoop(map);
-        else this.#core.check();
-      });
-    this.#loops.set(map, running);
+    return this.#implementations.start(served, implementation, transport, role, onError, done);
   }
 
   // ---- closing -----------------------------------------------------------------------------
@@ -561,10 +448,11 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     // Dispatchers whose transport closed but that did not close themselves (a handleClose()
     // override that does not call close()) would keep the loop running.
     if (this.#core.size === 0) {
-      if (this.#map.size > 0) this.#map.closeAll();
-      if (this.#lingering === 0 && this.#shadowMap.size > 0) this.#shadowMap.closeAll();
+      if (this.#implementations.map.size > 0) this.#implementations.map.closeAll();
+      if (this.#lingering === 0 && this.#implementations.shadowMap.size > 0)
+        this.#implementations.shadowMap.closeAll();
     }
-    return this.#loops.size > 0;
+    return this.#implementations.looping;
   }
 
   #report(

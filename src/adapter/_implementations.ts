@@ -1,0 +1,185 @@
+// Running the mixed server's two implementations (internal): a legacy class in one of two maps
+// (primaries, shadows: each with its own loop), a modern handler over wired streams, or an
+// upstream through the proxy. One `start()` for every role and transport.
+import type { Duplex } from 'node:stream';
+import type net from 'node:net';
+import type { Address } from '../address.js';
+import { ConnectionClosedError } from '../errors.js';
+import type { Dispatcher } from '../legacy/dispatcher.js';
+import { loop } from '../legacy/loop.js';
+import { SocketMap } from '../legacy/socket-map.js';
+import type { ConnectionContext, StreamHandler } from '../modern/server.js';
+import { wireSocket } from '../modern/_wire.js';
+import { localAddress } from '../_core/address.js';
+import { HandlerRunner } from '../_core/runner.js';
+import type { ServerLimits } from '../_core/server-options.js';
+import type { LegacyHandlerClass } from './handlers.js';
+import type { Implementation } from './_routing.js';
+import type { Run } from './_shadow.js';
+import { lendSocketView } from './_socket-view.js';
+import { isUpstream, proxy, type Upstream } from './upstream.js';
+
+/** What an implementation is started for: one client connection. */
+export interface ServedConnection {
+  readonly id: number;
+  readonly socket: net.Socket;
+  readonly remoteAddress: Address;
+  /** The connection's controller: a primary's signal. */
+  readonly controller: AbortController;
+}
+
+export interface ImplementationsOptions {
+  legacy: LegacyHandlerClass | Upstream;
+  modern: StreamHandler | Upstream;
+  limits: ServerLimits;
+  loopTimeout: number;
+  /** A legacy loop failed. */
+  loopError(error: unknown): void;
+  /** A legacy loop ended (the server may now be closed). */
+  loopEnded(): void;
+}
+
+export class Implementations {
+  /** The legacy primaries' map. */
+  readonly map = new SocketMap();
+  // Legacy shadows run apart: their own map and loop, so that a broadcast over `this.map`
+  // (asyncore's idiom) never reaches a real client.
+  readonly shadowMap = new SocketMap();
+  readonly #options: ImplementationsOptions;
+  readonly #loops = new Map<SocketMap, Promise<void>>();
+  // The handler runs of the modern side: a primary's concurrency slot is held by its connection
+  // already, and a shadow follows its primary, so nothing bounds these.
+  readonly #runner = new HandlerRunner({});
+
+  constructor(options: ImplementationsOptions) {
+    this.#options = options;
+  }
+
+  /** Whether a legacy loop still runs. */
+  get looping(): boolean {
+    return this.#loops.size > 0;
+  }
+
+  /**
+   * Starts `implementation` on `transport` (the socket, or an in-memory end in shadow mode);
+   * `done` is called once it has finished. Undefined when it could not start (reported).
+   */
+  start(
+    connection: ServedConnection,
+    implementation: Implementation,
+    transport: Duplex,
+    role: 'primary' | 'shadow',
+    onError: (error: unknown) => void,
+    done: () => void,
+  ): Run | undefined {
+    const chosen = implementation === 'legacy' ? this.#options.legacy : this.#options.modern;
+    if (isUpstream(chosen)) return proxy(chosen, transport, onError, done);
+    if (implementation === 'legacy') {
+      // A primary over the in-memory end of shadow mode keeps the real socket's view.
+      if (role === 'primary' && transport !== connection.socket) {
+        lendSocketView(transport, connection.socket);
+      }
+      return this.#startLegacy(chosen as LegacyHandlerClass, transport, role, onError, done);
+    }
+    return this.#startModern(chosen as StreamHandler, connection, transport, role, onError, done);
+  }
+
+  #startLegacy(
+    Legacy: LegacyHandlerClass,
+    transport: Duplex,
+    role: 'primary' | 'shadow',
+    onError: (error: unknown) => void,
+    done: () => void,
+  ): Run | undefined {
+    const shadow = role === 'shadow';
+    const map = shadow ? this.shadowMap : this.map;
+    let dispatcher: Dispatcher;
+    try {
+      dispatcher = new Legacy({ socket: transport, map, shadow });
+    } catch (error) {
+      onError(error);
+      transport.destroy();
+      done();
+      return undefined;
+    }
+    dispatcher.on('error', onError);
+    if (dispatcher.closed) done();
+    else dispatcher.once('close', done);
+    this.#ensureLoop(map);
+    return {
+      stop: () => {
+        dispatcher.close();
+        transport.destroy();
+      },
+    };
+  }
+
+  #startModern(
+    handler: StreamHandler,
+    connection: ServedConnection,
+    transport: Duplex,
+    role: 'primary' | 'shadow',
+    onError: (error: unknown) => void,
+    done: () => void,
+  ): Run {
+    const { path, limit, lingerTimeout } = this.#options.limits;
+    const socket = connection.socket;
+    const direct = transport === socket;
+    const streams = wireSocket(transport, limit, {
+      lingerTimeout,
+      // Over an in-memory end (or a Unix socket), the real socket's view: its addresses, and
+      // for the primary the socket itself.
+      extraInfo:
+        direct && path === undefined
+          ? undefined
+          : {
+              peername: connection.remoteAddress,
+              sockname: path !== undefined ? { path } : localAddress(socket),
+              ...(direct || role === 'shadow' ? {} : { socket }),
+            },
+    });
+    // The primary's signal is the connection's; a shadow has its own.
+    const controller = role === 'primary' ? connection.controller : new AbortController();
+    const context: ConnectionContext = {
+      signal: controller.signal,
+      id: connection.id,
+      remoteAddress: connection.remoteAddress,
+      shadow: role === 'shadow',
+    };
+    transport.once('close', () => {
+      if (!controller.signal.aborted) {
+        controller.abort(new ConnectionClosedError('Connection closed'));
+      }
+    });
+    const { reader, writer } = streams;
+    void this.#runner
+      .run({
+        start: () => handler(reader, writer, context),
+        close: () => writer.close(),
+        report: onError,
+        controller,
+        socket: transport,
+        fail: (reason: unknown) => streams.fail(reason),
+      })
+      .finally(done);
+    return {
+      stop: (reason) => {
+        if (!controller.signal.aborted) controller.abort(reason);
+        streams.fail(reason);
+      },
+    };
+  }
+
+  // Runs the loop of a legacy map while it has dispatchers (loop() resolves on an empty map).
+  #ensureLoop(map: SocketMap): void {
+    if (this.#loops.has(map)) return;
+    const running = loop({ map, timeout: this.#options.loopTimeout })
+      .catch((error: unknown) => this.#options.loopError(error))
+      .finally(() => {
+        this.#loops.delete(map);
+        if (map.size > 0) this.#ensureLoop(map);
+        else this.#options.loopEnded();
+      });
+    this.#loops.set(map, running);
+  }
+}
