@@ -11,6 +11,14 @@ export const MIN_ACCEPT_QUEUE = 511;
 
 const swallow = (): void => {};
 
+/** What {@link Dispatcher.accept} returns: asyncore's `(conn, addr)` pair. */
+export interface AcceptedConnection {
+  /** The accepted connection; wrap it in a dispatcher at once. */
+  socket: Duplex;
+  /** The peer's address (asyncore's `addr`), by the one address rule: IPv4 peers as IPv4. */
+  address: Address;
+}
+
 /** A `net.Server` and the connections it accepted that nobody took with `accept()` yet. */
 export class Listener {
   readonly server: net.Server;
@@ -81,7 +89,7 @@ export class Listener {
   }
 
   /** Takes the oldest pending connection, its peer by the core address rule. */
-  accept(): { socket: Duplex; address: Address } | null {
+  accept(): AcceptedConnection | null {
     const socket = this.#pending.shift();
     if (socket === undefined) return null;
     socket.removeListener('error', swallow);

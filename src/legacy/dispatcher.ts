@@ -24,24 +24,10 @@ import { Transport, type ConnectEvent } from './_transport.js';
 import { connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
 import { DispatcherHandlers, describeError, kId, kLog } from './_handlers.js';
 import { socketMap, type SocketMap } from './socket-map.js';
-import { peerAddress } from '../_core/address.js';
-import { channels, publish } from '../_core/observe.js';
+import { connectionClosed, connectionOpened } from './_observe.js';
+import type { AcceptedConnection } from './_listener.js';
 
-// Connection ids of the legacy layer, for the debug log and the channels (from 1).
-let nextId = 0;
-
-/** What {@link Dispatcher.accept} returns: asyncore's `(conn, addr)` pair. */
-export interface AcceptedConnection {
-  /** The accepted connection; wrap it in a dispatcher at once. */
-  socket: Duplex;
-  /** The peer's address (asyncore's `addr`), by the one address rule: IPv4 peers as IPv4. */
-  address: Address;
-}
-
-interface Counted {
-  bytesRead?: number;
-  bytesWritten?: number;
-}
+export type { AcceptedConnection } from './_listener.js';
 
 export type { Address } from './_address.js';
 export type { DispatcherOptions } from './_connect.js';
@@ -435,7 +421,7 @@ export class Dispatcher extends DispatcherHandlers {
     this.#life.listener?.close();
     const transport = this.#life.transport;
     transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
-    if (transport !== null) this.#published(transport.socket as Counted);
+    if (transport !== null) connectionClosed(this.map[kStats], transport.socket, this[kId]);
     try {
       this.emit('close');
     } catch (error) {
@@ -504,25 +490,7 @@ export class Dispatcher extends DispatcherHandlers {
     this.#life.transport = new Transport(socket, connectEvent, this.#onWake);
     this.#life.state = connectEvent === null ? State.Connected : State.Connecting;
     this.map[kAdd](this);
-    this[kId] = ++nextId;
-    this.map[kStats].opened(socket as Counted);
-    publish(channels.open, 'open', {
-      id: this[kId],
-      layer: 'legacy',
-      dispatcher: this.constructor.name,
-      remoteAddress: peerAddress(socket),
-    });
-  }
-
-  // The connection's close, counted and published once its socket is released.
-  #published(socket: Counted): void {
-    this.map[kStats].closedSocket(socket);
-    publish(channels.close, 'close', {
-      id: this[kId],
-      layer: 'legacy',
-      bytesIn: socket.bytesRead,
-      bytesOut: socket.bytesWritten,
-    });
+    this[kId] = connectionOpened(this.map[kStats], socket, this.constructor.name);
   }
 
   #onWake = (): void => {
