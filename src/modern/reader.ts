@@ -6,48 +6,23 @@ import { ByteQueue } from './_byte-queue.js';
 import { serialGenerator } from './_serial-generator.js';
 import { checkInteger, checkPositiveInteger, checkSignal, describeValue } from './_validate.js';
 
-/** Options of the read methods: every wait can be cancelled. */
-export interface ReadOptions {
-  /**
-   * Cancels the wait: the read rejects with `signal.reason` unchanged, and every byte stays
-   * buffered for the next read. An already-aborted signal rejects at once.
-   */
-  signal?: AbortSignal | undefined;
-}
+import {
+  EMPTY,
+  NEWLINE,
+  NONE,
+  READ,
+  READ_ALL,
+  EXACTLY,
+  UNTIL,
+  LINE,
+  CHUNK,
+  NAMES,
+  type FlowControlHooks,
+  type ReadOptions,
+  type StreamReaderOptions,
+} from './_read-options.js';
 
-/**
- * The flow-control hooks of the producer side (asyncio's `pause_reading()`/`resume_reading()`).
- *
- * The reader calls `pause()` when it holds more than 2 × `limit` bytes and no read waits for more,
- * and `resume()` once a read brings it back to `limit` bytes or fewer (or when a read has to wait
- * for more data). Calls alternate: never two `pause()` in a row.
- */
-export interface FlowControlHooks {
-  /** Stop the transport (the reader holds more than 2 × `limit` bytes). */
-  pause?: (() => void) | undefined;
-  /** Let the transport go on (a read took the buffer below `limit`, or has to wait). */
-  resume?: (() => void) | undefined;
-}
-
-/** Options of {@link StreamReader}. */
-export interface StreamReaderOptions extends FlowControlHooks {
-  /** Buffer limit in bytes, for separator searches and flow control. Default 65536 (asyncio's). */
-  limit?: number | undefined;
-}
-
-const EMPTY = Buffer.alloc(0);
-const NEWLINE = Buffer.from('\n');
-
-// What the pending read is (#kind). Only one read is pending at a time, so its state lives in the
-// reader's fields, not in a per-read object.
-const NONE = 0;
-const READ = 1; // read(n > 0)
-const READ_ALL = 2; // read(-1)
-const EXACTLY = 3; // readExactly(n)
-const UNTIL = 4; // readUntil(separator)
-const LINE = 5; // readLine()
-const CHUNK = 6; // the next chunk of chunks()
-const NAMES = ['', 'read', 'read', 'readExactly', 'readUntil', 'readLine', 'chunks'] as const;
+export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read-options.js';
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
