@@ -23,6 +23,11 @@ export interface LingerOptions {
   lingerTimeout?: number | undefined;
   /** Discarded input bytes before destroy. */
   maxLingerBytes?: number | undefined;
+  /**
+   * Output still to send before the end (a legacy dispatcher's queue): pulled as the socket
+   * drains, until it returns null; a `more` that throws ends the output there.
+   */
+  more?: (() => Buffer | null) | undefined;
 }
 
 // Sockets already closing: closeGracefully() is idempotent.
@@ -38,7 +43,8 @@ export function isLingering(socket: Duplex): boolean {
 /**
  * Closes `socket` without truncating what was written to it: ends the write side after the
  * queued bytes, reads and discards input until the peer's end-of-stream, then lets the stream
- * destroy itself. Bounded by `lingerTimeout` (without output progress, or after the output is
+ * destroy itself; output still queued elsewhere (`more`) is pulled and sent first, as the
+ * socket drains. Bounded by `lingerTimeout` (without output progress, or after the output is
  * flushed) and `maxLingerBytes`. The caller must have removed any `'readable'` listener of its
  * own (paused mode would keep the discarding reads from running) and must ignore `'data'` from
  * now on. Idempotent; a destroyed socket is left alone.
@@ -48,8 +54,12 @@ export function closeGracefully(socket: Duplex, options: LingerOptions = {}): vo
   lingering.add(socket);
   const timeout = options.lingerTimeout ?? DEFAULT_LINGER_TIMEOUT;
   const maxBytes = options.maxLingerBytes ?? DEFAULT_MAX_LINGER_BYTES;
+  const more = options.more;
   let discarded = 0;
   let lastLength = -1;
+  // Drains while `more` output is pumped: progress even when writableLength looks the same.
+  let drains = 0;
+  let lastDrains = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const finish = (): void => {
@@ -58,6 +68,7 @@ export function closeGracefully(socket: Duplex, options: LingerOptions = {}): vo
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('finish', onFinish);
+    socket.off('drain', pump);
   };
   const onData = (chunk: Buffer): void => {
     discarded += chunk.length;
@@ -79,8 +90,12 @@ export function closeGracefully(socket: Duplex, options: LingerOptions = {}): vo
   };
   const onTimer = (): void => {
     // Output still moving (a slow reader, not a dead one): keep going.
-    if (!socket.writableFinished && socket.writableLength !== lastLength) {
+    if (
+      !socket.writableFinished &&
+      (socket.writableLength !== lastLength || drains !== lastDrains)
+    ) {
       lastLength = socket.writableLength;
+      lastDrains = drains;
       timer?.refresh();
       return;
     }
@@ -104,6 +119,27 @@ export function closeGracefully(socket: Duplex, options: LingerOptions = {}): vo
     socket.destroy();
     return;
   }
-  if (!socket.writableEnded) socket.end();
-  else if (socket.writableFinished) onFinish();
+  pump();
+
+  // Sends what `more` yields as the socket drains, then the end.
+  function pump(): void {
+    if (more !== undefined && !socket.writableEnded) {
+      drains++;
+      for (;;) {
+        let chunk: Buffer | null;
+        try {
+          chunk = more();
+        } catch {
+          chunk = null; // what it had produced went out; the rest cannot
+        }
+        if (chunk === null) break;
+        if (chunk.length > 0 && !socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    }
+    if (!socket.writableEnded) socket.end();
+    else if (socket.writableFinished) onFinish();
+  }
 }

@@ -137,12 +137,8 @@ export class Transport {
       socket.once('finish', onFinish);
       socket.once('close', () => socket.removeListener('finish', onFinish));
     }
-    const first = socket.writableEnded ? null : safely(takeOutput);
-    if (first === null) {
-      closeGracefully(socket, options);
-      return;
-    }
-    flushThenClose(socket, first, takeOutput, options.lingerTimeout);
+    // What the dispatcher still queues (DispatcherWithSend, AsyncChat) goes out first.
+    closeGracefully(socket, { ...options, more: takeOutput });
   }
 
   #onReadable = (): void => {
@@ -191,58 +187,6 @@ export class Transport {
       this.#rescued.push(chunk);
       this.#rescuedLength += chunk.length;
     }
-  }
-}
-
-// Writes what `takeOutput` yields, as fast as the socket drains, then closes gracefully. Input is
-// discarded meanwhile (the dispatcher is closed: nobody reads it, and unread input would turn the
-// final close into a reset). A socket that makes no progress for `lingerTimeout` is destroyed.
-function flushThenClose(
-  socket: Duplex,
-  first: Buffer,
-  takeOutput: () => Buffer | null,
-  lingerTimeout: number,
-): void {
-  socket.on('data', ignore);
-  socket.resume();
-  let timer: NodeJS.Timeout | undefined;
-  let next: Buffer | null = first;
-  const done = (): void => {
-    clearTimeout(timer);
-    socket.removeListener('drain', pump);
-    socket.removeListener('close', done);
-  };
-  const pump = (): void => {
-    timer?.refresh();
-    for (;;) {
-      const chunk = next ?? safely(takeOutput);
-      next = null;
-      if (chunk === null) {
-        done();
-        socket.removeListener('data', ignore);
-        closeGracefully(socket, { lingerTimeout });
-        return;
-      }
-      if (chunk.length > 0 && !socket.write(chunk)) {
-        socket.once('drain', pump);
-        return;
-      }
-    }
-  };
-  socket.once('close', done);
-  if (Number.isFinite(lingerTimeout)) {
-    timer = setTimeout(() => socket.destroy(), lingerTimeout);
-    timer.unref();
-  }
-  pump();
-}
-
-// A producer that throws while closing: what it had produced went out, the rest cannot.
-function safely(takeOutput: () => Buffer | null): Buffer | null {
-  try {
-    return takeOutput();
-  } catch {
-    return null;
   }
 }
 

@@ -101,4 +101,45 @@ describe('closeGracefully (_core/linger)', () => {
     expect(isLingering(gone)).to.equal(false);
     expect(DEFAULT_LINGER_TIMEOUT).to.equal(5_000);
   });
+
+  it('sends output still queued elsewhere (`more`) first, as the socket drains, to a slow reader', async () => {
+    const { client, socket, server } = await connection();
+    const queued = Array.from({ length: 64 }, () => Buffer.alloc(256 * 1024, 0x71)); // 16 MiB
+    let received = 0;
+    client.pause();
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      client.pause();
+      setTimeout(() => client.resume(), 1);
+    });
+    client.on('end', () => client.end());
+    client.write(Buffer.alloc(512 * 1024)); // input the server never reads
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    closeGracefully(socket, { lingerTimeout: 2_000, more: () => queued.shift() ?? null });
+    setTimeout(() => client.resume(), 100);
+    await closed(socket);
+    await closed(client);
+    expect(received).to.equal(64 * 256 * 1024);
+    server.close();
+  });
+
+  it('a `more` that throws ends the output there; a peer that never reads is cut off', async () => {
+    const { client, socket, server } = await connection();
+    client.pause();
+    client.on('error', () => undefined);
+    let calls = 0;
+    closeGracefully(socket, {
+      lingerTimeout: 50,
+      more: () => {
+        calls++;
+        if (calls > 40) throw new Error('producer failed');
+        return Buffer.alloc(1024 * 1024);
+      },
+    });
+    await closed(socket);
+    expect(socket.destroyed).to.equal(true);
+    expect(calls).to.be.at.least(1);
+    client.destroy();
+    server.close();
+  });
 });
