@@ -104,6 +104,7 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
   // Handlers ran since the last pass over every dispatcher, and when that pass was.
   let dirty = false;
   let lastSweep = performance.now();
+  let nudge: NodeJS.Timeout | undefined;
   const collect = (): void => {
     const now = performance.now();
     const sweep = dirty && now - lastSweep >= SWEEP_MS;
@@ -120,29 +121,38 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
       collect();
       if (ready.length === 0) {
         const deadline = timer === null ? Infinity : performance.now() + timeout;
-        // refresh() re-arms the shared timer for the full timeout; after a spurious early wake-up
-        // only what is left of the round is waited for, so a round never outlasts `timeout`.
+        // refresh() re-arms the shared timer for the full timeout, once per round: a spurious
+        // early wake-up loops back without re-arming it, so a round never outlasts `timeout`.
+        // After such a wake-up (only then: no timer is created in the common case of one wait
+        // per round), a timer for what is left also covers a shared timer that fired early.
         timer?.refresh();
+        let spurious = false;
         let rest: NodeJS.Timeout | undefined;
-        let nudge: NodeJS.Timeout | undefined;
         try {
           while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
             const left = deadline - performance.now();
             if (left <= 0) break;
-            if (left < timeout) {
+            if (spurious && timer !== null) {
               clearTimeout(rest);
               rest = setTimeout(wake, left);
             }
+            spurious = true;
             // Handlers ran since the last full pass: come back for one within SWEEP_MS.
+            // One timer per SWEEP_MS of activity, not one per round: it outlives the round.
             if (dirty && nudge === undefined) {
-              nudge = setTimeout(wake, Math.max(0, lastSweep + SWEEP_MS - performance.now()));
+              nudge = setTimeout(
+                () => {
+                  nudge = undefined;
+                  wake();
+                },
+                Math.max(0, lastSweep + SWEEP_MS - performance.now()),
+              );
             }
             await map[kWait]();
             collect();
           }
         } finally {
           clearTimeout(rest);
-          clearTimeout(nudge);
         }
       }
       map[kInRound] = true;
@@ -172,6 +182,7 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
     }
   } finally {
     if (timer !== null) clearTimeout(timer);
+    clearTimeout(nudge);
     signal?.removeEventListener('abort', wake);
     map[kSlowHandlerMs] = undefined;
     map[kEndLoop]();
