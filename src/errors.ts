@@ -4,10 +4,11 @@
  * This module imports nothing, so every layer (legacy, modern, adapter) may use it without
  * breaking the rule that `src/legacy` and `src/modern` do not depend on each other.
  *
- * Misuse (a bad argument, a second concurrent read) throws a built-in error (`TypeError`,
- * `RangeError`, `Error`); the classes below are for conditions that callers are expected to catch.
- * Every class carries a stable `code` (`ERR_DB_…`): branch on it rather than on messages, which
- * may change.
+ * Misuse (a bad argument, a call in the wrong state) throws {@link InvalidArgumentError} (a
+ * `TypeError`), {@link OutOfRangeError} (a `RangeError`) or {@link InvalidStateError} (an
+ * `Error`), so `instanceof TypeError` checks keep working; the other classes are for conditions
+ * that callers are expected to catch. Every class carries a stable `code` (`ERR_DB_…`): branch on
+ * it rather than on messages, which may change.
  *
  * @module
  */
@@ -184,4 +185,61 @@ export class ProxyProtocolError extends Error {
     this.code = code;
     this.peer = options.peer;
   }
+}
+
+/**
+ * An argument or option of the wrong type or shape (`code` `ERR_DB_INVALID_ARG`). It is a
+ * `TypeError` (its `name` is `'TypeError'`), thrown synchronously by the call that got it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   new Dispatcher({ socket: 42 as never });
+ * } catch (error) {
+ *   if ((error as { code?: string }).code === 'ERR_DB_INVALID_ARG') console.log('bad socket');
+ * }
+ * ```
+ */
+export class InvalidArgumentError extends TypeError {
+  /** Always `'ERR_DB_INVALID_ARG'`. */
+  readonly code = 'ERR_DB_INVALID_ARG' as const;
+}
+
+/**
+ * A numeric argument or option out of its range (`code` `ERR_DB_OUT_OF_RANGE`): a negative
+ * timeout, a `backlog` of `NaN`, an `idleTimeout` that Node's timers cannot hold. It is a
+ * `RangeError` (its `name` is `'RangeError'`).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await reader.readExactly(-1);
+ * } catch (error) {
+ *   if (error instanceof OutOfRangeError) console.log(error.message);
+ * }
+ * ```
+ */
+export class OutOfRangeError extends RangeError {
+  /** Always `'ERR_DB_OUT_OF_RANGE'`. */
+  readonly code = 'ERR_DB_OUT_OF_RANGE' as const;
+}
+
+/**
+ * A call that the object's state does not allow (`code` `ERR_DB_INVALID_STATE`): `listen()`
+ * before `bind()`, a second `loop()` on one map, a read while another read waits, `spawn()` on a
+ * finished task group. A bug in the calling code rather than a condition to handle.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   void reader.readLine();
+ *   await reader.readLine(); // a second read while the first waits
+ * } catch (error) {
+ *   if (error instanceof InvalidStateError) console.log(error.code); // 'ERR_DB_INVALID_STATE'
+ * }
+ * ```
+ */
+export class InvalidStateError extends Error {
+  /** Always `'ERR_DB_INVALID_STATE'`. */
+  readonly code = 'ERR_DB_INVALID_STATE' as const;
 }

@@ -7,6 +7,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ConnectionStats } from './_core/stats.js';
+import { InvalidArgumentError } from './errors.js';
 
 /** Anything with the `stats()` of a `Server`, a `MixedServer` or a `SocketMap`. */
 export interface StatsSource {
@@ -142,7 +143,7 @@ export function collectMetrics(
   options: CollectMetricsOptions = {},
 ): () => void {
   if (typeof (source as Partial<StatsSource> | null)?.stats !== 'function') {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       'Expected `source` to have a stats() method (a Server, MixedServer or SocketMap)',
     );
   }
@@ -159,7 +160,9 @@ export function collectMetrics(
     byPrefix.set(prefix, set);
   }
   if (set.sources.has(name)) {
-    throw new TypeError(`Cannot collect metrics: a source named '${name}' is already registered`);
+    throw new InvalidArgumentError(
+      `Cannot collect metrics: a source named '${name}' is already registered`,
+    );
   }
   set.sources.set(name, source);
   set.delay.enable();

@@ -8,7 +8,7 @@
 // closed = close() was called, no socket listens, every connection is gone (lingering closes
 // included: no fd is left behind) and the owner has nothing else running (busy()).
 import type net from 'node:net';
-import { AbortError, TimeoutError } from '../errors.js';
+import { AbortError, InvalidStateError, TimeoutError } from '../errors.js';
 import type { Address } from '../address.js';
 import { Listener } from './listener.js';
 import { channels, publish, type Layer } from './observe.js';
@@ -148,7 +148,7 @@ export class ServerCore {
   async start(): Promise<void> {
     if (this.#state === 'listening') return;
     if (this.#state === 'starting') {
-      throw new Error('Cannot start serving: the server is already starting');
+      throw new InvalidStateError('Cannot start serving: the server is already starting');
     }
     if (this.closing) throw new AbortError('Cannot start serving: the server is closed');
     this.#state = 'starting';

@@ -25,6 +25,7 @@ import { DispatcherWithSend } from '../legacy/dispatcher-with-send.js';
 import { ConnectionClosedError } from '../modern/errors.js';
 import { StreamReader } from '../modern/reader.js';
 import { StreamWriter, type ExtraInfoName } from '../modern/writer.js';
+import { InvalidArgumentError, InvalidStateError } from '../errors.js';
 
 /** Options shared by toStreams() and asDispatcherClass(). */
 export interface BridgeOptions {
@@ -151,21 +152,23 @@ export class DispatcherBridge {
 
   constructor(dispatcher: Dispatcher, options: BridgeOptions = {}, onLost?: () => void) {
     if (!(dispatcher instanceof Dispatcher)) {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`dispatcher\` to be a Dispatcher, got ${describe(dispatcher)}`,
       );
     }
     checkOptionalPositiveInteger('limit', options.limit);
     checkOptionalPositiveInteger('highWaterMark', options.highWaterMark);
-    if (dispatcher.closed) throw new Error('Cannot adapt the dispatcher: it is closed');
+    if (dispatcher.closed) throw new InvalidStateError('Cannot adapt the dispatcher: it is closed');
     if (dispatcher.accepting) {
-      throw new Error('Cannot adapt the dispatcher: it is listening, not connected');
+      throw new InvalidStateError('Cannot adapt the dispatcher: it is listening, not connected');
     }
     if (dispatcher.socket === null) {
-      throw new Error('Cannot adapt the dispatcher: it has no socket (connect() or pass a socket)');
+      throw new InvalidStateError(
+        'Cannot adapt the dispatcher: it has no socket (connect() or pass a socket)',
+      );
     }
     if (bridged.has(dispatcher)) {
-      throw new Error('Cannot adapt the dispatcher: it is already adapted to streams');
+      throw new InvalidStateError('Cannot adapt the dispatcher: it is already adapted to streams');
     }
     bridged.add(dispatcher);
     this.#dispatcher = dispatcher;

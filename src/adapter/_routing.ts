@@ -5,6 +5,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Address } from '../address.js';
 import { checkMilliseconds, checkPositiveInteger, describeValue } from '../modern/_validate.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
 
 /** The two implementations a connection can be routed to. */
 export type Implementation = 'legacy' | 'modern';
@@ -127,7 +128,7 @@ export function checkRoute(route: unknown): RouteRule {
       checkPositiveInteger('route.bytes', rule.bytes);
       if (rule.timeout !== undefined) checkMilliseconds('route.timeout', rule.timeout);
       if (typeof rule.choose !== 'function') {
-        throw new TypeError(
+        throw new InvalidArgumentError(
           `Expected \`route.choose\` to be a function, got ${describeValue(rule.choose)}`,
         );
       }
@@ -135,7 +136,7 @@ export function checkRoute(route: unknown): RouteRule {
     }
     if (rule.by === 'address') {
       if (typeof rule.choose !== 'function') {
-        throw new TypeError(
+        throw new InvalidArgumentError(
           `Expected \`route.choose\` to be a function, got ${describeValue(rule.choose)}`,
         );
       }
@@ -144,24 +145,24 @@ export function checkRoute(route: unknown): RouteRule {
     if (rule.by === 'fraction') {
       const fraction = rule.modern;
       if (typeof fraction !== 'number') {
-        throw new TypeError(
+        throw new InvalidArgumentError(
           `Expected \`route.modern\` to be a number from 0 to 1, got ${describeValue(fraction)}`,
         );
       }
       if (!(fraction >= 0 && fraction <= 1)) {
-        throw new RangeError(
+        throw new OutOfRangeError(
           `Expected \`route.modern\` to be a number from 0 to 1, got ${describeValue(fraction)}`,
         );
       }
       if (rule.random !== undefined && typeof rule.random !== 'function') {
-        throw new TypeError(
+        throw new InvalidArgumentError(
           `Expected \`route.random\` to be a function, got ${describeValue(rule.random)}`,
         );
       }
       return route as FractionRule;
     }
   }
-  throw new TypeError(
+  throw new InvalidArgumentError(
     `Expected \`route\` to be 'legacy', 'modern', a function or a rule with \`by\` 'sniff', 'address' or 'fraction', got ${describeValue(route)}`,
   );
 }

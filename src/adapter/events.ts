@@ -6,6 +6,7 @@
  */
 import { EventQueueIterator } from './_event-iterator.js';
 import { type EventSourceLike, isEmitterLike, isEventTargetLike } from './_listeners.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
 
 export type { EmitterLike, EventSourceLike, EventTargetLike } from './_listeners.js';
 
@@ -131,7 +132,7 @@ function toNames(
   const names: ReadonlyArray<unknown> = Array.isArray(value) ? value : [value];
   for (const name of names) {
     if (typeof name !== 'string' && typeof name !== 'symbol') {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`${option}\` to be an event name or an array of event names, got ${describe(name)}`,
       );
     }
@@ -141,7 +142,7 @@ function toNames(
 
 function validateCount(value: unknown, option: string, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`${option}\` to be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got ${describe(value)}`,
     );
   }
@@ -205,19 +206,23 @@ export function fromEvents<T>(
 ): EventIterator<T> {
   const isEmitter = isEmitterLike(emitter);
   if (!isEmitter && !isEventTargetLike(emitter)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`emitter\` to be an EventEmitter or an EventTarget, got ${describe(emitter)}`,
     );
   }
   if (typeof event !== 'string' && typeof event !== 'symbol') {
-    throw new TypeError(`Expected \`event\` to be a string or a symbol, got ${describe(event)}`);
+    throw new InvalidArgumentError(
+      `Expected \`event\` to be a string or a symbol, got ${describe(event)}`,
+    );
   }
   if (!isEmitter && typeof event !== 'string') {
-    throw new TypeError(`Expected \`event\` to be a string for an EventTarget, got a symbol`);
+    throw new InvalidArgumentError(
+      `Expected \`event\` to be a string for an EventTarget, got a symbol`,
+    );
   }
   // `fromEvents(emitter, 'x', 1)` or `(…, null)` from plain JavaScript: say so, before reading it.
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`options\` to be an object or undefined, got ${describe(options)}`,
     );
   }
@@ -225,7 +230,7 @@ export function fromEvents<T>(
   const errorEvents =
     options.error === undefined ? (isEmitter ? ['error'] : []) : toNames(options.error, 'error');
   if (!isEmitter && [...endEvents, ...errorEvents].some((name) => typeof name !== 'string')) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       'Expected `end` and `error` to be strings for an EventTarget, got a symbol',
     );
   }
@@ -240,21 +245,25 @@ export function fromEvents<T>(
     0,
   );
   if (lowWaterMark >= highWaterMark) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`lowWaterMark\` to be below \`highWaterMark\` (${highWaterMark}), got ${describe(lowWaterMark)}`,
     );
   }
   for (const name of ['pause', 'resume'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
-      throw new TypeError(`Expected \`${name}\` to be a function, got ${describe(options[name])}`);
+      throw new InvalidArgumentError(
+        `Expected \`${name}\` to be a function, got ${describe(options[name])}`,
+      );
     }
   }
   if ((options.pause === undefined) !== (options.resume === undefined)) {
-    throw new TypeError('Expected `pause` and `resume` to be given together, got only one');
+    throw new InvalidArgumentError(
+      'Expected `pause` and `resume` to be given together, got only one',
+    );
   }
   const overflow = options.overflow ?? (options.pause !== undefined ? 'pause' : 'error');
   if (!['pause', 'drop-oldest', 'drop-newest', 'error', 'unbounded'].includes(overflow)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`overflow\` to be 'pause', 'drop-oldest', 'drop-newest', 'error' or 'unbounded', got ${describe(overflow)}`,
     );
   }
@@ -269,7 +278,7 @@ export function fromEvents<T>(
       const ownPause = own.pause;
       const ownResume = own.resume;
       if (typeof ownPause !== 'function' || typeof ownResume !== 'function') {
-        throw new TypeError(
+        throw new InvalidArgumentError(
           "Cannot use overflow 'pause': give `pause` and `resume`, or an emitter that has them",
         );
       }
@@ -279,7 +288,9 @@ export function fromEvents<T>(
   }
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+    throw new InvalidArgumentError(
+      `Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`,
+    );
   }
   return new EventQueueIterator<T>({
     source: emitter,

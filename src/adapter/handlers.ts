@@ -22,6 +22,7 @@ import { StreamDuplex } from './_stream-duplex.js';
 import { peerAddress } from '../_core/address.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { optionalMs, optionalPositive } from '../_core/server-options.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /**
  * A legacy handler class as {@link asStreamHandler} constructs it: with the connection as
@@ -118,13 +119,13 @@ export function asStreamHandler(
   options: AsStreamHandlerOptions = {},
 ): StreamHandler {
   if (typeof HandlerClass !== 'function' || HandlerClass.prototype === undefined) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`HandlerClass\` to be a Dispatcher class, got \`${String(HandlerClass)}\` (${typeof HandlerClass})`,
     );
   }
   checkOptionalPositiveInteger('highWaterMark', options.highWaterMark);
   if (options.map !== undefined && !(options.map instanceof SocketMap)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`map\` to be a SocketMap, got \`${String(options.map)}\` (${typeof options.map})`,
     );
   }
@@ -287,7 +288,7 @@ export function asDispatcherClass(
   options: AsDispatcherClassOptions = {},
 ): StreamHandlerDispatcherClass {
   if (typeof handler !== 'function') {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`handler\` to be a function, got \`${String(handler)}\` (${typeof handler})`,
     );
   }

@@ -12,7 +12,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import type { Address } from '../address.js';
-import { ConnectionClosedError } from '../errors.js';
+import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from '../errors.js';
 import { SocketMap } from '../legacy/socket-map.js';
 import { checkMilliseconds, describeValue } from '../modern/_validate.js';
 import { peerAddress } from '../_core/address.js';
@@ -120,15 +120,17 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   constructor(options: MixedServerOptions) {
     super();
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+      throw new InvalidArgumentError(
+        `Expected \`options\` to be an object, got ${describeValue(options)}`,
+      );
     }
     if (typeof options.legacy !== 'function' && !isUpstream(options.legacy)) {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`legacy\` to be a Dispatcher subclass, got ${describeValue(options.legacy)}`,
       );
     }
     if (typeof options.modern !== 'function' && !isUpstream(options.modern)) {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`modern\` to be a function, got ${describeValue(options.modern)}`,
       );
     }
@@ -171,7 +173,8 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   /** The (first) address the server listens on, with the real port when `port` was 0. */
   address(): Address {
     const first = this.addresses()[0];
-    if (first === undefined) throw new Error('Cannot get the address: the server is not listening');
+    if (first === undefined)
+      throw new InvalidStateError('Cannot get the address: the server is not listening');
     return first;
   }
 
@@ -315,7 +318,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     if (!isImplementation(implementation)) {
       this.#routeFailed(
         connection,
-        new TypeError(
+        new InvalidArgumentError(
           `Expected the route to choose 'legacy' or 'modern', got ${describeValue(implementation)}`,
         ),
       );

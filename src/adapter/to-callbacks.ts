@@ -6,6 +6,7 @@
  */
 import { ConnectionClosedError } from '../modern/errors.js';
 import { type EmitterLike, ListenersController, isEmitterLike } from './_listeners.js';
+import { InvalidArgumentError } from '../errors.js';
 
 function describe(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
@@ -114,16 +115,23 @@ export async function toCallbacks<T>(
   let iterator: AsyncIterator<T> | Iterator<T>;
   if (isAsyncIterable<T>(source)) iterator = source[Symbol.asyncIterator]();
   else if (isIterable<T>(source)) iterator = source[Symbol.iterator]();
-  else throw new TypeError(`Expected \`source\` to be an iterable, got ${describe(source)}`);
+  else
+    throw new InvalidArgumentError(
+      `Expected \`source\` to be an iterable, got ${describe(source)}`,
+    );
   if (sink === null || typeof sink !== 'object' || typeof sink.write !== 'function') {
-    throw new TypeError(`Expected \`sink\` to have a \`write\` method, got ${describe(sink)}`);
+    throw new InvalidArgumentError(
+      `Expected \`sink\` to have a \`write\` method, got ${describe(sink)}`,
+    );
   }
   const { drain, signal } = options;
   if (drain !== undefined && typeof drain !== 'function') {
-    throw new TypeError(`Expected \`drain\` to be a function, got ${describe(drain)}`);
+    throw new InvalidArgumentError(`Expected \`drain\` to be a function, got ${describe(drain)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+    throw new InvalidArgumentError(
+      `Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`,
+    );
   }
 
   const listeners = new ListenersController();
@@ -239,7 +247,7 @@ function waitForDrain(
   if (sink.writableNeedDrain === false) return Promise.resolve();
   if (!isEmitterLike(sink)) {
     return Promise.reject(
-      new TypeError(
+      new InvalidArgumentError(
         'Cannot wait for drain: the sink has no `on`/`off` methods and no `drain` option was given',
       ),
     );

@@ -1,3 +1,4 @@
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
 // Byte helpers shared by the legacy layer (internal).
 
 /** A shared empty Buffer: what `recv()` returns when there is nothing to return. */
@@ -11,7 +12,7 @@ export function toBuffer(data: unknown, method: string): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  throw new TypeError(
+  throw new InvalidArgumentError(
     `Expected \`data\` of ${method}() to be a Uint8Array or a string, got \`${describeValue(data)}\` (${typeof data})`,
   );
 }
@@ -38,7 +39,7 @@ export function describeValue(value: unknown): string {
 /** Throws a RangeError unless `value` is a positive safe integer. */
 export function validatePositiveInteger(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`${name}\` to be a positive integer, got \`${describeValue(value)}\` (${typeof value})`,
     );
   }

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Address } from './_address.js';
 import { describeValue } from './_bytes.js';
 import type { SocketMap } from './socket-map.js';
+import { OutOfRangeError } from '../errors.js';
 
 /** Options of the {@link Dispatcher} constructor. */
 export interface DispatcherOptions {
@@ -52,7 +53,7 @@ export function connectSocket(address: Address, bound: Address | null): net.Sock
 function checkBound(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`${name}\` to be a non-negative number or Infinity, got \`${describeValue(value)}\` (${typeof value})`,
     );
   }

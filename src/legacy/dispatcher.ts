@@ -26,6 +26,7 @@ import { DispatcherHandlers, describeError, kId, kLog } from './_handlers.js';
 import { socketMap, type SocketMap } from './socket-map.js';
 import { connectionClosed, connectionOpened } from './_observe.js';
 import type { AcceptedConnection } from './_listener.js';
+import { InvalidArgumentError, InvalidStateError } from '../errors.js';
 
 export type { AcceptedConnection } from './_listener.js';
 
@@ -108,7 +109,7 @@ export class Dispatcher extends DispatcherHandlers {
         typeof socket.read !== 'function' ||
         typeof socket.write !== 'function'
       ) {
-        throw new TypeError(
+        throw new InvalidArgumentError(
           `Expected \`socket\` to be a stream.Duplex, got \`${describeValue(socket)}\` (${typeof socket})`,
         );
       }
@@ -211,7 +212,8 @@ export class Dispatcher extends DispatcherHandlers {
   bind(address: Address): void {
     const checked = validateAddress(address, 'bind');
     this.#assertOpen('bind');
-    if (this.#bound !== null) throw new Error('Cannot bind(): the dispatcher is already bound');
+    if (this.#bound !== null)
+      throw new InvalidStateError('Cannot bind(): the dispatcher is already bound');
     this.#bound = checked;
     this.map[kAdd](this);
   }
@@ -276,7 +278,7 @@ export class Dispatcher extends DispatcherHandlers {
     const checked = validateAddress(address, 'connect');
     this.#assertOpen('connect');
     if (this.#life.transport !== null || this.#life.listener !== null) {
-      throw new Error('Cannot connect(): the dispatcher already has a socket');
+      throw new InvalidStateError('Cannot connect(): the dispatcher already has a socket');
     }
     this.#attach(connectSocket(checked, this.#bound), 'connect');
   }
@@ -339,7 +341,8 @@ export class Dispatcher extends DispatcherHandlers {
     const bytes = toBuffer(data, 'send');
     if (this.#life.state === State.Closed) return 0;
     const transport = this.#life.transport;
-    if (transport === null) throw new Error('Cannot send(): the dispatcher is not connected');
+    if (transport === null)
+      throw new InvalidStateError('Cannot send(): the dispatcher is not connected');
     if (transport.gone) {
       this.#life.noticeClose();
       return 0;
@@ -377,7 +380,8 @@ export class Dispatcher extends DispatcherHandlers {
     validatePositiveInteger(bufferSize, 'bufferSize');
     if (this.#life.state === State.Closed) return EMPTY;
     const transport = this.#life.transport;
-    if (transport === null) throw new Error('Cannot recv(): the dispatcher is not connected');
+    if (transport === null)
+      throw new InvalidStateError('Cannot recv(): the dispatcher is not connected');
     const chunk = transport.read(bufferSize);
     if (chunk !== null) return chunk;
     if (transport.ended && !this.#life.closeHandled) {
@@ -483,7 +487,7 @@ export class Dispatcher extends DispatcherHandlers {
 
   #assertOpen(method: string): void {
     if (this.#life.state === State.Closed)
-      throw new Error(`Cannot ${method}(): the dispatcher is closed`);
+      throw new InvalidStateError(`Cannot ${method}(): the dispatcher is closed`);
   }
 
   #attach(socket: Duplex, connectEvent: ConnectEvent | null): void {

@@ -3,7 +3,13 @@
  *
  * @module
  */
-export { AbortError, LimitOverrunError } from '../errors.js';
+export {
+  AbortError,
+  InvalidArgumentError,
+  InvalidStateError,
+  LimitOverrunError,
+  OutOfRangeError,
+} from '../errors.js';
 export { SocketMap, socketMap, closeAll } from './socket-map.js';
 export { loop, type LoopOptions } from './loop.js';
 export {

@@ -16,6 +16,7 @@ import {
 // closeAll() closes what handleClose() created meanwhile too, for at most this many passes.
 const CLOSE_ALL_PASSES = 100;
 import type { Dispatcher } from './dispatcher.js';
+import { InvalidStateError } from '../errors.js';
 
 /**
  * The set of dispatchers one `loop()` drives (asyncore's `socket_map`).
@@ -174,7 +175,9 @@ export class SocketMap implements Iterable<Dispatcher> {
   /** @internal */
   [kBeginLoop](): void {
     if (this.#looping) {
-      throw new Error('Cannot start loop(): another loop is already running on this map');
+      throw new InvalidStateError(
+        'Cannot start loop(): another loop is already running on this map',
+      );
     }
     this.#looping = true;
     // A new loop asks everyone once: state may have changed while no loop ran.

@@ -1,3 +1,4 @@
+import { InvalidArgumentError, OutOfRangeError } from './errors.js';
 // Argument checks shared by the modern layer. Messages follow the project pattern:
 // "Expected `limit` to be a positive integer, got `0` (number)".
 
@@ -14,10 +15,10 @@ function describe(value: unknown): string {
 /** Throws unless `value` is an integer >= `min` (TypeError for a non-number, RangeError otherwise). */
 export function checkInteger(name: string, value: unknown, min: number, what: string): number {
   if (typeof value !== 'number') {
-    throw new TypeError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
+    throw new InvalidArgumentError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
   }
   if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
+    throw new OutOfRangeError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
   }
   return value;
 }
@@ -30,10 +31,12 @@ export function checkPositiveInteger(name: string, value: unknown): number {
 /** A finite number of milliseconds >= 0. */
 export function checkMilliseconds(name: string, value: unknown): number {
   if (typeof value !== 'number') {
-    throw new TypeError(`Expected \`${name}\` to be a non-negative number, got ${describe(value)}`);
+    throw new InvalidArgumentError(
+      `Expected \`${name}\` to be a non-negative number, got ${describe(value)}`,
+    );
   }
   if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`${name}\` to be a non-negative number, got ${describe(value)}`,
     );
   }
@@ -44,7 +47,9 @@ export function checkMilliseconds(name: string, value: unknown): number {
 export function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
   if (!(signal instanceof AbortSignal)) {
-    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+    throw new InvalidArgumentError(
+      `Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`,
+    );
   }
   return signal;
 }

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { TimeoutError } from './errors.js';
+import { InvalidArgumentError, TimeoutError } from './errors.js';
 import type { StreamReader } from './reader.js';
 import type { StreamWriter, StreamWriterOptions } from './writer.js';
 import { wireSocket } from './_wire.js';
@@ -67,7 +67,7 @@ export function openConnection(options: ConnectOptions): Promise<StreamPair> {
     path = options.path;
     const host = options.host ?? 'localhost';
     if (path === undefined && options.port === undefined) {
-      throw new TypeError('Expected `port` or `path` to be given, got neither');
+      throw new InvalidArgumentError('Expected `port` or `path` to be given, got neither');
     }
     const target: net.NetConnectOpts =
       path !== undefined

@@ -2,6 +2,7 @@
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
 import { checkSignal } from './_validate.js';
+import { InvalidArgumentError, InvalidStateError, OutOfRangeError } from './errors.js';
 
 /**
  * `maxSize` as asyncio takes it: any number >= 0, fractions included (`Queue(1.3)` is full at 2
@@ -12,9 +13,9 @@ function checkMaxSize(value: unknown): number {
   const what = 'a non-negative number';
   const shown = `\`${String(value)}\` (${value === null ? 'null' : typeof value})`;
   if (typeof value !== 'number')
-    throw new TypeError(`Expected \`maxSize\` to be ${what}, got ${shown}`);
+    throw new InvalidArgumentError(`Expected \`maxSize\` to be ${what}, got ${shown}`);
   if (Number.isNaN(value) || value < 0) {
-    throw new RangeError(`Expected \`maxSize\` to be ${what}, got ${shown}`);
+    throw new OutOfRangeError(`Expected \`maxSize\` to be ${what}, got ${shown}`);
   }
   return value;
 }
@@ -193,7 +194,8 @@ export class Queue<T> {
    * @throws {Error} If called more times than items were put.
    */
   taskDone(): void {
-    if (this.#unfinished <= 0) throw new Error('Cannot mark a task done: no task is unfinished');
+    if (this.#unfinished <= 0)
+      throw new InvalidStateError('Cannot mark a task done: no task is unfinished');
     this.#unfinished--;
     if (this.#unfinished === 0) {
       const joiners = this.#joiners;

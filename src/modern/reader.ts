@@ -1,7 +1,13 @@
 /* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
-import { IncompleteReadError, LimitOverrunError } from './errors.js';
+import {
+  IncompleteReadError,
+  InvalidArgumentError,
+  InvalidStateError,
+  LimitOverrunError,
+  OutOfRangeError,
+} from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
 import { serialGenerator } from './_serial-generator.js';
 import { checkInteger, checkPositiveInteger, checkSignal, describeValue } from './_validate.js';
@@ -138,9 +144,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   feedData(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) {
-      throw new TypeError(`Expected \`data\` to be a Uint8Array, got ${describeValue(data)}`);
+      throw new InvalidArgumentError(
+        `Expected \`data\` to be a Uint8Array, got ${describeValue(data)}`,
+      );
     }
-    if (this.#eof) throw new Error('Cannot feed data: end-of-stream was already fed');
+    if (this.#eof) throw new InvalidStateError('Cannot feed data: end-of-stream was already fed');
     if (data.length === 0) return;
     this.#queue.push(
       Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
@@ -258,14 +266,14 @@ export class StreamReader implements AsyncIterable<Buffer> {
       sep = Buffer.from(separator.buffer, separator.byteOffset, separator.byteLength);
     } else {
       return Promise.reject(
-        new TypeError(
+        new InvalidArgumentError(
           `Expected \`separator\` to be a string or a Uint8Array, got ${describeValue(separator)}`,
         ),
       );
     }
     if (sep.length === 0) {
       return Promise.reject(
-        new RangeError('Expected `separator` to be non-empty, got `` (string)'),
+        new OutOfRangeError('Expected `separator` to be non-empty, got `` (string)'),
       );
     }
     return this.#read(UNTIL, options, 0, sep);
@@ -348,7 +356,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
   // Common entry checks of every read: no other read pending, no stored error, signal not aborted.
   #start(name: string, options: ReadOptions | undefined): AbortSignal | undefined {
     if (this.#kind !== NONE) {
-      throw new Error(`Cannot call ${name}(): another read is already waiting for data`);
+      throw new InvalidStateError(
+        `Cannot call ${name}(): another read is already waiting for data`,
+      );
     }
     if (this.#failed) throw this.#exception;
     const signal = options?.signal;

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
-import { ConnectionClosedError } from './errors.js';
+import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from './errors.js';
 import type { StreamReader } from './reader.js';
 import type { Address, StreamWriter } from './writer.js';
 import { wireSocket } from './_wire.js';
@@ -155,7 +155,9 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   constructor(handler: StreamHandler, options: ServerOptions = {}) {
     super();
     if (typeof handler !== 'function') {
-      throw new TypeError(`Expected \`handler\` to be a function, got \`${typeof handler}\``);
+      throw new InvalidArgumentError(
+        `Expected \`handler\` to be a function, got \`${typeof handler}\``,
+      );
     }
     const limits = checkServerOptions(options);
     this.#handler = handler;
@@ -186,7 +188,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   address(): Address {
     const address = this.#core.addresses()[0];
     if (address === undefined) {
-      throw new Error('Cannot get the address: the server is not listening');
+      throw new InvalidStateError('Cannot get the address: the server is not listening');
     }
     return address;
   }

@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import { checkPositiveInteger } from './_validate.js';
+import { InvalidArgumentError, InvalidStateError } from './errors.js';
 
 /** Options of {@link TaskGroup}. */
 export interface TaskGroupOptions {
@@ -57,11 +58,11 @@ export class TaskGroup implements AsyncDisposable {
    */
   spawn<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (typeof work !== 'function') {
-      throw new TypeError(`Expected \`work\` to be a function, got \`${typeof work}\``);
+      throw new InvalidArgumentError(`Expected \`work\` to be a function, got \`${typeof work}\``);
     }
-    if (this.#finished) throw new Error('Cannot spawn: the task group has finished');
+    if (this.#finished) throw new InvalidStateError('Cannot spawn: the task group has finished');
     if (this.#controller.signal.aborted) {
-      throw new Error('Cannot spawn: the task group is shutting down');
+      throw new InvalidStateError('Cannot spawn: the task group is shutting down');
     }
     const signal = this.#controller.signal;
     // The failure is recorded before the queue starts the next task, so queued tasks see it.

@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
-import { TimeoutError } from './errors.js';
+import { InvalidArgumentError, TimeoutError } from './errors.js';
 import { checkMilliseconds, checkSignal } from './_validate.js';
 
 /**
@@ -50,7 +50,7 @@ export function timeout<T>(
   try {
     checkMilliseconds('ms', ms);
     if (typeof work !== 'function') {
-      throw new TypeError(`Expected \`work\` to be a function, got \`${typeof work}\``);
+      throw new InvalidArgumentError(`Expected \`work\` to be a function, got \`${typeof work}\``);
     }
     const outer = checkSignal(options.signal);
     if (outer?.aborted) return Promise.reject(outer.reason);

@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { Address } from '../address.js';
 import { localAddress, peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
-import { ConnectionClosedError } from './errors.js';
+import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from './errors.js';
 import { checkSignal, describeValue } from './_validate.js';
 
 // Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
@@ -137,7 +137,7 @@ export class StreamWriter implements AsyncDisposable {
    */
   write(data: Uint8Array | string): void {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`data\` to be a string or a Uint8Array, got ${describeValue(data)}`,
       );
     }
@@ -238,7 +238,9 @@ export class StreamWriter implements AsyncDisposable {
    */
   writeEof(): void {
     if (!this.canWriteEof()) {
-      throw new Error('Cannot write end-of-stream: the transport does not support half-close');
+      throw new InvalidStateError(
+        'Cannot write end-of-stream: the transport does not support half-close',
+      );
     }
     if (this.#eofWritten || this.#closing || this.#closed) return;
     this.#eofWritten = true;
