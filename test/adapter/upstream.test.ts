@@ -87,7 +87,15 @@ describe('upstream(): an implementation in another process', () => {
     children = [];
   });
   afterEach(async () => {
-    for (const child of children) child.kill();
+    // Every Python process is killed and waited for: none outlives its test.
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill();
+        await exited;
+      }),
+    );
     for (const server of servers) {
       if (server instanceof net.Server) server.close();
       else await server.shutdown({ timeout: 0 });
