@@ -58,10 +58,13 @@ export interface RunningPythonFront extends RunningKv {
 
 /** The two implementations of the mixed server: the TypeScript port and the Python upstream. */
 export interface Implementations {
+  /** `startMixedServer`'s `legacy`: the port's class, or the Python upstream. */
   legacy: LegacyHandlerClass | Upstream;
+  /** `startMixedServer`'s `modern`: the port's handler, or the Python upstream. */
   modern: StreamHandler | Upstream;
-  /** The side of the Python upstream (the TypeScript port is on the other). */
+  /** The slot of the Python upstream. */
   python: Implementation;
+  /** The slot of the TypeScript port (the other one). */
   typescript: Implementation;
 }
 
@@ -96,7 +99,10 @@ export function implementations(
   };
 }
 
-/** One divergence as a line a person can act on. */
+/**
+ * One divergence as a line a person can act on: the offset, both sides from `report.start`, and
+ * who sent which (`python` is the slot of the Python upstream).
+ */
 export function describeDivergence(report: DivergenceReport, python: Implementation): string {
   const who = (side: Implementation): string => (side === python ? 'python' : 'typescript');
   const shadow = report.primaryImplementation === 'legacy' ? 'modern' : 'legacy';
