@@ -14,11 +14,15 @@ import type { RunningExample } from './servers.js';
 
 /** What {@link startShadowed} runs: both implementations of one protocol. */
 export interface ShadowedOptions {
+  /** The protocol's legacy handler class. */
   legacy: LegacyHandlerClass;
+  /** The protocol's modern handler. */
   modern: StreamHandler;
   /** The primary; the other style is the shadow. */
   primary: 'legacy' | 'modern';
+  /** Where to listen. */
   host: string;
+  /** The TCP port (0: any free one). */
   port: number;
   /** The readers' `limit` (the protocol's longest line), if any. */
   limit?: number | undefined;
