@@ -28,6 +28,11 @@ export interface ServeOptions {
   log?: boolean;
   /** Serve Prometheus metrics on 127.0.0.1:PORT/metrics (`--metrics PORT`). */
   metrics?: number;
+  /**
+   * `--shadow`: the other style runs as the shadow of `style` (which answers the clients); each
+   * divergence is printed, with a running summary. Only `legacy` or `modern`, in one process.
+   */
+  shadow?: boolean;
 }
 
 /** The examples `proxy --shadow` can run as the in-process shadow of the upstream. */
@@ -45,7 +50,7 @@ export interface ProxyOptions {
 export const HINTS = {
   chat: 'type a line to send it to the others; /quit leaves',
   echo: 'everything you type comes back',
-  kv: 'SET key value | GET key | DEL key | QUIT',
+  kv: 'SET key value | GET key | DEL key | INCR key | KEYS [prefix] | DUMP [prefix] | QUIT',
 } as const;
 
 /** A parsed command line. */
@@ -75,7 +80,7 @@ export const USAGE = `Usage:
       Ctrl+C interrupts it: the servers close, and it exits 130.
 
   dispatch-bridge serve [--example chat|echo|kv] [--style legacy|modern|mixed]
-                        [--port 7000] [--host 127.0.0.1] [--workers N]
+                        [--port 7000] [--host 127.0.0.1] [--workers N] [--shadow]
       Serve an example until Ctrl+C (SIGINT) or SIGTERM; try it with nc HOST PORT.
       --example  the protocol (default: chat)
       --style    legacy (asyncore/asynchat callbacks), modern (async/await streams), or
@@ -86,6 +91,9 @@ export const USAGE = `Usage:
       --log      one line per connection (open, route, error, close) on stderr
       --metrics PORT  Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port;
                  needs prom-client)
+      --shadow   the other style runs as the shadow of --style legacy|modern (echo, kv): it
+                 gets a copy of each client's input, its output is compared, and each
+                 divergence is printed (offset, both sides), with a running summary
       Ctrl+C closes the server and its connections, then exits 0; a second Ctrl+C while
       it closes changes nothing (the close is bounded), and it still exits 0.
 
@@ -192,15 +200,29 @@ function parseDemo(args: readonly string[]): boolean {
   return quick;
 }
 
-const SERVE_FLAGS = ['example', 'style', 'port', 'host', 'workers', 'log', 'metrics'] as const;
+const SERVE_FLAGS = [
+  'example',
+  'style',
+  'port',
+  'host',
+  'workers',
+  'log',
+  'metrics',
+  'shadow',
+] as const;
+
+const SERVE_BOOLEANS = ['--log', '--shadow'] as const;
 
 function parseServe(args: readonly string[]): ServeOptions {
   const options: ServeOptions = { ...DEFAULTS };
   const seen = new Set<string>();
-  const booleans = args.filter((arg) => arg === '--log');
-  if (booleans.length > 1) throw new UsageError('Flag `--log` given twice');
-  if (booleans.length === 1) options.log = true;
-  const strings = args.filter((arg) => arg !== '--log');
+  for (const flag of SERVE_BOOLEANS) {
+    const count = args.filter((arg) => arg === flag).length;
+    if (count > 1) throw new UsageError(`Flag \`${flag}\` given twice`);
+    if (count === 1 && flag === '--log') options.log = true;
+    if (count === 1 && flag === '--shadow') options.shadow = true;
+  }
+  const strings = args.filter((arg) => !(SERVE_BOOLEANS as readonly string[]).includes(arg));
   for (const token of tokenize(strings, SERVE_FLAGS, 'string')) {
     if (token.kind === 'positional') throw new UsageError(`Unexpected argument \`${token.value}\``);
     if (token.kind === 'option-terminator') continue;
@@ -236,6 +258,18 @@ function parseServe(args: readonly string[]): ServeOptions {
         break;
       case 'log':
         throw new UsageError('Flag `--log` takes no value');
+      case 'shadow':
+        throw new UsageError('Flag `--shadow` takes no value');
+    }
+  }
+  if (options.shadow === true) {
+    if (options.style === 'mixed') {
+      throw new UsageError(
+        'Flag `--shadow` needs --style legacy or modern (the primary; the other style is the shadow)',
+      );
+    }
+    if (options.workers > 1) {
+      throw new UsageError('Flag `--shadow` runs in one process: drop --workers');
     }
   }
   return options;

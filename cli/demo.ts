@@ -1,5 +1,5 @@
 /**
- * The demo behind `npm start`: the key-value protocol (`examples/kv-protocol.ts`) served
+ * The demo behind `npm start`: the migration guide's key-value protocol (`examples/steps/_kv.ts`) served
  * in the legacy, modern and mixed styles on loopback; a scripted client checks each against the
  * expected transcript, then a short load (N connections × M requests) measures it; a table
  * compares the three.
@@ -10,7 +10,7 @@ import net from 'node:net';
 import process from 'node:process';
 import { STYLES, type Style } from './args.js';
 import { startExample, type RunningExample } from './servers.js';
-import { MAX_LINE } from '../examples/kv-protocol.js';
+import { MAX_LINE } from '../migration-guide/examples/steps/_kv.js';
 
 /** One row of the demo's table. */
 export interface DemoRow {

@@ -6,9 +6,15 @@
  * @module
  */
 import process from 'node:process';
-import { startMixedServer, upstream, type DivergenceReport } from '../src/adapter/index.js';
+import {
+  startMixedServer,
+  upstream,
+  type DivergenceReport,
+  type MixedServerStats,
+} from '../src/adapter/index.js';
 import type { StreamHandler } from '../src/modern/index.js';
-import { kvHandler, MAX_LINE, type Store } from '../examples/kv-protocol.js';
+import { MAX_LINE, Store, newStats } from '../migration-guide/examples/steps/_kv.js';
+import { kvHandler } from '../migration-guide/examples/steps/kv-modern.js';
 import type { ProxyOptions } from './args.js';
 
 const echo: StreamHandler = async (reader, writer) => {
@@ -22,18 +28,45 @@ const echo: StreamHandler = async (reader, writer) => {
 
 function shadowHandler(example: NonNullable<ProxyOptions['shadow']>): StreamHandler {
   if (example === 'echo') return echo;
-  const store: Store = new Map();
-  return kvHandler(store);
+  // The guide's kv port: the protocol of its Python originals (migration-guide/python/).
+  return kvHandler(new Store(), newStats());
 }
 
 const shown = (bytes: Buffer): string => JSON.stringify(bytes.toString('latin1'));
 
-/** One divergence as a line a person can act on. */
-export function formatDivergence(report: DivergenceReport, example: string): string {
+/**
+ * One divergence as a line a person can act on: where, and both sides from `report.start`.
+ *
+ * @example
+ * ```ts
+ * server.on('divergence', (report) => write(formatDivergence(report, 'kv')));
+ * // divergence on connection 2 at byte 0: upstream "VALUE a\n" vs kv "NOT_FOUND\n" (from byte 0)
+ * ```
+ */
+export function formatDivergence(
+  report: DivergenceReport,
+  shadow: string,
+  primary = 'upstream',
+): string {
   return (
     `divergence on connection ${report.id} at byte ${report.offset}: ` +
-    `upstream ${shown(report.primary)} vs ${example} ${shown(report.shadow)} ` +
+    `${primary} ${shown(report.primary)} vs ${shadow} ${shown(report.shadow)} ` +
     `(from byte ${report.start})\n`
+  );
+}
+
+/**
+ * The running totals of a shadowed server, as one line.
+ *
+ * @example
+ * ```ts
+ * write(`summary: ${formatSummary(server.stats())}`); // summary: 2 connections, 1 diverged, ...
+ * ```
+ */
+export function formatSummary(stats: MixedServerStats): string {
+  return (
+    `${stats.accepted} connections, ${stats.divergences} diverged, ` +
+    `${stats.shadowDrops} shadows dropped, ${stats.handlerErrors} errors\n`
   );
 }
 
@@ -75,13 +108,7 @@ export async function startProxy(
   const { host, port } = server.address() as { host: string; port: number };
   return {
     address: { host, port },
-    summary() {
-      const stats = server.stats();
-      return (
-        `${stats.accepted} connections, ${stats.divergences} diverged, ` +
-        `${stats.shadowDrops} shadows dropped, ${stats.handlerErrors} errors\n`
-      );
-    },
+    summary: () => formatSummary(server.stats()),
     close: () => server.shutdown({ timeout: 1_000 }),
   };
 }

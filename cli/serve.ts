@@ -6,7 +6,12 @@
  */
 import process from 'node:process';
 import { HINTS, type ServeOptions } from './args.js';
-import { UnsupportedExampleError, startExample, type RunningExample } from './servers.js';
+import {
+  UnsupportedExampleError,
+  startExample,
+  startShadowExample,
+  type RunningExample,
+} from './servers.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
@@ -33,7 +38,11 @@ export async function serve(
   write: (text: string) => void = (text) => void process.stdout.write(text),
   quiet = false,
 ): Promise<Serving> {
-  const server = await startExample(options.example, options.style, options);
+  const shadowed = options.shadow === true && options.style !== 'mixed' ? options.style : undefined;
+  const server =
+    shadowed === undefined
+      ? await startExample(options.example, options.style, options)
+      : await startShadowExample(options.example, shadowed, options, write);
   const { host, port } = server.address;
   let metrics: { port: number; close(): Promise<void> } | undefined;
   if (options.metrics !== undefined) {
@@ -55,7 +64,9 @@ export async function serve(
   if (!quiet) {
     const shown = host.includes(':') ? `[${host}]` : host;
     write(
-      `dispatch-bridge: ${options.example} (${options.style} style) listening on ${shown}:${port}\n` +
+      `dispatch-bridge: ${options.example} (${options.style} style` +
+        `${shadowed === undefined ? '' : `, ${shadowed === 'legacy' ? 'modern' : 'legacy'} shadow`}) ` +
+        `listening on ${shown}:${port}\n` +
         `try: nc ${host} ${port}   (${HINTS[options.example]}; Ctrl+C stops)\n` +
         (metrics === undefined ? '' : `metrics: http://127.0.0.1:${metrics.port}/metrics\n`),
     );

@@ -13,9 +13,12 @@ import {
   startChatLegacy,
 } from '../migration-guide/examples/pairs/chat-legacy.js';
 import { startChatModern } from '../migration-guide/examples/pairs/chat-modern.js';
-import { MAX_LINE, kvChatClass, kvHandler, type Store } from '../examples/kv-protocol.js';
+import { MAX_LINE, Store, newStats } from '../migration-guide/examples/steps/_kv.js';
+import { kvChannelClass } from '../migration-guide/examples/steps/kv-legacy.js';
+import { kvHandler } from '../migration-guide/examples/steps/kv-modern.js';
 import type { Example, Style } from './args.js';
 import { mixedChat } from './mixed-chat.js';
+import { startShadowed, type ShadowedExample } from './shadow.js';
 
 /** A running example server. */
 export interface RunningExample {
@@ -163,10 +166,19 @@ export async function startExample(
       if (style === 'modern') return modernServer(modernEcho, host, port);
       return mixedServer(LegacyEcho, modernEcho, host, port);
     case 'kv': {
-      const store: Store = new Map();
-      if (style === 'legacy') return legacyServer(kvChatClass(store), host, port);
-      if (style === 'modern') return modernServer(kvHandler(store), host, port, MAX_LINE);
-      return mixedServer(kvChatClass(store), kvHandler(store), host, port, MAX_LINE);
+      // The migration guide's key-value server (the protocol of its Python originals), whose
+      // connections share one store.
+      const store = new Store();
+      const stats = newStats();
+      if (style === 'legacy') return legacyServer(kvChannelClass(store, stats), host, port);
+      if (style === 'modern') return modernServer(kvHandler(store, stats), host, port, MAX_LINE);
+      return mixedServer(
+        kvChannelClass(store, stats),
+        kvHandler(store, stats),
+        host,
+        port,
+        MAX_LINE,
+      );
     }
     case 'chat':
       if (host !== '127.0.0.1') {
@@ -184,5 +196,54 @@ export async function startExample(
         const { legacy, modern } = mixedChat();
         return mixedServer(legacy, modern, host, port, CHAT_MAX_LINE);
       }
+  }
+}
+
+/**
+ * `serve --shadow`: start `example` with `primary` (`--style`) answering the clients and the
+ * other style as its shadow, each with its own data (a shadow that wrote to the primary's store
+ * would apply every `SET` twice). `write` gets the divergences and the summaries.
+ *
+ * @throws {UnsupportedExampleError} For the chat example: what a member receives depends on the
+ * other members, so its two styles cannot be compared connection by connection.
+ *
+ * @example
+ * ```ts
+ * const server = await startShadowExample('kv', 'legacy', { host: '127.0.0.1', port: 0 }, write);
+ * await server.close(); // prints the last summary
+ * ```
+ */
+export async function startShadowExample(
+  example: Example,
+  primary: 'legacy' | 'modern',
+  options: { host: string; port: number; summaryEvery?: number | undefined },
+  write: (text: string) => void,
+): Promise<ShadowedExample> {
+  const { host, port, summaryEvery } = options;
+  switch (example) {
+    case 'echo':
+      return startShadowed(
+        { legacy: LegacyEcho, modern: modernEcho, primary, host, port, summaryEvery },
+        write,
+      );
+    case 'kv': {
+      const stats = newStats();
+      return startShadowed(
+        {
+          legacy: kvChannelClass(new Store(), stats),
+          modern: kvHandler(new Store(), stats),
+          primary,
+          host,
+          port,
+          limit: MAX_LINE,
+          summaryEvery,
+        },
+        write,
+      );
+    }
+    case 'chat':
+      throw new UnsupportedExampleError(
+        'Cannot serve the chat example with --shadow: what a member receives depends on the other members, so the two styles cannot be compared connection by connection (try --example echo or kv)',
+      );
   }
 }

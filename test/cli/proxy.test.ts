@@ -4,6 +4,7 @@ import { parseArgs, UsageError } from '../../cli/args.js';
 import { startProxy } from '../../cli/proxy.js';
 import { openConnection } from '../../src/modern/index.js';
 import { within } from '../helpers/peers.js';
+import { startPython } from '../migration-guide/_python.js';
 
 /** The server that runs today: a kv server that answers GET with a planted difference. */
 async function upstreamKv(): Promise<net.Server> {
@@ -85,4 +86,39 @@ describe('dispatch-bridge proxy', () => {
       target.close();
     }
   });
+
+  for (const file of ['kv_asyncore.py', 'kv_asyncio.py']) {
+    it(`in front of the guide's Python original (${file}), --shadow kv agrees byte for byte`, async function () {
+      this.timeout(30_000);
+      const python = await startPython(file);
+      const lines: string[] = [];
+      try {
+        const proxy = await startProxy(
+          { listen: { host: '127.0.0.1', port: 0 }, upstream: python.address, shadow: 'kv' },
+          (line) => lines.push(line),
+        );
+        try {
+          for (const p of ['a:', 'b:']) {
+            const client = await openConnection({ host: '127.0.0.1', port: proxy.address.port });
+            client.writer.write(
+              `SET ${p}k v w\nINCR ${p}n\nINCR ${p}k\nKEYS ${p}\nDUMP ${p}\nDEL ${p}k\nGET ${p}k\nFOO\nQUIT\n`,
+            );
+            expect((await client.reader.read(-1)).toString()).to.equal(
+              `OK\nINTEGER 1\nERROR not an integer\nKEYS 2\n${p}k\n${p}n\n${p}k v w\n${p}n 1\nEND 2\n` +
+                'DELETED\nNOT_FOUND\nERROR unknown command\nBYE\n',
+            );
+            client.writer.close();
+          }
+        } finally {
+          await proxy.close();
+        }
+        expect(lines).to.deep.equal([]);
+        expect(proxy.summary()).to.equal(
+          '2 connections, 0 diverged, 0 shadows dropped, 0 errors\n',
+        );
+      } finally {
+        await python.close();
+      }
+    });
+  }
 });

@@ -22,21 +22,29 @@ import {
   type RequestServerOptions,
 } from '../../migration-guide/examples/pairs/reqres-legacy.js';
 import { startRequestModern } from '../../migration-guide/examples/pairs/reqres-modern.js';
-import { runMain, type RunningServer } from '../../migration-guide/examples/pairs/_run.js';
+import { runMain } from '../../migration-guide/examples/pairs/_run.js';
 import { TestClient, eventually, turn, type ClientOptions } from './_support.js';
+import { pythonProblem, startPython } from './_python.js';
 
 type Transcript = string[];
 
+/** What a transcript script needs of a server: where it listens, and how to stop it. */
+interface Listening {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
 /** Runs `script` against a fresh server from `start`, always closing server and clients. */
-async function transcriptOf<S extends RunningServer>(
+async function transcriptOf<S extends Listening>(
   start: () => Promise<S>,
   script: (server: S, connect: () => Promise<TestClient>) => Promise<Transcript>,
   options: ClientOptions = {},
 ): Promise<Transcript> {
   const server = await start();
   const clients: TestClient[] = [];
+  let transcript: Transcript;
   try {
-    return await script(server, async () => {
+    transcript = await script(server, async () => {
       const client = await TestClient.connect(server.port, options);
       clients.push(client);
       return client;
@@ -45,6 +53,10 @@ async function transcriptOf<S extends RunningServer>(
     for (const client of clients) client.destroy();
     await server.close();
   }
+  // A Python original that logged a traceback (asyncore's handle_error) failed, whatever it sent.
+  const stderr = (server as { stderr?: () => string }).stderr;
+  if (stderr !== undefined) expect(stderr.call(server)).to.equal('');
+  return transcript;
 }
 
 /** Bytes 0..255 repeating, from `offset` on: a payload whose corruption is easy to spot. */
@@ -59,7 +71,15 @@ const variants: [string, ClientOptions][] = [
   ['chunked input (3-byte segments)', { chunkSize: 3 }],
 ];
 
-describe('migration-guide teaching pairs', () => {
+describe('migration-guide teaching pairs', function () {
+  // Each pair has four implementations: the TypeScript pair and its Python originals (asyncore
+  // or asynchat, and asyncio), run with the machine's python3; starting one takes a moment.
+  this.timeout(60_000);
+
+  it('the Python originals can run: python3 is there, with asyncore and asynchat (3.11)', () => {
+    expect(pythonProblem()).to.equal(undefined);
+  });
+
   it('run from the command line: print where they listen, serve, stop on SIGINT/SIGTERM', async () => {
     const sigint = process.listenerCount('SIGINT');
     const printed: string[] = [];
@@ -90,7 +110,7 @@ describe('migration-guide teaching pairs', () => {
 
   describe('echo', () => {
     async function echoScript(
-      _server: RunningServer,
+      _server: Listening,
       connect: () => Promise<TestClient>,
     ): Promise<Transcript> {
       const transcript: Transcript = [];
@@ -121,18 +141,32 @@ describe('migration-guide teaching pairs', () => {
     ];
 
     for (const [name, options] of variants) {
-      it(`both styles echo every byte back and close at end-of-stream (${name})`, async () => {
+      it(`all four echo every byte back and close at end-of-stream (${name})`, async () => {
         const legacy = await transcriptOf(() => startEchoLegacy(), echoScript, options);
         const modern = await transcriptOf(() => startEchoModern(), echoScript, options);
+        const asyncore = await transcriptOf(
+          () => startPython('echo_asyncore.py'),
+          echoScript,
+          options,
+        );
+        const asyncio = await transcriptOf(
+          () => startPython('echo_asyncio.py'),
+          echoScript,
+          options,
+        );
         expect(legacy).to.deep.equal(expected);
-        expect(modern).to.deep.equal(legacy);
+        expect({ modern, asyncore, asyncio }).to.deep.equal({
+          modern: legacy,
+          asyncore: legacy,
+          asyncio: legacy,
+        });
       });
     }
   });
 
   describe('line chat with broadcast', () => {
     async function chatScript(
-      _server: RunningChat,
+      _server: Listening,
       connect: () => Promise<TestClient>,
     ): Promise<Transcript> {
       const transcript: Transcript = [];
@@ -186,11 +220,25 @@ describe('migration-guide teaching pairs', () => {
     ];
 
     for (const [name, options] of variants) {
-      it(`both styles give every client the same lines (${name})`, async () => {
+      it(`all four give every client the same lines (${name})`, async () => {
         const legacy = await transcriptOf(() => startChatLegacy(), chatScript, options);
         const modern = await transcriptOf(() => startChatModern(), chatScript, options);
+        const asynchat = await transcriptOf(
+          () => startPython('chat_asyncore.py'),
+          chatScript,
+          options,
+        );
+        const asyncio = await transcriptOf(
+          () => startPython('chat_asyncio.py'),
+          chatScript,
+          options,
+        );
         expect(legacy).to.deep.equal(expected);
-        expect(modern).to.deep.equal(legacy);
+        expect({ modern, asynchat, asyncio }).to.deep.equal({
+          modern: legacy,
+          asynchat: legacy,
+          asyncio: legacy,
+        });
       });
     }
 
@@ -268,7 +316,7 @@ describe('migration-guide teaching pairs', () => {
     const isoDate = /^OK \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
     async function requestScript(
-      _server: RunningServer,
+      _server: Listening,
       connect: () => Promise<TestClient>,
     ): Promise<Transcript> {
       const transcript: Transcript = [];
@@ -319,7 +367,7 @@ describe('migration-guide teaching pairs', () => {
     ];
 
     for (const [name, options] of variants) {
-      it(`both styles answer in order and time out slow requests (${name})`, async () => {
+      it(`all four answer in order and time out slow requests (${name})`, async () => {
         const legacy = await transcriptOf(
           () => startRequestLegacy(timeoutOptions),
           requestScript,
@@ -330,8 +378,23 @@ describe('migration-guide teaching pairs', () => {
           requestScript,
           options,
         );
+        const timeout = ['--request-timeout', String(timeoutOptions.requestTimeout)];
+        const asynchat = await transcriptOf(
+          () => startPython('reqres_asyncore.py', timeout),
+          requestScript,
+          options,
+        );
+        const asyncio = await transcriptOf(
+          () => startPython('reqres_asyncio.py', timeout),
+          requestScript,
+          options,
+        );
         expect(legacy).to.deep.equal(expected);
-        expect(modern).to.deep.equal(legacy);
+        expect({ modern, asynchat, asyncio }).to.deep.equal({
+          modern: legacy,
+          asynchat: legacy,
+          asyncio: legacy,
+        });
       });
     }
 
@@ -404,7 +467,7 @@ describe('migration-guide teaching pairs', () => {
     ] as const;
 
     async function proxyScript(
-      proxy: RunningProxy,
+      _proxy: Listening,
       connect: () => Promise<TestClient>,
     ): Promise<Transcript> {
       const transcript: Transcript = [];
@@ -419,17 +482,31 @@ describe('migration-guide teaching pairs', () => {
       transcript.push(`1 MB intact: ${back.equals(big)}`);
       client.socket.end();
       transcript.push(`closed, unread: ${(await client.end()).length}`);
+      return transcript;
+    }
+
+    /** The TypeScript proxies also tell what they hold once the connection is gone: nothing. */
+    async function proxyScriptThenBuffers(
+      proxy: RunningProxy,
+      connect: () => Promise<TestClient>,
+    ): Promise<Transcript> {
+      const transcript = await proxyScript(proxy, connect);
       await eventually(() => proxy.buffered() === 0);
       transcript.push(`proxy buffers empty: ${proxy.buffered() === 0}`);
       return transcript;
     }
 
     for (const [name, options] of variants) {
-      it(`both styles forward both ways and close together (${name})`, async () => {
+      it(`all four forward both ways and close together (${name})`, async () => {
         const transcripts = await withTarget(echoSocket, async (target) => {
           const results: Transcript[] = [];
           for (const [, start] of starters) {
-            results.push(await transcriptOf(() => start(target), proxyScript, options));
+            results.push(await transcriptOf(() => start(target), proxyScriptThenBuffers, options));
+          }
+          const to = ['--target', `${target.host}:${target.port}`];
+          for (const file of ['proxy_asyncore.py', 'proxy_asyncio.py']) {
+            // The same script; a Python proxy has no buffered() to ask, hence no last line.
+            results.push(await transcriptOf(() => startPython(file, to), proxyScript, options));
           }
           return results;
         });
@@ -440,7 +517,8 @@ describe('migration-guide teaching pairs', () => {
           'closed, unread: 0',
           'proxy buffers empty: true',
         ]);
-        expect(transcripts[1]).to.deep.equal(transcripts[0]);
+        const common = transcripts[0]?.slice(0, -1);
+        expect(transcripts.slice(1)).to.deep.equal([transcripts[0], common, common]);
       });
     }
 
