@@ -1,7 +1,8 @@
 // A tiny line-based key-value protocol, implemented once in each style: a legacy AsyncChat
 // handler class and a modern async stream handler. The conformance suite
 // (test/conformance/kv.test.ts) runs both on every kind of server and expects the same bytes
-// back; the demo (`npm start`) and `dispatch-bridge serve --example kv` serve it.
+// back. (The CLI's kv — the demo, `serve --example kv`, `proxy --shadow kv` — is the migration
+// guide's larger protocol, that of its Python originals: migration-guide/examples/steps/_kv.ts.)
 //
 //   SET k v  -> OK                 (v is the rest of the line, spaces included)
 //   GET k    -> VALUE v | NOT_FOUND
