@@ -4,14 +4,20 @@
 import { LimitOverrunError } from '../errors.js';
 import { EMPTY } from './_bytes.js';
 import { Collection } from './_collection.js';
+import { kFail } from './_handlers.js';
 import { legacyStats } from './_stats.js';
 import { findPrefixAtEnd } from './_terminator.js';
 
-/** What the framing calls: the chat's overridable methods, and its closed state. */
+/**
+ * What the framing calls: the chat's overridable methods, its closed state and bound, and the
+ * dispatch path's error report (`handleError()`, the `'error'` event).
+ */
 export interface IncomingSink {
   collectIncomingData(data: Buffer): void;
   foundTerminator(): void;
   readonly closed: boolean;
+  readonly maxIncoming: number;
+  [kFail](error: unknown): void;
 }
 
 /** The framing of one AsyncChat's input. */
@@ -19,29 +25,25 @@ export class Incoming {
   /** The current terminator (already checked and copied by `AsyncChat.setTerminator()`). */
   terminator: Buffer | number | null = null;
   readonly #sink: IncomingSink;
-  readonly #maxIncoming: number;
-  readonly #overrun: (error: LimitOverrunError) => void;
   // Received bytes not yet scanned for the terminator: only ever a held-back partial terminator
   // between reads, so prepending it to the next chunk is cheap.
   #inBuffer: Buffer = EMPTY;
   // Bytes of the current message while the terminator is a byte string (against maxIncoming).
   #collected = 0;
-  // Bytes of the current message scanned but not yet given to collectIncomingData().
-  readonly #message = new Collection();
+  // Bytes of the current message scanned but not yet given to collectIncomingData() (created on
+  // first use: an idle connection does not pay for it).
+  #current: Collection | null = null;
   // The current message was over maxIncoming: its bytes are dropped up to its terminator.
   #discarding = false;
   // The framing changed while #message held bytes: they go out before anything else.
   #stale = false;
 
-  /** `overrun` reports an over-long message (through the chat's dispatch path). */
-  constructor(
-    sink: IncomingSink,
-    maxIncoming: number,
-    overrun: (error: LimitOverrunError) => void,
-  ) {
+  constructor(sink: IncomingSink) {
     this.#sink = sink;
-    this.#maxIncoming = maxIncoming;
-    this.#overrun = overrun;
+  }
+
+  get #message(): Collection {
+    return (this.#current ??= new Collection());
   }
 
   /** A new terminator: a new message starts (bytes collected so far still go out first). */
@@ -49,7 +51,7 @@ export class Incoming {
     this.terminator = terminator;
     this.#collected = 0;
     this.#discarding = false;
-    if (this.#message.length > 0) this.#stale = true;
+    if (this.#current !== null && this.#current.length > 0) this.#stale = true;
   }
 
   /** Frames a received chunk (never empty). */
@@ -68,7 +70,7 @@ export class Incoming {
     this.#inBuffer = EMPTY;
     this.#stale = false;
     if (this.#discarding) return;
-    this.#deliver(this.#message.take());
+    if (this.#current !== null) this.#deliver(this.#current.take());
     if (rest.length > 0) this.#sink.collectIncomingData(rest);
   }
 
@@ -76,7 +78,7 @@ export class Incoming {
   discard(): void {
     this.#inBuffer = EMPTY;
     this.#collected = 0;
-    this.#message.clear();
+    this.#current?.clear();
     this.#discarding = false;
     this.#stale = false;
   }
@@ -128,7 +130,7 @@ export class Incoming {
       if (this.#discarding) {
         // The end of the over-long message: the next one starts here.
         this.#discarding = false;
-      } else if (total > this.#maxIncoming) {
+      } else if (total > this.#sink.maxIncoming) {
         this.#report(total);
       } else {
         this.#finish(buffer.subarray(0, index));
@@ -141,7 +143,7 @@ export class Incoming {
     const count = length - held;
     if (count === 0 || this.#discarding) return false;
     const total = this.#collected + count;
-    if (total > this.#maxIncoming) {
+    if (total > this.#sink.maxIncoming) {
       this.#discarding = true;
       this.#collected = 0;
       this.#report(total);
@@ -150,14 +152,14 @@ export class Incoming {
     this.#collected = total;
     this.#message.append(held > 0 ? buffer.subarray(0, count) : buffer);
     // Unbounded messages are handed over as they fill; bounded ones wait for their terminator.
-    if (this.#maxIncoming === Infinity) this.#deliver(this.#message.takeSealed());
+    if (this.#sink.maxIncoming === Infinity) this.#deliver(this.#message.takeSealed());
     return false;
   }
 
   // The terminator ended the current message, whose last bytes are `last`.
   #finish(last: Buffer): void {
-    const message = this.#message;
-    if (message.length === 0) {
+    const message = this.#current;
+    if (message === null || message.length === 0) {
       // A message within one read: handed over as it is, uncopied. Don't bother reporting the
       // empty string (source of subtle bugs).
       if (last.length > 0) this.#sink.collectIncomingData(last);
@@ -176,10 +178,10 @@ export class Incoming {
   // The current message is longer than maxIncoming: dropped, and reported once. The messages
   // after it are read on unless the report closed the chat.
   #report(total: number): void {
-    this.#message.clear();
-    this.#overrun(
+    this.#current?.clear();
+    this.#sink[kFail](
       new LimitOverrunError(
-        `Cannot collect incoming data: ${total} bytes without a terminator exceed maxIncoming (${this.#maxIncoming})`,
+        `Cannot collect incoming data: ${total} bytes without a terminator exceed maxIncoming (${this.#sink.maxIncoming})`,
         total,
       ),
     );

@@ -1,6 +1,5 @@
 import process from 'node:process';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
-import { kFail } from './_handlers.js';
 import { Incoming } from './_incoming.js';
 import { kAtEof, kQueued, kTakeOutput } from './_internal.js';
 import { Fifo } from './_fifo.js';
@@ -121,7 +120,7 @@ export class AsyncChat extends Dispatcher {
       );
     }
     this.maxIncoming = maxIncoming;
-    this.#in = new Incoming(this, maxIncoming, (error) => this[kFail](error));
+    this.#in = new Incoming(this);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { LimitOverrunError } from '../../src/errors.js';
+import { kFail } from '../../src/legacy/_handlers.js';
 import { Incoming, type IncomingSink } from '../../src/legacy/_incoming.js';
 import { chunkings } from '../helpers/chunkings.js';
 
@@ -8,13 +9,21 @@ class Sink implements IncomingSink {
   closed = false;
   events: string[] = [];
   overruns: LimitOverrunError[] = [];
+  /** Closes the sink when an overrun is reported (as the default handleError() does). */
+  closeOnOverrun = false;
   readonly incoming: Incoming;
-  constructor(maxIncoming: number, terminator: Buffer | number | null) {
-    this.incoming = new Incoming(this, maxIncoming, (error) => {
-      this.overruns.push(error);
-      this.events.push('!');
-    });
+  constructor(
+    readonly maxIncoming: number,
+    terminator: Buffer | number | null,
+  ) {
+    this.incoming = new Incoming(this);
     this.incoming.setTerminator(terminator);
+  }
+  [kFail](error: unknown): void {
+    expect(error).to.be.instanceOf(LimitOverrunError);
+    this.overruns.push(error as LimitOverrunError);
+    this.events.push('!');
+    if (this.closeOnOverrun) this.closed = true;
   }
   collectIncomingData(data: Buffer): void {
     if (data.length === 0) throw new Error('collectIncomingData() got an empty chunk');
@@ -57,13 +66,10 @@ describe('Incoming (internal: AsyncChat input framing)', () => {
   });
 
   it('stops at once when the overrun report closes the chat', () => {
-    const sink = new Sink(4, null);
-    const closing = new Incoming(sink, 4, () => {
-      sink.closed = true;
-    });
-    closing.setTerminator(b('\n'));
-    closing.feed(b('ok\ntoo long\nnext\n'));
-    expect(sink.text()).to.equal('ok|');
+    const sink = new Sink(4, b('\n'));
+    sink.closeOnOverrun = true;
+    sink.incoming.feed(b('ok\ntoo long\nnext\n'));
+    expect(sink.text()).to.equal('ok|!');
   });
 
   it('at end-of-stream: held bytes go out, but not the tail of an over-long message', () => {
