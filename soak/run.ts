@@ -1,7 +1,8 @@
 // `npm run soak` (`-- --quick` for a ~20 s version): load, leaks and slow consumers on every server
-// style, over loopback. Bounded in count and time; prints a report table; exits 1 on any failure.
+// style, and the hostile-peer attacks of soak/attacks.ts (`-- --attacks` for those alone), over
+// loopback. Bounded in count and time; prints a report table; exits 1 on any failure.
 //
-//   node --expose-gc --import ./scripts/ts-register.mjs soak/run.ts [--quick]
+//   node --expose-gc --import ./scripts/ts-register.mjs soak/run.ts [--quick] [--attacks]
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,8 +17,22 @@ import {
   type Style,
 } from './servers.js';
 import { HALF_CLOSE_KINDS, halfCloseReader, halfCloseServer, tlsStorm } from './lifecycle.js';
+import { AttackServer, hoarders, neverReads, trickle, type AttackResult } from './attacks.js';
 
 const quick = process.argv.includes('--quick');
+const attacksOnly = process.argv.includes('--attacks');
+
+/** The attacks' sizes and bounds (issue #11). */
+const ATTACKS = {
+  neverReads: { offered: 200 << 20, clients: 4, bound: 64 << 20 },
+  neverReadsStyles: ['legacy', 'legacy-on-modern', 'modern-on-legacy', 'mixed'] as const,
+  trickle: quick
+    ? { clients: 10, perClient: 20_000, bound: 32 << 20 }
+    : { clients: 20, perClient: 30_000, bound: 32 << 20 },
+  trickleStyles: ['legacy', 'modern'] as const,
+  hoarders: { concurrency: 4, queueTimeout: 1_000 },
+  hoarderKinds: ['bounded-modern', 'bounded-mixed'] as const,
+};
 
 /** The sizes of a run. */
 const PLAN = quick
@@ -285,9 +300,55 @@ async function storm(kind: 'modern' | 'mixed'): Promise<void> {
   );
 }
 
+// Each attack gets a fresh server process: memory freed after one attack (but kept by the
+// allocator) must not hide the next one's growth.
+async function attack(
+  check: string,
+  style: Style | 'all',
+  run: (server: AttackServer) => Promise<AttackResult>,
+): Promise<void> {
+  const t0 = performance.now();
+  const server = AttackServer.spawn();
+  try {
+    const { ok, result } = await run(server);
+    record(check, style, ok, result, t0);
+  } catch (error) {
+    record(check, style, false, `failed: ${String(error)}`, t0);
+  } finally {
+    await server.exit();
+  }
+}
+
+async function attacks(): Promise<void> {
+  const never = ATTACKS.neverReads;
+  for (const style of ATTACKS.neverReadsStyles) {
+    await attack(`pipelining client that never reads, ${never.clients} clients`, style, (server) =>
+      neverReads(server, style, never),
+    );
+  }
+  const drip = ATTACKS.trickle;
+  for (const style of ATTACKS.trickleStyles) {
+    await attack(`1-byte-segment trickle, ${drip.clients} connections`, style, (server) =>
+      trickle(server, style, drip),
+    );
+  }
+  for (const kind of ATTACKS.hoarderKinds) {
+    await attack(
+      `idle hoarders against concurrency ${ATTACKS.hoarders.concurrency}`,
+      'all',
+      async (server) => {
+        const { ok, result } = await hoarders(server, kind, ATTACKS.hoarders);
+        return { ok, result: `[${kind}] ${result}` };
+      },
+    );
+  }
+}
+
 async function main(): Promise<number> {
   const started = performance.now();
-  console.log(`dispatch-bridge soak (${quick ? 'quick' : 'full'}), node ${process.version}`);
+  console.log(
+    `dispatch-bridge soak (${quick ? 'quick' : 'full'}${attacksOnly ? ', attacks only' : ''}), node ${process.version}`,
+  );
   const limit = await fdLimit();
   // Each concurrent connection takes two fds in this process (client and server side).
   const needed = 2 * PLAN.connections + 256;
@@ -308,12 +369,15 @@ async function main(): Promise<number> {
   const fds = await openFds();
   const resources = resourceCounts();
 
-  for (const style of STYLES) await concurrent(style);
-  const perStyle = Math.ceil(PLAN.cycles / STYLES.length);
-  for (const style of STYLES) await cycles(style, perStyle);
-  for (const style of STYLES) await slowConsumer(style);
-  for (const kind of HALF_CLOSE_KINDS) await halfClose(kind);
-  for (const kind of ['modern', 'mixed'] as const) await storm(kind);
+  if (!attacksOnly) {
+    for (const style of STYLES) await concurrent(style);
+    const perStyle = Math.ceil(PLAN.cycles / STYLES.length);
+    for (const style of STYLES) await cycles(style, perStyle);
+    for (const style of STYLES) await slowConsumer(style);
+    for (const kind of HALF_CLOSE_KINDS) await halfClose(kind);
+    for (const kind of ['modern', 'mixed'] as const) await storm(kind);
+  }
+  await attacks();
 
   const t0 = performance.now();
   const fdsBack = await settle(async () => (await openFds()) === fds);
@@ -349,7 +413,7 @@ const watchdog = setTimeout(
     console.error('Soak run took too long: stopped');
     process.exit(1);
   },
-  (quick ? 120 : 600) * 1000,
+  (quick ? 180 : 900) * 1000,
 );
 watchdog.unref();
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import type { Address } from '../address.js';
 import { fromAddressInfo } from '../_core/address.js';
+import { describeValue } from './_bytes.js';
 
 export type { Address };
 
@@ -12,6 +13,12 @@ export function toAddress(info: AddressInfo | string | object | null | undefined
   return fromAddressInfo(info) ?? null;
 }
 
+/**
+ * `address` checked as an {@link Address} for `method` (bind, connect); a missing host is every
+ * interface.
+ *
+ * @throws {TypeError} If it is neither `{ host?, port }` nor `{ path }`, or `host` is not a string.
+ */
 export function validateAddress(address: unknown, method: string): Address {
   if (typeof address === 'object' && address !== null) {
     if ('path' in address && typeof address.path === 'string' && address.path !== '') {
@@ -24,8 +31,14 @@ export function validateAddress(address: unknown, method: string): Address {
       address.port >= 0 &&
       address.port <= 65535
     ) {
-      const host = 'host' in address && typeof address.host === 'string' ? address.host : '';
-      return { host, port: address.port };
+      const host = 'host' in address ? address.host : undefined;
+      if (host !== undefined && typeof host !== 'string') {
+        // Not every interface: a host that is not a string is a bug of the caller's.
+        throw new TypeError(
+          `Expected \`host\` of ${method}() to be a string, got \`${describeValue(host)}\` (${typeof host})`,
+        );
+      }
+      return { host: host ?? '', port: address.port };
     }
   }
   throw new TypeError(

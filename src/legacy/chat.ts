@@ -1,19 +1,18 @@
 import process from 'node:process';
-import { LimitOverrunError } from '../errors.js';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
+import { Incoming } from './_incoming.js';
 import { kAtEof, kQueued, kTakeOutput } from './_internal.js';
 import { Fifo } from './_fifo.js';
-import { legacyStats } from './_stats.js';
-import { findPrefixAtEnd } from './_terminator.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import type { Producer } from './producer.js';
 
 /** Options of the {@link AsyncChat} constructor. */
 export interface AsyncChatOptions extends DispatcherOptions {
   /**
-   * The most bytes collected while waiting for a byte-string terminator (one "line"); past it
-   * `handleError(new LimitOverrunError(...))` runs (default: the connection closes).
-   * `Infinity` turns the bound off. Default 1 MiB.
+   * The most bytes collected while waiting for a byte-string terminator (one "line"). A longer
+   * message is reported once, `handleError(new LimitOverrunError(...))` (default: the connection
+   * closes), and discarded up to its terminator: none of it reaches `collectIncomingData()`, and
+   * the messages after it arrive intact. `Infinity` turns the bound off. Default 1 MiB.
    */
   maxIncoming?: number;
 }
@@ -43,6 +42,17 @@ function isProducer(item: Buffer | Producer): item is Producer {
  *
  * At end-of-stream, bytes still held back go to `collectIncomingData()` before `handleClose()`
  * (asynchat dropped them). `collectIncomingData()` is never called with an empty chunk.
+ *
+ * Bounded input, whatever the peer sends:
+ * - While waiting for a byte-string terminator with a finite `maxIncoming`, a message is held
+ *   until its terminator and then handed over in a few large pieces (a message that arrived in
+ *   one read, as one piece). A message longer than `maxIncoming` is reported once
+ *   (`handleError(LimitOverrunError)`) and discarded up to its terminator; a `handleError()` that
+ *   does not close (a server answering "line too long") loses only that message.
+ * - Small reads are coalesced: a peer sending one byte per TCP segment costs memory in
+ *   proportion to its bytes, here and in the pieces `collectIncomingData()` keeps. With a numeric
+ *   terminator (or `maxIncoming: Infinity`) pieces are handed over as they fill (16 KiB) and at
+ *   the terminator; with `null` every read is handed over at once.
  *
  * Output: `push()` and `pushWithProducer()` queue data (strings as UTF-8); it is sent as the
  * transport takes it, in order; `closeWhenDone()` closes once everything queued has been sent.
@@ -79,12 +89,8 @@ export class AsyncChat extends Dispatcher {
   /** The bound on one message's size while waiting for a byte-string terminator. */
   readonly maxIncoming: number;
 
-  #terminator: Buffer | number | null = null;
-  // Received bytes not yet given to collectIncomingData(): only ever a held-back partial
-  // terminator between reads, so prepending it to the next chunk is cheap.
-  #inBuffer: Buffer = EMPTY;
-  // Bytes collected since the last terminator while the terminator is a byte string.
-  #collected = 0;
+  // The input side: terminator, held-back bytes, the current message, the maxIncoming rule.
+  readonly #in: Incoming;
   // Outgoing queue: bytes, producers, and null for closeWhenDone().
   // A ring buffer: a congested transport can leave a million small pushes queued, and
   // Array.shift() would make sending them quadratic.
@@ -114,6 +120,7 @@ export class AsyncChat extends Dispatcher {
       );
     }
     this.maxIncoming = maxIncoming;
+    this.#in = new Incoming(this);
   }
 
   /**
@@ -129,18 +136,19 @@ export class AsyncChat extends Dispatcher {
    * ```
    */
   setTerminator(terminator: string | Uint8Array | number | null): void {
+    let checked: Buffer | number | null;
     if (terminator === null) {
-      this.#terminator = null;
+      checked = null;
     } else if (typeof terminator === 'number') {
       if (!Number.isSafeInteger(terminator) || terminator < 0) {
         throw new RangeError(
           `Expected \`terminator\` to be a non-negative integer, got \`${terminator}\` (number)`,
         );
       }
-      this.#terminator = terminator;
+      checked = terminator;
     } else if (typeof terminator === 'string' || terminator instanceof Uint8Array) {
       // A copy: the caller may reuse its array.
-      this.#terminator = Buffer.from(
+      checked = Buffer.from(
         typeof terminator === 'string' ? Buffer.from(terminator, 'utf8') : terminator,
       );
     } else {
@@ -148,12 +156,12 @@ export class AsyncChat extends Dispatcher {
         `Expected \`terminator\` to be a string, a Uint8Array, a number or null, got \`${describeValue(terminator)}\` (${typeof terminator})`,
       );
     }
-    this.#collected = 0;
+    this.#in.setTerminator(checked);
   }
 
   /** The current terminator: bytes, the count still to collect, or null. */
   getTerminator(): Buffer | number | null {
-    return this.#terminator;
+    return this.#in.terminator;
   }
 
   /** Receives each piece of input (never empty). Override it; the default throws. */
@@ -249,8 +257,7 @@ export class AsyncChat extends Dispatcher {
    * ```
    */
   discardBuffers(): void {
-    this.#inBuffer = EMPTY;
-    this.#collected = 0;
+    this.#in.discard();
     this.#fifo.clear();
     this.#queuedBytes = 0;
   }
@@ -272,8 +279,7 @@ export class AsyncChat extends Dispatcher {
   override handleRead(): void {
     const data = this.recv(this.acInBufferSize);
     if (data.length === 0) return;
-    this.#inBuffer = this.#inBuffer.length > 0 ? Buffer.concat([this.#inBuffer, data]) : data;
-    this.#processInput();
+    this.#in.feed(data);
   }
 
   /**
@@ -424,76 +430,6 @@ export class AsyncChat extends Dispatcher {
 
   /** @internal Bytes held back waiting for the rest of a terminator are delivered at EOF. */
   override [kAtEof](): void {
-    const rest = this.#inBuffer;
-    if (rest.length > 0) {
-      this.#inBuffer = EMPTY;
-      this.collectIncomingData(rest);
-    }
-  }
-
-  // asynchat's handle_read loop, over this.#inBuffer so that discardBuffers() (or a close) from a
-  // callback stops it.
-  #processInput(): void {
-    while (this.#inBuffer.length > 0 && !this.closed) {
-      const buffer = this.#inBuffer;
-      const length = buffer.length;
-      const terminator = this.#terminator;
-      if (
-        terminator === null ||
-        terminator === 0 ||
-        (Buffer.isBuffer(terminator) && terminator.length === 0)
-      ) {
-        this.#inBuffer = EMPTY;
-        this.collectIncomingData(buffer);
-      } else if (typeof terminator === 'number') {
-        if (length < terminator) {
-          this.#inBuffer = EMPTY;
-          this.#terminator = terminator - length;
-          this.collectIncomingData(buffer);
-        } else {
-          this.#inBuffer = length === terminator ? EMPTY : buffer.subarray(terminator);
-          this.#terminator = 0;
-          this.collectIncomingData(buffer.subarray(0, terminator));
-          this.foundTerminator();
-        }
-      } else {
-        const termLength = terminator.length;
-        const index =
-          termLength === 1 ? buffer.indexOf(terminator[0]!) : buffer.indexOf(terminator);
-        legacyStats.bytesScanned += index === -1 ? length : index + termLength;
-        if (index !== -1) {
-          const next = index + termLength;
-          this.#inBuffer = next === length ? EMPTY : buffer.subarray(next);
-          // Don't bother reporting the empty string (source of subtle bugs).
-          if (index > 0) this.#collect(buffer.subarray(0, index));
-          this.#collected = 0;
-          this.foundTerminator();
-        } else {
-          const held = findPrefixAtEnd(buffer, terminator);
-          if (held > 0) {
-            // Copy the few held-back bytes so the whole received chunk can be freed.
-            this.#inBuffer = Buffer.from(buffer.subarray(length - held));
-            if (held !== length) this.#collect(buffer.subarray(0, length - held));
-            return;
-          }
-          this.#inBuffer = EMPTY;
-          this.#collect(buffer);
-        }
-      }
-    }
-  }
-
-  #collect(data: Buffer): void {
-    const total = this.#collected + data.length;
-    if (total > this.maxIncoming) {
-      this.#inBuffer = EMPTY;
-      this.#collected = 0;
-      throw new LimitOverrunError(
-        `Cannot collect incoming data: ${total} bytes without a terminator exceed maxIncoming (${this.maxIncoming})`,
-        total,
-      );
-    }
-    this.#collected = total;
-    this.collectIncomingData(data);
+    this.#in.atEof();
   }
 }

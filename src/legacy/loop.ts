@@ -9,8 +9,9 @@ import {
   kTouch,
   kWait,
 } from './_internal.js';
+import { describeValue } from './_bytes.js';
 import type { Dispatcher } from './dispatcher.js';
-import { socketMap, type SocketMap } from './socket-map.js';
+import { SocketMap, socketMap } from './socket-map.js';
 
 /** Options of {@link loop}. */
 export interface LoopOptions {
@@ -60,6 +61,7 @@ const SWEEP_MS = 10;
  *
  * Resolves when the map is empty, after `count` rounds, or when `signal` aborts.
  *
+ * @throws {TypeError} If `map` is not a SocketMap.
  * @throws {RangeError} If `timeout` or `count` is out of range.
  * @throws {Error} If another `loop()` is already running on the map.
  *
@@ -73,6 +75,11 @@ const SWEEP_MS = 10;
  */
 export async function loop(options: LoopOptions = {}): Promise<void> {
   const map = options.map ?? socketMap;
+  if (!(map instanceof SocketMap)) {
+    throw new TypeError(
+      `Expected \`map\` to be a SocketMap, got \`${describeValue(map)}\` (${typeof map})`,
+    );
+  }
   const timeout = options.timeout ?? 30_000;
   const count = options.count ?? Infinity;
   const signal = options.signal;

@@ -222,6 +222,21 @@ describe('loop()', () => {
     );
   });
 
+  it('rejects a map that is not a SocketMap with a TypeError naming `map` (issue #11)', async () => {
+    for (const [bad, shown] of [
+      [{}, '`Object` (object)'],
+      [[], '`Array` (object)'],
+      ['map', '`map` (string)'],
+      [42, '`42` (number)'],
+    ] as const) {
+      let error: unknown;
+      await loop({ map: bad as unknown as SocketMap }).catch((e: unknown) => (error = e));
+      expect(error).to.be.instanceOf(TypeError);
+      expect((error as Error).message).to.equal(`Expected \`map\` to be a SocketMap, got ${shown}`);
+    }
+    expect(map.looping).to.equal(false);
+  });
+
   it('closes a dispatcher whose handleError() itself throws, and goes on with the others', async () => {
     const logged: string[] = [];
     class Broken extends Counting {
