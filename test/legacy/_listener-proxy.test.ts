@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { toStreams } from '../../src/adapter/index.js';
+import { asDispatcherClass, toStreams } from '../../src/adapter/index.js';
 import { ProxyProtocolError } from '../../src/errors.js';
 import { encodeProxyHeader } from '../../src/_proxy-protocol.js';
 import { Dispatcher, SocketMap, loop, type Address } from '../../src/legacy/index.js';
@@ -150,6 +150,31 @@ describe('Dispatcher#listen() with the PROXY protocol (_listener)', () => {
       socket.destroy();
     });
   }
+
+  it('an async handler served through asDispatcherClass() sees the client from the header in its context', async () => {
+    const Connection = asDispatcherClass(async (reader, writer, context) => {
+      await reader.readLine();
+      writer.write(`${JSON.stringify([context.remoteAddress, writer.getExtraInfo('peername')])}\n`);
+    });
+    class Listener extends QuietDispatcher {
+      override handleAccepted(socket: net.Socket): void {
+        new Connection({ socket, map: this.map });
+      }
+    }
+    const listener = new Listener({ map });
+    listener.bind({ host: '127.0.0.1', port: 0 });
+    await listener.listen(undefined, { proxyProtocol: 'v2' });
+    done = loop({ map, timeout: 50 });
+    const socket = await connect({
+      host: '127.0.0.1',
+      port: (listener.address() as { port: number }).port,
+    });
+    socket.write(Buffer.concat([V2, Buffer.from('who?\n')]));
+    const text = await receive(socket, (t) => t.endsWith('\n'));
+    const client = { ...CLIENT, family: 'IPv4' };
+    expect(JSON.parse(text)).to.deep.equal([client, client]);
+    socket.destroy();
+  });
 
   it("'any' takes both versions on one listener", async () => {
     const { server, port } = await start({ proxyProtocol: 'any' });
