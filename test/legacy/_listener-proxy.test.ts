@@ -237,6 +237,16 @@ describe('Dispatcher#listen() with the PROXY protocol (_listener)', () => {
       'ERR_DB_PROXY_HEADER',
     ],
     [
+      'a v2 header longer than 4096 bytes, as soon as its length is known',
+      { proxyProtocol: 'v2', headerTimeout: 60_000 },
+      (socket) => {
+        const fixed = Buffer.from(V2.subarray(0, 16));
+        fixed.writeUInt16BE(0xffff, 14);
+        socket.write(fixed);
+      },
+      'ERR_DB_PROXY_HEADER',
+    ],
+    [
       'an untrusted balancer',
       { proxyProtocol: 'v2', trustedProxies: ['10.0.0.0/8'] },
       (socket) => socket.write(V2),
