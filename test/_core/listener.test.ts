@@ -4,11 +4,21 @@ import { expect } from 'chai';
 import { AbortError, ProxyProtocolError } from '../../src/errors.js';
 import { Listener, type ListenerOptions } from '../../src/_core/listener.js';
 import { peerAddress, localAddress } from '../../src/_core/address.js';
-import { ProxyHeaderReader, encodeProxyHeader } from '../../src/_proxy-protocol.js';
+import { ProxyHeaderReader } from '../../src/_proxy-protocol.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { activeResources, expectNoLeaks } from '../helpers/leaks.js';
 import { fdCount, within } from '../helpers/peers.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
+import {
+  CLIENT,
+  FRONTEND,
+  LOCAL,
+  V1,
+  V1_CLIENT,
+  V2,
+  closed,
+  tlsAfterHeader,
+} from '../scaling/_proxy-clients.js';
 
 function listener(overrides: Partial<ListenerOptions> = {}): {
   listener: Listener;
@@ -110,16 +120,6 @@ describe('Listener (the accept path of every server)', () => {
   });
 });
 
-const CLIENT = { host: '203.0.113.7', port: 51000 };
-const FRONTEND = { host: '198.51.100.1', port: 443 };
-const V2 = encodeProxyHeader({ version: 2, source: CLIENT, destination: FRONTEND });
-const V1 = encodeProxyHeader({
-  version: 1,
-  source: { host: '2001:db8::7', port: 51001 },
-  destination: { host: '2001:db8::1', port: 443 },
-});
-const LOCAL = encodeProxyHeader({ version: 2, command: 'LOCAL' });
-
 /** A TLS + PROXY listener on loopback; what it handed over and reported. */
 async function tlsProxyListener(overrides: Partial<ListenerOptions> = {}): Promise<{
   listener: Listener;
@@ -150,23 +150,6 @@ async function tlsProxyListener(overrides: Partial<ListenerOptions> = {}): Promi
   return { listener: l, port, accepted, proxyErrors, tlsErrors };
 }
 
-/** Sends `header` over a fresh TCP connection, then runs a TLS client over that connection. */
-function tlsAfterHeader(
-  port: number,
-  header: Buffer,
-  options: tls.ConnectionOptions = {},
-): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const raw = net.connect({ host: '127.0.0.1', port }, () => {
-      raw.write(header);
-      const secure = tls.connect({ socket: raw, ca: cert, servername: 'localhost', ...options });
-      secure.once('secureConnect', () => resolve(secure));
-      secure.once('error', reject);
-    });
-    raw.once('error', reject);
-  });
-}
-
 /** Writes `data` and reads until as many bytes came back (the echo). */
 async function echo(socket: tls.TLSSocket, data: string): Promise<string> {
   let received = '';
@@ -180,16 +163,6 @@ async function echo(socket: tls.TLSSocket, data: string): Promise<string> {
   socket.write(data);
   await done;
   return received;
-}
-
-/** Resolves once `socket` closed (its errors ignored). */
-function closed(socket: net.Socket): Promise<void> {
-  socket.on('error', () => undefined);
-  socket.resume();
-  return new Promise((resolve) => {
-    if (socket.closed) resolve();
-    else socket.once('close', () => resolve());
-  });
 }
 
 describe('Listener with the PROXY protocol and TLS', () => {
@@ -224,11 +197,7 @@ describe('Listener with the PROXY protocol and TLS', () => {
     try {
       const client = await tlsAfterHeader(port, V1);
       expect(await echo(client, 'x')).to.equal('x');
-      expect(peerAddress(accepted[0])).to.deep.equal({
-        host: '2001:db8::7',
-        port: 51001,
-        family: 'IPv6',
-      });
+      expect(peerAddress(accepted[0])).to.deep.equal({ ...V1_CLIENT, family: 'IPv6' });
       client.destroy();
     } finally {
       l.close();

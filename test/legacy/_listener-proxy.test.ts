@@ -7,22 +7,12 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { asDispatcherClass, toStreams } from '../../src/adapter/index.js';
 import { ProxyProtocolError } from '../../src/errors.js';
-import { encodeProxyHeader } from '../../src/_proxy-protocol.js';
 import { Dispatcher, SocketMap, loop, type Address } from '../../src/legacy/index.js';
 import type { ListenOptions } from '../../src/legacy/_listen-options.js';
 import { activeResources, expectNoLeaks } from '../helpers/leaks.js';
 import { fdCount, within } from '../helpers/peers.js';
+import { CLIENT, LOCAL, V1, V1_CLIENT, V2 } from '../scaling/_proxy-clients.js';
 import { QuietDispatcher } from './_support.js';
-
-const CLIENT = { host: '203.0.113.7', port: 51000 };
-const FRONTEND = { host: '198.51.100.1', port: 7000 };
-const V2 = encodeProxyHeader({ version: 2, source: CLIENT, destination: FRONTEND });
-const V1 = encodeProxyHeader({
-  version: 1,
-  source: { host: '2001:db8::7', port: 51001 },
-  destination: { host: '2001:db8::1', port: 7000 },
-});
-const LOCAL = encodeProxyHeader({ version: 2, command: 'LOCAL' });
 
 /** Echoes what it reads, after one line saying who its peer is (socket and bridge views). */
 class WhoAmI extends Dispatcher {
@@ -135,7 +125,7 @@ describe('Dispatcher#listen() with the PROXY protocol (_listener)', () => {
 
   for (const [version, header, client] of [
     ['v2', V2, { ...CLIENT, family: 'IPv4' }],
-    ['v1', V1, { host: '2001:db8::7', port: 51001, family: 'IPv6' }],
+    ['v1', V1, { ...V1_CLIENT, family: 'IPv6' }],
   ] as const) {
     it(`${version}: accept() and the accepted socket give the client's address from the header; the payload that came with it is intact`, async () => {
       const { server, port } = await start({ proxyProtocol: version });
@@ -185,7 +175,7 @@ describe('Dispatcher#listen() with the PROXY protocol (_listener)', () => {
       socket.destroy();
     }
     expect(server.accepted.map((a) => ('host' in a ? a.host : a.path))).to.deep.equal([
-      '2001:db8::7',
+      V1_CLIENT.host,
       CLIENT.host,
     ]);
   });

@@ -15,19 +15,10 @@ import {
   type ServerOptions,
   type StreamHandler,
 } from '../../src/modern/index.js';
-import { encodeProxyHeader } from '../../src/_proxy-protocol.js';
 import { activeResources, expectNoLeaks } from '../helpers/leaks.js';
 import { fdCount, within } from '../helpers/peers.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
-
-const CLIENT = { host: '203.0.113.7', port: 51000 };
-const FRONTEND = { host: '198.51.100.1', port: 443 };
-const V2 = encodeProxyHeader({ version: 2, source: CLIENT, destination: FRONTEND });
-const V1 = encodeProxyHeader({
-  version: 1,
-  source: { host: '2001:db8::7', port: 51001 },
-  destination: { host: '2001:db8::1', port: 443 },
-});
+import { CLIENT, FRONTEND, V1, V1_CLIENT, V2, closed, tlsAfterHeader } from './_proxy-clients.js';
 
 /** TLS with client certificates: the test certificate is its own CA. */
 const TLS = { key, cert, ca: cert, requestCert: true };
@@ -61,22 +52,12 @@ class LegacyWhoAmI extends AsyncChat {
   }
 }
 
-/** Writes `header` over TCP, then runs TLS over that connection; resolves once secure. */
-function tlsAfterHeader(
+/** With the client certificate by default. */
+const tlsClient = (
   port: number,
   header: Buffer,
   options: tls.ConnectionOptions = { key, cert },
-): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const raw = net.connect({ host: '127.0.0.1', port }, () => {
-      raw.write(header);
-      const secure = tls.connect({ socket: raw, ca: cert, servername: 'localhost', ...options });
-      secure.once('secureConnect', () => resolve(secure));
-      secure.once('error', reject);
-    });
-    raw.once('error', reject);
-  });
-}
+): Promise<tls.TLSSocket> => tlsAfterHeader(port, header, options);
 
 /** Sends one line and reads the one-line answer, then closes. */
 async function ask(socket: tls.TLSSocket): Promise<string> {
@@ -94,16 +75,6 @@ async function ask(socket: tls.TLSSocket): Promise<string> {
   await answered;
   socket.end();
   return received;
-}
-
-/** Resolves once `socket` closed (its errors ignored); whether it ever became secure. */
-function closed(socket: net.Socket): Promise<void> {
-  socket.on('error', () => undefined);
-  socket.resume();
-  return new Promise((resolve) => {
-    if (socket.closed) resolve();
-    else socket.once('close', () => resolve());
-  });
 }
 
 describe('TLS servers with the PROXY protocol (header on the raw socket, then the handshake)', () => {
@@ -134,7 +105,7 @@ describe('TLS servers with the PROXY protocol (header on the raw socket, then th
 
   it('startServer: the handler sees the client from the header, and its certificate, authorized', async () => {
     const port = await serve();
-    const answer = JSON.parse(await ask(await tlsAfterHeader(port, V2))) as unknown;
+    const answer = JSON.parse(await ask(await tlsClient(port, V2))) as unknown;
     expect(answer).to.deep.equal({
       context: { ...CLIENT, family: 'IPv4' },
       peername: { ...CLIENT, family: 'IPv4' },
@@ -142,14 +113,14 @@ describe('TLS servers with the PROXY protocol (header on the raw socket, then th
       authorized: true,
       cn: 'localhost',
     });
-    const v1 = JSON.parse(await ask(await tlsAfterHeader(port, V1))) as { context: unknown };
-    expect(v1.context).to.deep.equal({ host: '2001:db8::7', port: 51001, family: 'IPv6' });
+    const v1 = JSON.parse(await ask(await tlsClient(port, V1))) as { context: unknown };
+    expect(v1.context).to.deep.equal({ ...V1_CLIENT, family: 'IPv6' });
     expect(errors).to.deep.equal([]);
   });
 
   it('startServer: a client without a certificate is refused by the handshake (rejectUnauthorized)', async () => {
     const port = await serve();
-    const outcome = await tlsAfterHeader(port, V2, {}).then(
+    const outcome = await tlsClient(port, V2, {}).then(
       async (socket) => {
         // TLS 1.3: the client learns of the refusal after its handshake, at its first read
         const text = await ask(socket).catch((error: NodeJS.ErrnoException) => error.code);
@@ -227,14 +198,14 @@ describe('TLS servers with the PROXY protocol (header on the raw socket, then th
     });
     try {
       const port = (mixed.address() as { port: number }).port;
-      expect(await ask(await tlsAfterHeader(port, V2))).to.equal(
+      expect(await ask(await tlsClient(port, V2))).to.equal(
         `legacy ${CLIENT.host} ${CLIENT.port} true\n`,
       );
-      const modern = JSON.parse(await ask(await tlsAfterHeader(port, V1))) as {
+      const modern = JSON.parse(await ask(await tlsClient(port, V1))) as {
         context: unknown;
         authorized: boolean;
       };
-      expect(modern.context).to.deep.equal({ host: '2001:db8::7', port: 51001, family: 'IPv6' });
+      expect(modern.context).to.deep.equal({ ...V1_CLIENT, family: 'IPv6' });
       expect(modern.authorized).to.equal(true);
     } finally {
       await mixed.shutdown({ timeout: 0 });
