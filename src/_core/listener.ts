@@ -162,23 +162,12 @@ export class Listener {
     socket: net.Socket,
     then: (socket: net.Socket, header: ProxyHeader) => void,
   ): void {
-    this.#awaitingHeader.add(socket);
-    const settled = (): void => {
-      this.#awaitingHeader.delete(socket);
-    };
     takeProxyHeader(reader, socket, {
       path: this.#options.path,
+      awaiting: this.#awaitingHeader,
       closing: () => this.#closing,
-      ready: (ready, header) => {
-        settled();
-        then(ready, header);
-      },
-      local: settled,
-      dropped: settled,
-      refused: (error) => {
-        settled();
-        this.#options.onProxyError?.(error);
-      },
+      ready: then,
+      refused: (error) => this.#options.onProxyError?.(error),
     });
   }
 

@@ -17,22 +17,24 @@ import { closeGracefully } from './linger.js';
 export interface ProxyAcceptHooks {
   /** A Unix-socket listener's path: its peers have no address, so they are `{ path }`. */
   path?: string | undefined;
+  /**
+   * The listener's sockets still waiting for their header: `socket` is in it until the header
+   * is settled (before any other hook runs), so that the listener can bound and close them.
+   */
+  awaiting?: Set<net.Socket> | undefined;
   /** Whether the listener is closing: a header that completes then is not handed over. */
   closing(): boolean;
   /** A good PROXY header: the socket's addresses are the client's; hand it over. */
   ready(socket: net.Socket, header: ProxyHeader): void;
-  /** A LOCAL header (a health check): the socket is closing gracefully, no handler runs. */
-  local?: ((socket: net.Socket) => void) | undefined;
   /** A bad, missing, untrusted or too slow header: the socket is already destroyed. */
   refused(error: unknown, socket: net.Socket): void;
-  /** The listener closed while the header was awaited: the socket is already destroyed. */
-  dropped?: ((socket: net.Socket) => void) | undefined;
 }
 
 /**
- * Reads the PROXY header off a freshly accepted `socket` with `reader`, then tells `hooks` what
- * came of it (exactly one hook is called, once). Call it before anything reads the socket; the
- * bytes after the header stay in the socket for whoever reads it next.
+ * Reads the PROXY header off a freshly accepted `socket` with `reader`, then hands the socket on
+ * (`ready`), closes it (LOCAL: gracefully; a bad header: destroyed, then `refused`), or, when
+ * the listener closed meanwhile, destroys it silently. Call it before anything reads the socket;
+ * the bytes after the header stay in the socket for whoever reads it next.
  *
  * @example
  * ```ts
@@ -50,27 +52,27 @@ export function takeProxyHeader(
   socket: net.Socket,
   hooks: ProxyAcceptHooks,
 ): void {
-  const { path } = hooks;
+  const { path, awaiting } = hooks;
+  awaiting?.add(socket);
   reader.read(socket, path === undefined ? {} : { peer: { path } }).then(
     (header) => {
+      awaiting?.delete(socket);
       if (socket.destroyed || hooks.closing()) {
         socket.destroy();
-        hooks.dropped?.(socket);
         return;
       }
       if (header.command === 'LOCAL') {
         closeGracefully(socket);
-        hooks.local?.(socket);
         return;
       }
       setProxiedAddresses(socket, header.source, header.destination);
       hooks.ready(socket, header);
     },
     (error: unknown) => {
+      awaiting?.delete(socket);
       socket.destroy();
       // A listener that closed destroyed its sockets still waiting: not the peer's fault.
-      if (hooks.closing()) hooks.dropped?.(socket);
-      else hooks.refused(error, socket);
+      if (!hooks.closing()) hooks.refused(error, socket);
     },
   );
 }

@@ -74,11 +74,6 @@ export class Listener {
     return this.#pending.length;
   }
 
-  /** How many accepted connections still wait for their PROXY header. */
-  get awaitingHeaderCount(): number {
-    return this.#awaitingHeader.size;
-  }
-
   /** Listens on `bound`; rejects with the server's error, or an AbortError after `close()`. */
   listen(bound: Address, backlog: number): Promise<void> {
     const server = this.server;
@@ -166,21 +161,12 @@ export class Listener {
   }
 
   #readProxyHeader(reader: ProxyHeaderReader, socket: net.Socket): void {
-    this.#awaitingHeader.add(socket);
-    const settled = (): void => {
-      this.#awaitingHeader.delete(socket);
-    };
     takeProxyHeader(reader, socket, {
       path: this.#path,
+      awaiting: this.#awaitingHeader,
       closing: () => this.#closed,
-      ready: (ready) => {
-        settled();
-        this.#offer(ready);
-      },
-      local: settled,
-      dropped: settled,
+      ready: (ready) => this.#offer(ready),
       refused: (error) => {
-        settled();
         this.#hooks.refused?.();
         this.#hooks.proxyError?.(
           error instanceof ProxyProtocolError
