@@ -3,19 +3,23 @@
 //   start()          listens on every host (one port shared), in order; a close() meanwhile makes
 //                    it reject with AbortError and leaves nothing listening
 //   'connection'     every TCP socket is tracked from its first moment (TLS ones in handshake too)
+//   PROXY protocol   the header is read off the raw TCP socket first (src/_core/proxy-accept.ts);
+//                    only then does the connection go on: to its handler, or for TLS to the
+//                    handshake, so that the balancer's header never reaches the TLS layer
 //   TLS              the server is created NOT half-open, so a client that sends part of a
 //                    ClientHello and a FIN is closed at once; a connection becomes half-open only
 //                    once its handshake is done. Every tlsClientError (a failed or stalled
 //                    handshake, handshakeTimeout) destroys the socket.
-//   close()          stops listening (idempotent); closed() resolves once every net.Server closed
+//   close()          stops listening (idempotent) and destroys the sockets still waiting for
+//                    their PROXY header; closed() resolves once every net.Server closed
 //   destroyAll()     cuts every tracked socket (a forced shutdown)
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Address } from '../address.js';
 import { AbortError } from '../errors.js';
-import type { ProxyHeaderReader } from '../_proxy-protocol.js';
+import type { ProxyHeader, ProxyHeaderReader } from '../_proxy-protocol.js';
 import { fromAddressInfo, setProxiedAddresses } from './address.js';
-import { closeGracefully } from './linger.js';
+import { takeProxyHeader } from './proxy-accept.js';
 
 export interface ListenerOptions {
   hosts: readonly (string | undefined)[];
@@ -48,6 +52,13 @@ export class Listener {
   readonly #options: ListenerOptions;
   readonly #servers: net.Server[] = [];
   readonly #sockets = new Set<net.Socket>();
+  // Raw sockets whose PROXY header is still awaited: close() destroys them (no handler is theirs).
+  readonly #awaitingHeader = new Set<net.Socket>();
+  // With tls and a PROXY header: the TLS server that runs the handshakes (it never listens; each
+  // raw socket is given to it with emit('connection') once its header is read), and the header
+  // of each raw socket in handshake, whose addresses the TLS socket takes over.
+  #tlsServer: tls.Server | undefined;
+  readonly #headers = new WeakMap<net.Socket, ProxyHeader>();
   #openServers = 0;
   #closing = false;
   #closedWaiters: (() => void)[] = [];
@@ -126,6 +137,7 @@ export class Listener {
         server.once('error', () => queueMicrotask(() => this.#settleServer()));
       }
     }
+    for (const socket of this.#awaitingHeader) socket.destroy();
     this.#checkClosed();
   }
 
@@ -143,26 +155,27 @@ export class Listener {
   }
 
   // The PROXY header comes first: the client's addresses from it become the connection's; a
-  // LOCAL header (a balancer's health check) is closed without a handler.
-  #readProxyHeader(reader: ProxyHeaderReader, socket: net.Socket): void {
-    const path = this.#options.path;
-    reader.read(socket, path === undefined ? {} : { peer: { path } }).then(
-      (header) => {
-        if (socket.destroyed) return;
-        if (header.command === 'LOCAL') {
-          closeGracefully(socket);
-          return;
-        }
-        setProxiedAddresses(socket, header.source, header.destination);
-        if (this.#closing) socket.destroy();
-        else this.#options.onConnection(socket);
-      },
-      (error: unknown) => {
-        socket.destroy();
-        this.#options.onProxyError?.(error);
-      },
-    );
+  // LOCAL header (a balancer's health check) is closed without a handler. `then` is where the
+  // connection goes next: its handler, or the TLS handshake.
+  #readProxyHeader(
+    reader: ProxyHeaderReader,
+    socket: net.Socket,
+    then: (socket: net.Socket, header: ProxyHeader) => void,
+  ): void {
+    takeProxyHeader(reader, socket, {
+      path: this.#options.path,
+      awaiting: this.#awaitingHeader,
+      closing: () => this.#closing,
+      ready: then,
+      refused: (error) => this.#options.onProxyError?.(error),
+    });
   }
+
+  // A raw socket with its PROXY header read goes to the TLS server's handshake (see #tlsServer).
+  #startHandshake = (socket: net.Socket, header: ProxyHeader): void => {
+    this.#headers.set(socket, header);
+    this.#tlsServer!.emit('connection', socket);
+  };
 
   #pendingServers(): number {
     return this.#servers.filter((server) => !server.listening && !closedServers.has(server)).length;
@@ -199,20 +212,19 @@ export class Listener {
       }
       // Half-open only once the handshake is done (see the module comment).
       socket.allowHalfOpen = true;
-      if (options.proxy === undefined) options.onConnection(socket);
-      else this.#readProxyHeader(options.proxy, socket);
+      options.onConnection(socket);
     };
     // The tracking listener comes first, so that a refused socket never reaches onSocket.
-    const track = (socket: net.Socket): void => {
+    const track = (socket: net.Socket): boolean => {
       if (this.#closing) {
         socket.destroy();
-        return;
+        return false;
       }
       const max = options.maxConnections;
       if (max !== undefined && this.#sockets.size >= max) {
         socket.destroy();
         options.onRefused?.();
-        return;
+        return false;
       }
       this.#sockets.add(socket);
       socket.once('close', () => {
@@ -221,26 +233,63 @@ export class Listener {
       });
       // Until a handler owns it, an error of the socket is nobody's (a reset in handshake).
       socket.on('error', ignore);
+      return true;
     };
-    let server: net.Server;
-    if (options.tls !== undefined) {
-      server = tls.createServer({
-        ...options.tls,
-        handshakeTimeout: options.handshakeTimeout,
-        allowHalfOpen: false,
-        noDelay: true,
+    const proxy = options.proxy;
+    if (options.tls !== undefined && proxy !== undefined) {
+      // PROXY first, on the raw TCP socket; then the handshake, by one TLS server that never
+      // listens. Its raw sockets are not half-open either (see the module comment).
+      this.#tlsServer ??= this.#createTlsServer(onSocket);
+      const server = net.createServer({ allowHalfOpen: false, noDelay: true });
+      server.on('connection', (socket: net.Socket) => {
+        if (track(socket)) this.#readProxyHeader(proxy, socket, this.#startHandshake);
       });
-      server.prependListener('connection', track);
-      server.on('secureConnection', onSocket);
-      server.on('tlsClientError', (error: Error, socket: net.Socket) => {
-        socket.destroy();
-        options.onTlsClientError?.(error);
-      });
-    } else {
-      server = net.createServer({ allowHalfOpen: true, noDelay: true });
-      server.on('connection', track);
-      server.on('connection', onSocket);
+      return server;
     }
+    if (options.tls !== undefined) {
+      const server = this.#createTlsServer(onSocket);
+      server.prependListener('connection', (socket: net.Socket) => void track(socket));
+      return server;
+    }
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    server.on('connection', (socket: net.Socket) => {
+      if (!track(socket)) return;
+      if (this.#closing || socket.destroyed) socket.destroy();
+      else if (proxy === undefined) onSocket(socket);
+      else this.#readProxyHeader(proxy, socket, onSocket);
+    });
+    return server;
+  }
+
+  #createTlsServer(onSocket: (socket: net.Socket) => void): tls.Server {
+    const options = this.#options;
+    const server = tls.createServer({
+      ...options.tls,
+      handshakeTimeout: options.handshakeTimeout,
+      allowHalfOpen: false,
+      noDelay: true,
+    });
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      // The TLS socket reads its peer off the raw socket's handle (the balancer): give it the
+      // header's addresses. `_parent` (the wrapped net.Socket) is Node's, stable since 0.11; the
+      // public API has no other link from a server's TLS socket to its raw socket.
+      const raw = (socket as unknown as { _parent?: unknown })._parent;
+      const header = raw instanceof net.Socket ? this.#headers.get(raw) : undefined;
+      if (header !== undefined) setProxiedAddresses(socket, header.source, header.destination);
+      else if (options.proxy !== undefined) {
+        // Never hand over a proxied connection with the balancer's address as the client's.
+        socket.destroy();
+        options.onTlsClientError?.(
+          new Error('Cannot find the PROXY header of a TLS connection: its socket was replaced'),
+        );
+        return;
+      }
+      onSocket(socket);
+    });
+    server.on('tlsClientError', (error: Error, socket: net.Socket) => {
+      socket.destroy();
+      options.onTlsClientError?.(error);
+    });
     return server;
   }
 }

@@ -141,11 +141,8 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
     optionalMs('handshakeTimeout', options.handshakeTimeout, false) ?? DEFAULT_HANDSHAKE_TIMEOUT;
   let proxy: ProxyHeaderReader | undefined;
   if (options.proxyProtocol !== undefined) {
-    if (tlsOptions !== undefined) {
-      throw new TypeError(
-        'Cannot combine `proxyProtocol` with `tls` yet: terminate TLS at the balancer, or serve plain TCP behind it',
-      );
-    }
+    // With `tls` too, the header is read off the raw TCP socket before the TLS handshake
+    // (src/_core/listener.ts): a balancer in TCP mode passes TLS through to us.
     proxy = new ProxyHeaderReader(
       {
         version: options.proxyProtocol,

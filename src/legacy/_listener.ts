@@ -1,10 +1,19 @@
 // The listening side of a Dispatcher (internal): bind/listen, the bounded accept queue, accept()
 // and the close of a listener, including a close() that comes before listening has finished.
+//
+// With the PROXY protocol, a connection is offered to accept() only once its header is read
+// (by the servers' own step, src/_core/proxy-accept.ts): until then it waits outside the accept
+// queue, but counts against its bound, so that slow or silent peers cannot hold more sockets
+// than the queue would. A bad, missing, untrusted or too slow header closes that connection
+// (the map's stats() count it as refused) and is reported to `onProxyError`, never to
+// handleError(): one bad peer must not close the listening dispatcher.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { peerAddress } from '../_core/address.js';
-import { AbortError } from '../errors.js';
+import { takeProxyHeader } from '../_core/proxy-accept.js';
+import { AbortError, ProxyProtocolError } from '../errors.js';
 import { toAddress, type Address } from './_address.js';
+import type { ProxyHeaderReader } from '../_proxy-protocol.js';
 
 // The least number of accepted connections a listener lets wait for accept() (see listen()).
 export const MIN_ACCEPT_QUEUE = 511;
@@ -19,36 +28,44 @@ export interface AcceptedConnection {
   address: Address;
 }
 
+/** What a {@link Listener} tells its dispatcher. */
+export interface ListenerHooks {
+  /** A new connection waits for accept(). */
+  pending(): void;
+  /** An error of the listening socket once listening. */
+  error(error: unknown): void;
+  /** A connection was refused: the accept queue was full, or its PROXY header was bad. */
+  refused?: (() => void) | undefined;
+  /** Reads each connection's PROXY protocol header before it is offered (see the module comment). */
+  proxy?: ProxyHeaderReader | undefined;
+  /** A connection closed for its PROXY header (already destroyed). */
+  proxyError?: ((error: ProxyProtocolError) => void) | undefined;
+}
+
 /** A `net.Server` and the connections it accepted that nobody took with `accept()` yet. */
 export class Listener {
   readonly server: net.Server;
   // Accepted sockets not yet taken by accept(); each carries the `swallow` error listener.
   readonly #pending: net.Socket[] = [];
+  // Accepted sockets whose PROXY header is still awaited (with the `swallow` listener too); they
+  // count against #limit, and close() destroys them.
+  readonly #awaitingHeader = new Set<net.Socket>();
   // How many accepted connections may wait for accept(): max(listen()'s backlog, 511).
   readonly #limit: number;
-  // A new pending connection, or a server error once listening.
-  readonly #onPending: () => void;
-  readonly #onError: (error: unknown) => void;
+  readonly #hooks: ListenerHooks;
+  // The listening path (a Unix socket), whose peers are `{ path }` for the PROXY header's check.
+  #path: string | undefined;
   // Rejects the listen() promise while it is pending (close() before listening finished).
   #abort: ((error: Error) => void) | null = null;
   #listening = false;
   #closed = false;
 
-  readonly #onRefused: (() => void) | undefined;
-
-  constructor(
-    backlog: number,
-    onPending: () => void,
-    onError: (error: unknown) => void,
-    onRefused?: () => void,
-  ) {
+  constructor(backlog: number, hooks: ListenerHooks) {
     // allowHalfOpen: like a kernel socket, end-of-stream from the peer does not end our side;
     // the dispatcher decides (asyncore: recv() returns b'' -> handleClose()).
     this.server = net.createServer({ allowHalfOpen: true });
     this.#limit = Math.max(backlog, MIN_ACCEPT_QUEUE);
-    this.#onPending = onPending;
-    this.#onError = onError;
-    this.#onRefused = onRefused;
+    this.#hooks = hooks;
     this.server.on('connection', this.#onConnection);
   }
 
@@ -67,6 +84,7 @@ export class Listener {
         reject(error);
       };
       this.#abort = fail;
+      this.#path = 'path' in bound ? bound.path : undefined;
       server.once('error', fail);
       const options =
         'path' in bound
@@ -117,17 +135,45 @@ export class Listener {
       server.once('listening', () => server.close());
     }
     for (const socket of this.#pending.splice(0)) socket.destroy();
+    for (const socket of this.#awaitingHeader) socket.destroy();
   }
 
+  #onError = (error: unknown): void => {
+    this.#hooks.error(error);
+  };
+
   #onConnection = (socket: net.Socket): void => {
-    if (this.#pending.length >= this.#limit) {
+    if (this.#pending.length + this.#awaitingHeader.size >= this.#limit) {
       // The queue is full: refuse, as a full kernel backlog would, rather than grow without end.
       socket.destroy();
-      this.#onRefused?.();
+      this.#hooks.refused?.();
       return;
     }
     socket.on('error', swallow);
-    this.#pending.push(socket);
-    this.#onPending();
+    const proxy = this.#hooks.proxy;
+    if (proxy === undefined) this.#offer(socket);
+    else this.#readProxyHeader(proxy, socket);
   };
+
+  #offer(socket: net.Socket): void {
+    this.#pending.push(socket);
+    this.#hooks.pending();
+  }
+
+  #readProxyHeader(reader: ProxyHeaderReader, socket: net.Socket): void {
+    takeProxyHeader(reader, socket, {
+      path: this.#path,
+      awaiting: this.#awaitingHeader,
+      closing: () => this.#closed,
+      ready: (ready) => this.#offer(ready),
+      refused: (error) => {
+        this.#hooks.refused?.();
+        this.#hooks.proxyError?.(
+          error instanceof ProxyProtocolError
+            ? error
+            : new ProxyProtocolError('ERR_DB_PROXY_HEADER', String(error), { cause: error }),
+        );
+      },
+    });
+  }
 }

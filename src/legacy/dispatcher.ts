@@ -19,6 +19,7 @@ import {
   kTouch,
 } from './_internal.js';
 import { Listener } from './_listener.js';
+import { checkListenOptions, proxyErrorReporter, type ListenOptions } from './_listen-options.js';
 import { Lifecycle, PendingClose, State } from './_lifecycle.js';
 import { Transport, type ConnectEvent } from './_transport.js';
 import { connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
@@ -229,26 +230,43 @@ export class Dispatcher extends DispatcherHandlers {
    * `close()` before listening has finished rejects it with an `AbortError`
    * (`ERR_DB_ABORTED`), and nothing listens afterwards.
    *
+   * Behind a load balancer, `options` takes HAProxy's PROXY protocol (see {@link ListenOptions}):
+   * each connection's header is read before it is offered to `handleAccept()`, and `accept()`'s
+   * `address` and the socket's peer are the client's from it. A bad, missing, untrusted or slow
+   * header closes that connection and is reported (`onProxyError`, else `logInfo()` as a
+   * warning), never to `handleError()`: the listener goes on.
+   *
    * @param backlog The pending-connection queue length, given to the kernel too (default 511).
-   * @throws {RangeError} If `backlog` is not a positive integer.
+   * @param options The PROXY protocol options, checked before anything listens.
+   * @throws {RangeError} If `backlog` is not a positive integer, or a PROXY option is out of range.
+   * @throws {TypeError} If an option has the wrong type, or comes without `proxyProtocol`.
    *
    * @example
    * ```ts
    * server.bind({ host: '127.0.0.1', port: 0 });
    * await server.listen();
    * console.log(server.address()); // { host: '127.0.0.1', port: 40123 }
+   * // behind HAProxy (`send-proxy-v2`) at 10.0.0.2:
+   * // await server.listen(511, { proxyProtocol: 'v2', trustedProxies: ['10.0.0.2'] });
    * ```
    */
-  async listen(backlog = 511): Promise<void> {
+  async listen(backlog = 511, options?: ListenOptions): Promise<void> {
     validatePositiveInteger(backlog, 'backlog');
+    const proxy = checkListenOptions(options);
     this.#assertOpen('listen');
     const bound = this.#bound;
     if (bound === null) throw new Error('Cannot listen(): call bind() first');
     if (this.#life.transport !== null || this.#life.listener !== null) {
       throw new Error('Cannot listen(): the dispatcher already has a socket');
     }
-    const listener = new Listener(backlog, this.#onWake, this.#onListenerError, () => {
-      this.map[kStats].refused++;
+    const listener = new Listener(backlog, {
+      pending: this.#onWake,
+      error: this.#onListenerError,
+      refused: () => {
+        this.map[kStats].refused++;
+      },
+      proxy: proxy?.reader,
+      proxyError: proxy && proxyErrorReporter(this, proxy.onProxyError),
     });
     this.#life.listener = listener;
     this.#life.state = State.Listening;

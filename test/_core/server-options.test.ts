@@ -79,6 +79,30 @@ describe('server options (one check for every server)', () => {
     expect(() => optionalPositive('x', 0)).to.throw(RangeError, '`x`');
   });
 
+  it('takes proxyProtocol with tls (the header is read before the handshake), bounded by handshakeTimeout', () => {
+    const limits = checkServerOptions({
+      tls: { key, cert },
+      proxyProtocol: 'v2',
+      trustedProxies: ['10.0.0.0/8'],
+      handshakeTimeout: 3_000,
+    });
+    expect(limits.tls).to.deep.equal({ key, cert });
+    expect(limits.proxy?.version).to.equal('v2');
+    expect(limits.proxy?.timeout).to.equal(3_000);
+    expect(limits.proxy?.trustedProxies).to.deep.equal(['10.0.0.0/8']);
+  });
+
+  it('refuses bad PROXY options with an error naming them', () => {
+    expect(() => checkServerOptions({ proxyProtocol: 'v3' as never })).to.throw(
+      RangeError,
+      '`proxyProtocol`',
+    );
+    expect(() => checkServerOptions({ trustedProxies: ['127.0.0.1'] })).to.throw(
+      TypeError,
+      '`trustedProxies`',
+    );
+  });
+
   it('startServer() checks them before it listens: the client spelling `tls: true` is refused', async () => {
     const error = await startServer(() => undefined, { tls: true as never }).then(
       () => null,
