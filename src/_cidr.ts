@@ -9,6 +9,7 @@
 import net from 'node:net';
 
 import type { Address } from './address.js';
+import { InvalidArgumentError, OutOfRangeError } from './errors.js';
 
 /**
  * The peers trusted by default: loopback only (`127.0.0.0/8`, `::1`, `::ffff:127.0.0.0/104`),
@@ -43,7 +44,7 @@ function show(value: unknown): string {
  */
 export function compileTrustedProxies(list: unknown, name = 'trustedProxies'): TrustedProxies {
   if (!Array.isArray(list)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`${name}\` to be an array of addresses or CIDR ranges, got ${show(list)}`,
     );
   }
@@ -53,7 +54,7 @@ export function compileTrustedProxies(list: unknown, name = 'trustedProxies'): T
   list.forEach((entry: unknown, index) => {
     const label = `${name}[${index}]`;
     if (typeof entry !== 'string') {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`${label}\` to be an address or CIDR range string, got ${show(entry)}`,
       );
     }
@@ -70,7 +71,7 @@ export function compileTrustedProxies(list: unknown, name = 'trustedProxies'): T
         ? 'ipv6'
         : '';
     if (family === '') {
-      throw new RangeError(
+      throw new OutOfRangeError(
         `Expected \`${label}\` to be an IPv4 or IPv6 address or CIDR range (or 'unix'), got ${show(entry)}`,
       );
     }
@@ -82,7 +83,7 @@ export function compileTrustedProxies(list: unknown, name = 'trustedProxies'): T
     const max = family === 'ipv4' ? 32 : 128;
     const prefix = Number(bits);
     if (!/^(0|[1-9][0-9]*)$/.test(bits) || prefix > max) {
-      throw new RangeError(
+      throw new OutOfRangeError(
         `Expected the prefix length of \`${label}\` to be an integer from 0 to ${max}, got ${show(entry)}`,
       );
     }

@@ -17,7 +17,7 @@ import {
 /** Which header versions a listener accepts: only v1, only v2, or either (told apart by signature). */
 export type ProxyProtocolVersion = 'v1' | 'v2' | 'any';
 
-import { ProxyProtocolError, type ProxyProtocolErrorCode } from './errors.js';
+import { OutOfRangeError, ProxyProtocolError, type ProxyProtocolErrorCode } from './errors.js';
 
 export { ProxyProtocolError, type ProxyProtocolErrorCode };
 
@@ -395,16 +395,16 @@ export interface ProxyHeaderFields {
 export function encodeProxyHeader(fields: ProxyHeaderFields): Buffer {
   const { source, destination } = fields;
   if ((source === undefined) !== (destination === undefined)) {
-    throw new RangeError('Expected both `source` and `destination`, or neither');
+    throw new OutOfRangeError('Expected both `source` and `destination`, or neither');
   }
   const family = source === undefined ? 'unspec' : familyOf(source);
   if (destination !== undefined && familyOf(destination) !== family) {
-    throw new RangeError('Expected `source` and `destination` of one address family');
+    throw new OutOfRangeError('Expected `source` and `destination` of one address family');
   }
   if (fields.version === 1) {
-    if (fields.command === 'LOCAL') throw new RangeError('A v1 header cannot carry LOCAL');
+    if (fields.command === 'LOCAL') throw new OutOfRangeError('A v1 header cannot carry LOCAL');
     if (family === 'unspec') return Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
-    if (family === 'unix') throw new RangeError('A v1 header cannot carry Unix addresses');
+    if (family === 'unix') throw new OutOfRangeError('A v1 header cannot carry Unix addresses');
     const [s, d] = [source, destination] as [Endpoint, Endpoint];
     const protocol = family === 'IPv4' ? 'TCP4' : 'TCP6';
     const line = `PROXY ${protocol} ${s.host} ${d.host} ${port(s)} ${port(d)}\r\n`;
@@ -414,7 +414,8 @@ export function encodeProxyHeader(fields: ProxyHeaderFields): Buffer {
   if (family === 'unix') {
     for (const a of [source, destination] as [{ path: string }, { path: string }]) {
       const bytes = Buffer.alloc(UNIX_PATH_BYTES);
-      if (Buffer.byteLength(a.path) > UNIX_PATH_BYTES) throw new RangeError('Unix path too long');
+      if (Buffer.byteLength(a.path) > UNIX_PATH_BYTES)
+        throw new OutOfRangeError('Unix path too long');
       bytes.write(a.path, 'utf8');
       parts.push(bytes);
     }
@@ -442,7 +443,7 @@ export function encodeProxyHeader(fields: ProxyHeaderFields): Buffer {
   fixed[12] = fields.command === 'LOCAL' ? 0x20 : 0x21;
   const transport = family === 'unspec' ? 0 : fields.transport === 'dgram' ? 2 : 1;
   fixed[13] = (V2_FAMILIES.indexOf(family) << 4) | transport;
-  if (offset - 16 > 0xffff) throw new RangeError('A v2 header is at most 65551 bytes');
+  if (offset - 16 > 0xffff) throw new OutOfRangeError('A v2 header is at most 65551 bytes');
   fixed.writeUInt16BE(offset - 16, 14);
   const header = Buffer.concat([fixed, ...parts]);
   if (crcAt !== -1) {
@@ -458,12 +459,12 @@ function familyOf(address: Address): 'IPv4' | 'IPv6' | 'unix' {
   if ('path' in address) return 'unix';
   if (net.isIPv4(address.host)) return 'IPv4';
   if (net.isIPv6(address.host)) return 'IPv6';
-  throw new RangeError(`Expected an IP address, got ${JSON.stringify(address.host)}`);
+  throw new OutOfRangeError(`Expected an IP address, got ${JSON.stringify(address.host)}`);
 }
 
 function port(address: Endpoint): number {
   if (!Number.isInteger(address.port) || address.port < 0 || address.port > 0xffff) {
-    throw new RangeError(`Expected a port from 0 to 65535, got ${address.port}`);
+    throw new OutOfRangeError(`Expected a port from 0 to 65535, got ${address.port}`);
   }
   return address.port;
 }

@@ -30,6 +30,7 @@ import {
   type ProxyProtocolErrorCode,
   type ProxyProtocolVersion,
 } from './_proxy-header.js';
+import { InvalidArgumentError, OutOfRangeError } from './errors.js';
 
 export { DEFAULT_TRUSTED_PROXIES, normalizeAddress };
 export * from './_proxy-header.js';
@@ -117,13 +118,17 @@ export class ProxyHeaderReader {
 
   constructor(options: ProxyProtocolOptions = {}, names: ProxyProtocolOptionNames = {}) {
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`Expected PROXY protocol options to be an object, got ${shown(options)}`);
+      throw new InvalidArgumentError(
+        `Expected PROXY protocol options to be an object, got ${shown(options)}`,
+      );
     }
     const name = (key: keyof ProxyProtocolOptions): string => names[key] ?? key;
     const version: unknown = options.version ?? 'any';
     if (version !== 'v1' && version !== 'v2' && version !== 'any') {
       const message = `Expected \`${name('version')}\` to be 'v1', 'v2' or 'any', got ${shown(version)}`;
-      throw typeof version === 'string' ? new RangeError(message) : new TypeError(message);
+      throw typeof version === 'string'
+        ? new OutOfRangeError(message)
+        : new InvalidArgumentError(message);
     }
     this.version = version;
     this.#trusted = compileTrustedProxies(
@@ -158,10 +163,12 @@ export class ProxyHeaderReader {
   read(socket: Duplex, options: ReadProxyHeaderOptions = {}): Promise<ProxyHeader> {
     const { signal } = options;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${shown(signal)}`);
+      throw new InvalidArgumentError(
+        `Expected \`signal\` to be an AbortSignal, got ${shown(signal)}`,
+      );
     }
     if (socket.readableObjectMode || socket.readableEncoding !== null) {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         'Expected a byte stream: the socket has an encoding or is in object mode',
       );
     }
@@ -302,14 +309,14 @@ function checkNumber(
   range: { min: number; max: number; integer?: boolean; what: string },
 ): number {
   const message = `Expected \`${name}\` to be ${range.what}, got ${shown(value)}`;
-  if (typeof value !== 'number') throw new TypeError(message);
+  if (typeof value !== 'number') throw new InvalidArgumentError(message);
   if (
     Number.isNaN(value) ||
     value < range.min ||
     value > range.max ||
     (range.integer === true && !Number.isInteger(value))
   ) {
-    throw new RangeError(message);
+    throw new OutOfRangeError(message);
   }
   return value;
 }
@@ -326,7 +333,7 @@ function checkPeer(peer: unknown): Address {
       return peer as Address;
     }
   }
-  throw new TypeError(
+  throw new InvalidArgumentError(
     `Expected \`peer\` to be { host, port } or { path }, got ${shown(JSON.stringify(peer))}`,
   );
 }

@@ -16,7 +16,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Address } from '../address.js';
-import { AbortError } from '../errors.js';
+import { AbortError, InvalidStateError } from '../errors.js';
 import type { ProxyHeader, ProxyHeaderReader } from '../_proxy-protocol.js';
 import { fromAddressInfo, setProxiedAddresses } from './address.js';
 import { takeProxyHeader } from './proxy-accept.js';
@@ -280,7 +280,9 @@ export class Listener {
         // Never hand over a proxied connection with the balancer's address as the client's.
         socket.destroy();
         options.onTlsClientError?.(
-          new Error('Cannot find the PROXY header of a TLS connection: its socket was replaced'),
+          new InvalidStateError(
+            'Cannot find the PROXY header of a TLS connection: its socket was replaced',
+          ),
         );
         return;
       }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { ProxyHeaderReader } from '../_proxy-protocol.js';
 import { DEFAULT_LINGER_TIMEOUT } from './linger.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
 
 /** Node's timers hold at most this many ms (a larger delay fires after 1 ms). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -59,7 +60,7 @@ function describe(value: unknown): string {
 }
 
 function fail(name: string, what: string, value: unknown, numeric = true): never {
-  const Kind = numeric && typeof value === 'number' ? RangeError : TypeError;
+  const Kind = numeric && typeof value === 'number' ? OutOfRangeError : InvalidArgumentError;
   throw new Kind(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
 }
 
@@ -104,7 +105,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
     fail('path', 'a non-empty string', path);
   }
   if (path !== undefined && host !== undefined) {
-    throw new TypeError('Expected either `path` or `host`/`port`, got both');
+    throw new InvalidArgumentError('Expected either `path` or `host`/`port`, got both');
   }
   const port =
     options.port === undefined ? 0 : integer('port', options.port, 0, 65535, 'a port (0 to 65535)');
@@ -125,7 +126,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
     tlsOptions.pfx === undefined &&
     (tlsOptions.key === undefined || tlsOptions.cert === undefined)
   ) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       'Expected `tls` to have `key` and `cert` (or `pfx`, or an `SNICallback`): a TLS server needs a certificate',
     );
   }
@@ -152,7 +153,7 @@ export function checkServerOptions(options: CommonServerOptions): ServerLimits {
       { version: 'proxyProtocol', timeout: 'handshakeTimeout' },
     );
   } else if (options.trustedProxies !== undefined) {
-    throw new TypeError('Expected `trustedProxies` only with `proxyProtocol`');
+    throw new InvalidArgumentError('Expected `trustedProxies` only with `proxyProtocol`');
   }
   return {
     proxy,

@@ -25,7 +25,7 @@ import { DispatcherWithSend } from '../legacy/dispatcher-with-send.js';
 import { ConnectionClosedError } from '../modern/errors.js';
 import { StreamReader } from '../modern/reader.js';
 import { StreamWriter, type ExtraInfoName } from '../modern/writer.js';
-import { InvalidArgumentError, InvalidStateError } from '../errors.js';
+import { InvalidArgumentError, InvalidStateError, OutOfRangeError } from '../errors.js';
 
 /** Options shared by toStreams() and asDispatcherClass(). */
 export interface BridgeOptions {
@@ -56,7 +56,7 @@ function describe(value: unknown): string {
 export function checkOptionalPositiveInteger(name: string, value: unknown): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    const Kind = typeof value === 'number' ? RangeError : TypeError;
+    const Kind = typeof value === 'number' ? OutOfRangeError : InvalidArgumentError;
     throw new Kind(`Expected \`${name}\` to be a positive integer, got ${describe(value)}`);
   }
 }

@@ -4,7 +4,7 @@
 // outputs are compared incrementally. The shadow can neither block the primary nor fail it.
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ConnectionClosedError } from '../errors.js';
+import { ConnectionClosedError, InvalidArgumentError, OutOfRangeError } from '../errors.js';
 import { checkMilliseconds, checkPositiveInteger, describeValue } from '../modern/_validate.js';
 import { closeGracefully } from '../_core/linger.js';
 import { duplexPair } from './_duplex-pair.js';
@@ -88,14 +88,14 @@ export function checkShadow(shadow: unknown): Required<ShadowOptions> | undefine
   if (shadow === undefined || shadow === false) return undefined;
   if (shadow === true) shadow = {};
   if (typeof shadow !== 'object' || shadow === null) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`shadow\` to be a boolean or an options object, got ${describeValue(shadow)}`,
     );
   }
   const options = shadow as ShadowOptions;
   const window = options.window ?? DEFAULT_WINDOW;
   if (typeof window !== 'number' || !Number.isInteger(window) || window < 0) {
-    throw new (typeof window === 'number' ? RangeError : TypeError)(
+    throw new (typeof window === 'number' ? OutOfRangeError : InvalidArgumentError)(
       `Expected \`shadow.window\` to be a non-negative integer, got ${describeValue(window)}`,
     );
   }

@@ -10,7 +10,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Address } from '../address.js';
-import { ConnectionClosedError, TimeoutError } from '../errors.js';
+import { ConnectionClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { optionalMs } from '../_core/server-options.js';
 
 /** Options of {@link upstream}. */
@@ -74,7 +74,7 @@ export function upstream(address: Address, options: UpstreamOptions = {}): Upstr
   let checked: Address;
   if (typeof address === 'object' && address !== null && 'path' in address) {
     if (typeof address.path !== 'string' || address.path === '') {
-      throw new TypeError('Expected `address.path` to be a non-empty string');
+      throw new InvalidArgumentError('Expected `address.path` to be a non-empty string');
     }
     checked = { path: address.path };
   } else if (
@@ -88,7 +88,7 @@ export function upstream(address: Address, options: UpstreamOptions = {}): Upstr
     const { host, port } = address as { host: string; port: number };
     checked = { host, port };
   } else {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`address\` to be { host, port } or { path }, got \`${JSON.stringify(address)}\``,
     );
   }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Address } from '../address.js';
 import { fromAddressInfo } from '../_core/address.js';
 import { describeValue } from './_bytes.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export type { Address };
 
@@ -34,14 +35,14 @@ export function validateAddress(address: unknown, method: string): Address {
       const host = 'host' in address ? address.host : undefined;
       if (host !== undefined && typeof host !== 'string') {
         // Not every interface: a host that is not a string is a bug of the caller's.
-        throw new TypeError(
+        throw new InvalidArgumentError(
           `Expected \`host\` of ${method}() to be a string, got \`${describeValue(host)}\` (${typeof host})`,
         );
       }
       return { host: host ?? '', port: address.port };
     }
   }
-  throw new TypeError(
+  throw new InvalidArgumentError(
     `Expected \`address\` of ${method}() to be { host, port } or { path }, got \`${JSON.stringify(address)}\` (${typeof address})`,
   );
 }

@@ -5,6 +5,7 @@ import { ProxyHeaderReader } from '../_proxy-protocol.js';
 import type { ProxyProtocolError } from '../errors.js';
 import { describeValue } from './_bytes.js';
 import { describeError, kLog, type LogType } from './_handlers.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /**
  * The second argument of `Dispatcher.listen()`: a listener behind a load balancer that speaks
@@ -66,13 +67,13 @@ export interface ListenProxy {
 export function checkListenOptions(options: unknown): ListenProxy | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`options\` of listen() to be an object, got \`${describeValue(options)}\` (${options === null ? 'null' : typeof options})`,
     );
   }
   const { proxyProtocol, trustedProxies, headerTimeout, onProxyError } = options as ListenOptions;
   if (onProxyError !== undefined && typeof onProxyError !== 'function') {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`onProxyError\` to be a function, got \`${describeValue(onProxyError)}\` (${typeof onProxyError})`,
     );
   }
@@ -83,7 +84,7 @@ export function checkListenOptions(options: unknown): ListenProxy | undefined {
       ['onProxyError', onProxyError],
     ] as const) {
       if (value !== undefined)
-        throw new TypeError(`Expected \`${name}\` only with \`proxyProtocol\``);
+        throw new InvalidArgumentError(`Expected \`${name}\` only with \`proxyProtocol\``);
     }
     return undefined;
   }

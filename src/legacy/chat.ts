@@ -5,6 +5,7 @@ import { kAtEof, kQueued, kTakeOutput } from './_internal.js';
 import { Fifo } from './_fifo.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import type { Producer } from './producer.js';
+import { InvalidArgumentError, InvalidStateError, OutOfRangeError } from '../errors.js';
 
 /** Options of the {@link AsyncChat} constructor. */
 export interface AsyncChatOptions extends DispatcherOptions {
@@ -115,7 +116,7 @@ export class AsyncChat extends Dispatcher {
       !(Number.isSafeInteger(maxIncoming) || maxIncoming === Infinity) ||
       maxIncoming <= 0
     ) {
-      throw new RangeError(
+      throw new OutOfRangeError(
         `Expected \`maxIncoming\` to be a positive integer or Infinity, got \`${describeValue(maxIncoming)}\` (${typeof maxIncoming})`,
       );
     }
@@ -141,7 +142,7 @@ export class AsyncChat extends Dispatcher {
       checked = null;
     } else if (typeof terminator === 'number') {
       if (!Number.isSafeInteger(terminator) || terminator < 0) {
-        throw new RangeError(
+        throw new OutOfRangeError(
           `Expected \`terminator\` to be a non-negative integer, got \`${terminator}\` (number)`,
         );
       }
@@ -152,7 +153,7 @@ export class AsyncChat extends Dispatcher {
         typeof terminator === 'string' ? Buffer.from(terminator, 'utf8') : terminator,
       );
     } else {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`terminator\` to be a string, a Uint8Array, a number or null, got \`${describeValue(terminator)}\` (${typeof terminator})`,
       );
     }
@@ -166,12 +167,16 @@ export class AsyncChat extends Dispatcher {
 
   /** Receives each piece of input (never empty). Override it; the default throws. */
   collectIncomingData(_data: Buffer): void {
-    throw new Error('Cannot collect incoming data: override collectIncomingData() in a subclass');
+    throw new InvalidStateError(
+      'Cannot collect incoming data: override collectIncomingData() in a subclass',
+    );
   }
 
   /** Runs at each terminator. Override it; the default throws. */
   foundTerminator(): void {
-    throw new Error('Cannot handle a terminator: override foundTerminator() in a subclass');
+    throw new InvalidStateError(
+      'Cannot handle a terminator: override foundTerminator() in a subclass',
+    );
   }
 
   /**
@@ -219,7 +224,7 @@ export class AsyncChat extends Dispatcher {
       producer === null ||
       typeof (producer as Partial<Producer>).more !== 'function'
     ) {
-      throw new TypeError(
+      throw new InvalidArgumentError(
         `Expected \`producer\` to have a more() method, got \`${describeValue(producer)}\` (${typeof producer})`,
       );
     }

@@ -255,9 +255,9 @@ export class Dispatcher extends DispatcherHandlers {
     const proxy = checkListenOptions(options);
     this.#assertOpen('listen');
     const bound = this.#bound;
-    if (bound === null) throw new Error('Cannot listen(): call bind() first');
+    if (bound === null) throw new InvalidStateError('Cannot listen(): call bind() first');
     if (this.#life.transport !== null || this.#life.listener !== null) {
-      throw new Error('Cannot listen(): the dispatcher already has a socket');
+      throw new InvalidStateError('Cannot listen(): the dispatcher already has a socket');
     }
     const listener = new Listener(backlog, {
       pending: this.#onWake,

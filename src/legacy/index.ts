@@ -9,7 +9,10 @@ export {
   InvalidStateError,
   LimitOverrunError,
   OutOfRangeError,
+  ProxyProtocolError,
+  type ProxyProtocolErrorCode,
 } from '../errors.js';
+export type { ListenOptions } from './_listen-options.js';
 export { SocketMap, socketMap, closeAll } from './socket-map.js';
 export { loop, type LoopOptions } from './loop.js';
 export {

@@ -12,6 +12,7 @@ import {
 import { describeValue } from './_bytes.js';
 import type { Dispatcher } from './dispatcher.js';
 import { SocketMap, socketMap } from './socket-map.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
 
 /** Options of {@link loop}. */
 export interface LoopOptions {
@@ -76,7 +77,7 @@ const SWEEP_MS = 10;
 export async function loop(options: LoopOptions = {}): Promise<void> {
   const map = options.map ?? socketMap;
   if (!(map instanceof SocketMap)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Expected \`map\` to be a SocketMap, got \`${describeValue(map)}\` (${typeof map})`,
     );
   }
@@ -84,18 +85,18 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
   const count = options.count ?? Infinity;
   const signal = options.signal;
   if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`timeout\` to be a non-negative number, got \`${String(timeout)}\` (${typeof timeout})`,
     );
   }
   if (typeof count !== 'number' || !(Number.isInteger(count) || count === Infinity) || count < 0) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`count\` to be a non-negative integer, got \`${String(count)}\` (${typeof count})`,
     );
   }
   const slow = options.slowHandlerMs;
   if (slow !== undefined && (typeof slow !== 'number' || !(slow >= 0))) {
-    throw new RangeError(
+    throw new OutOfRangeError(
       `Expected \`slowHandlerMs\` to be a non-negative number, got \`${String(slow)}\` (${typeof slow})`,
     );
   }

@@ -100,7 +100,8 @@ export interface ServerOptions {
    * bad, missing or untrusted header closes the connection and is reported through `'error'`
    * (a `ProxyProtocolError` with code `ERR_DB_PROXY_HEADER`, `ERR_DB_PROXY_UNTRUSTED` or
    * `ERR_DB_PROXY_TIMEOUT`; the wait is bounded by `handshakeTimeout`); a `LOCAL` header (a
-   * health check) is closed without a handler. Not with `tls` yet.
+   * health check) is closed without a handler. With `tls`, the header is read off the raw TCP
+   * connection before the handshake.
    */
   proxyProtocol?: 'v1' | 'v2' | 'any' | undefined;
   /**

@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import { checkPositiveInteger } from './_validate.js';
-import { InvalidArgumentError, InvalidStateError } from './errors.js';
+import { AbortError, InvalidArgumentError, InvalidStateError } from './errors.js';
 
 /** Options of {@link TaskGroup}. */
 export interface TaskGroupOptions {
@@ -87,7 +87,7 @@ export class TaskGroup implements AsyncDisposable {
   }
 
   /** Aborts every task's signal with `reason` (as a failure would); {@link wait} rejects with it. */
-  abort(reason: unknown = new Error('Task group aborted')): void {
+  abort(reason: unknown = new AbortError('Task group aborted')): void {
     this.#fail(reason);
   }
 
