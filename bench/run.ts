@@ -53,7 +53,7 @@ for (const name of rowNames) {
   if (!serverRows[name]) throw new RangeError(`Unknown row ${JSON.stringify(name)}`);
 }
 
-const register = new URL('../scripts/ts-register.mjs', import.meta.url).href;
+const register = new URL('./register/index.mjs', import.meta.url).href;
 const execArgv = ['--import', register];
 
 interface Usage {
