@@ -9,8 +9,8 @@ export interface ScaleConfig {
   scales: number[];
   /** Length of one measured segment (a row or its reference), ms. */
   segmentMs: number;
-  /** Length of the warm-up run of every server before its first segment, ms (0: none). */
-  warmUpMs: number;
+  /** Whether every server first runs one segment that is not counted (JIT warm-up). */
+  warmUp: boolean;
   /** Idle connections held for the memory row. */
   idleConnections: number;
   /** Idle connections beside the one busy connection. */
@@ -24,7 +24,7 @@ export interface ScaleConfig {
 export const FULL: ScaleConfig = {
   scales: [1_000, 10_000],
   segmentMs: 2_500,
-  warmUpMs: 1_000,
+  warmUp: true,
   idleConnections: 5_000,
   busyIdle: 10_000,
   busyMessages: 20_000,
@@ -34,7 +34,7 @@ export const FULL: ScaleConfig = {
 export const QUICK: ScaleConfig = {
   scales: [50, 200],
   segmentMs: 150,
-  warmUpMs: 0,
+  warmUp: false,
   idleConnections: 200,
   busyIdle: 200,
   busyMessages: 300,
@@ -275,12 +275,27 @@ export function fairness(results: ScaleResults):
 
 const cores = (n: number): string => `${fmt(n)} core`;
 
-/** The Markdown of the scale part (tables, then verdicts), for the terminal and RESULTS.md. */
-export function renderScale(results: ScaleResults): {
-  tables: Record<'scale' | 'proxy' | 'diagnostics' | 'idle' | 'busy' | 'fairness', string>;
-  verdicts: string[];
-} {
-  const verdicts: string[] = [];
+/** The sections of the scale part, in the order RESULTS.md prints them. */
+export const SECTIONS = ['scale', 'proxy', 'diagnostics', 'idle', 'busy', 'fairness'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/**
+ * The Markdown of each measured section of the scale part: its table and its verdicts (met /
+ * MISSED, or "for information"), for the terminal and RESULTS.md. Sections not measured are
+ * left out.
+ */
+export function renderScale(
+  results: ScaleResults,
+): Partial<Record<Section, { table: string; verdicts: string[] }>> {
+  const verdicts: Record<Section, string[]> = {
+    scale: [],
+    proxy: [],
+    diagnostics: [],
+    idle: [],
+    busy: [],
+    fairness: [],
+  };
+  let measured = false;
   const unsaturated: string[] = [];
   const comparison = (section: Group['section']): string => {
     const lines = [
@@ -288,6 +303,7 @@ export function renderScale(results: ScaleResults): {
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ];
     for (const result of results.groups.filter((g) => g.group.section === section)) {
+      measured = true;
       const raw = figures(result.segments[RAW]!);
       const rows = [...new Set(result.group.checks.map((c) => c.row))];
       for (const row of rows) {
@@ -311,7 +327,7 @@ export function renderScale(results: ScaleResults): {
           const text = `- ${row} at ${result.connections} connections: server CPU per message ${fmt(
             value,
           )}× ${check.reference}`;
-          verdicts.push(
+          verdicts[section].push(
             check.target === undefined
               ? `${text} (for information)`
               : `${text} (target ≤ ${check.target}×): ${verdict(value, check.target)}`,
@@ -345,7 +361,7 @@ export function renderScale(results: ScaleResults): {
       lines.push(
         `| ${row} | ${connections} | ${fmt(bytes, 0)} | ${fmt(value)}× ${RAW} | ≤ ${target}× |`,
       );
-      verdicts.push(
+      verdicts.idle.push(
         `- ${row}: bytes per idle connection at ${connections} ${fmt(value)}× ${RAW} (target ≤ ${target}×): ${verdict(value, target)}`,
       );
     }
@@ -369,7 +385,7 @@ export function renderScale(results: ScaleResults): {
         )} |`,
       );
       const text = `- ${entry.row}: one busy connection beside ${idle} idle at ${fmt(value)}× its rate alone`;
-      verdicts.push(
+      verdicts.busy.push(
         target === undefined
           ? `${text} (for information)`
           : `${text} (target ≥ ${target}×): ${verdict(value, target, false)}`,
@@ -390,7 +406,7 @@ export function renderScale(results: ScaleResults): {
         1,
       )} | ${fmt(fair.halves)}× | ≤ ${FAIRNESS.halves}× |`,
     ].join('\n');
-    verdicts.push(
+    verdicts.fairness.push(
       `- ${FAIRNESS.row} at ${fair.connections} connections: fewest round trips ${fmt(
         fair.minOfMedian,
       )}× the median (target ≥ ${FAIRNESS.minOfMedian}×): ${verdict(
@@ -406,10 +422,18 @@ export function renderScale(results: ScaleResults): {
       )}× apart (target ≤ ${FAIRNESS.halves}×): ${verdict(fair.halves, FAIRNESS.halves)}`,
     );
   }
-  verdicts.push(
-    unsaturated.length === 0
-      ? `- saturation: every server under test and its raw net used ≥ ${SATURATED} core in its segments: the load client was not the limit`
-      : `- saturation: below ${SATURATED} core (the client or the machine may have limited these, read their ratios with care): ${unsaturated.join('; ')}`,
-  );
-  return { tables, verdicts };
+  if (measured) {
+    verdicts.scale.push(
+      unsaturated.length === 0
+        ? `- saturation: every server under test and its raw net used ≥ ${SATURATED} core in their segments (scale, PROXY header and diagnostics rows): the load client was not the limit`
+        : `- saturation: below ${SATURATED} core (the client or the machine may have been the limit: read these ratios with care): ${unsaturated.join('; ')}`,
+    );
+  }
+  const sections: Partial<Record<Section, { table: string; verdicts: string[] }>> = {};
+  for (const section of SECTIONS) {
+    if (tables[section] !== '' && tables[section].split('\n').length > 2) {
+      sections[section] = { table: tables[section], verdicts: verdicts[section] };
+    }
+  }
+  return sections;
 }

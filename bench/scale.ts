@@ -11,7 +11,13 @@
 // waits for the replies in flight, reports (with its own CPU time), and only then are the server's
 // CPU time read and the connections closed: accepting and closing are not counted.
 // Loopback only; bounded in time; every process is stopped in `finally`.
-import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import {
+  execFile,
+  fork,
+  spawn,
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+} from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,74 +165,68 @@ class Child {
 }
 
 /**
- * Runs the C client: `args` for its mode; once it has connected, `onConnected()` runs and the
- * client is told to start; resolves with its report once `onReport(report)` has run (the
- * connections are held until then). Killed after `limitMs` whatever happens.
+ * One run of the C client against one server: its connections are opened once, then each
+ * `run()` is a segment (the server's CPU clock marked just before it starts, read just after it
+ * reported). Killed after `limitMs` whatever happens.
  */
-async function clientRun<T>(
-  binary: string,
-  args: string[],
-  limitMs: number,
-  onConnected: () => Promise<void>,
-  onReport: (report: ClientResult) => Promise<T>,
-): Promise<T> {
-  const client = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  client.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = new Promise<number | null>((resolve) => client.once('close', resolve));
-  const timer = setTimeout(() => client.kill('SIGKILL'), limitMs);
-  try {
-    const lines = createInterface({ input: client.stdout });
-    const iterator = lines[Symbol.asyncIterator]();
-    const next = async (): Promise<Record<string, number>> => {
-      const { value, done } = await iterator.next();
-      if (done) {
-        const code = await exited;
-        throw new Error(`The load client (${args[0]}) exited with ${code}: ${stderr.trim()}`);
-      }
-      return JSON.parse(value as string) as Record<string, number>;
-    };
-    await next(); // {"connected":N} or {"open":N}
-    await onConnected();
-    client.stdin.write('\n');
-    const report = (await next()) as unknown as ClientResult;
-    const value = await onReport(report);
-    client.stdin.end();
-    lines.close();
-    return value;
-  } finally {
-    client.stdin.destroy();
-    if (client.exitCode === null && client.signalCode === null) {
-      const closed = setTimeout(() => client.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(closed);
-    }
-    clearTimeout(timer);
-  }
-}
+class Load {
+  readonly #client: ChildProcessWithoutNullStreams;
+  readonly #lines: AsyncIterator<string>;
+  readonly #exited: Promise<number | null>;
+  readonly #timer: NodeJS.Timeout;
+  #stderr = '';
 
-/** One timed ping-pong segment of `server`, its CPU counted only while the round trips ran. */
-async function segment(
-  binary: string,
-  server: Child,
-  connections: number,
-  ms: number,
-): Promise<Segment> {
-  const args = ['timed', String(server.port), String(connections), String(ms), '64'];
-  if (serverRows[server.name]!.proxyHeader === 'v1') args.push('--proxy-v1');
-  return clientRun(
-    binary,
-    args,
-    ms + 120_000,
-    () => server.mark(),
-    async (client) => {
-      const usage = await server.measure();
-      if (client.mismatches > 0) {
-        throw new Error(`${server.name}: ${client.mismatches} echoed bytes differed`);
-      }
-      return { client, serverCpuMs: usage.cpuMicros / 1000 };
-    },
-  );
+  private constructor(binary: string, readonly args: string[], limitMs: number) {
+    this.#client = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#client.stderr.setEncoding('utf8').on('data', (text: string) => (this.#stderr += text));
+    this.#exited = new Promise((resolve) => this.#client.once('close', resolve));
+    this.#timer = setTimeout(() => this.#client.kill('SIGKILL'), limitMs);
+    this.#lines = createInterface({ input: this.#client.stdout })[Symbol.asyncIterator]();
+  }
+
+  /** Starts the client; resolves once its connections are open. */
+  static async open(binary: string, args: string[], limitMs: number): Promise<Load> {
+    const load = new Load(binary, args, limitMs);
+    try {
+      await load.#next();
+      return load;
+    } catch (error) {
+      await load.close();
+      throw error;
+    }
+  }
+
+  async #next(): Promise<Record<string, number>> {
+    const { value, done } = await this.#lines.next();
+    if (done === true) {
+      const code = await this.#exited;
+      throw new Error(`The load client (${this.args[0]}) exited with ${code}: ${this.#stderr.trim()}`);
+    }
+    return JSON.parse(value) as Record<string, number>;
+  }
+
+  /** One segment against `server`. */
+  async run(server: Child): Promise<Segment> {
+    await server.mark();
+    this.#client.stdin.write('\n');
+    const client = (await this.#next()) as unknown as ClientResult;
+    const usage = await server.measure();
+    if (client.mismatches > 0) {
+      throw new Error(`${server.name}: ${client.mismatches} echoed bytes differed`);
+    }
+    return { client, serverCpuMs: usage.cpuMicros / 1000 };
+  }
+
+  /** Ends the client (it closes its connections) and waits for it to exit. */
+  async close(): Promise<void> {
+    this.#client.stdin.end();
+    if (this.#client.exitCode === null && this.#client.signalCode === null) {
+      const timer = setTimeout(() => this.#client.kill('SIGKILL'), 5_000);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    clearTimeout(this.#timer);
+  }
 }
 
 /** The servers of `group` at `connections`, warmed up, then measured in a palindrome. */
@@ -239,20 +239,27 @@ async function measureGroup(
 ): Promise<GroupResult> {
   const started = await Promise.allSettled(group.servers.map((n) => Child.start(n, wrapper)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const loads = new Map<Child, Load>();
   try {
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    if (config.warmUpMs > 0) {
-      for (const server of servers) await segment(binary, server, connections, config.warmUpMs);
+    const rounds = (config.warmUp ? 1 : 0) + 2;
+    const limit = 120_000 + rounds * (config.segmentMs + 20_000);
+    for (const server of servers) {
+      const args = ['timed', String(server.port), String(connections), String(config.segmentMs)];
+      args.push('64');
+      if (serverRows[server.name]!.proxyHeader === 'v1') args.push('--proxy-v1');
+      loads.set(server, await Load.open(binary, args, limit));
+      // The warm-up: a first segment of each server, not counted.
+      if (config.warmUp) await loads.get(server)!.run(server);
     }
     const segments: Record<string, Segment[]> = {};
     for (const server of [...servers, ...[...servers].reverse()]) {
-      (segments[server.name] ??= []).push(
-        await segment(binary, server, connections, config.segmentMs),
-      );
+      (segments[server.name] ??= []).push(await loads.get(server)!.run(server));
     }
     return { group, connections, segments };
   } finally {
+    await Promise.all([...loads.values()].map((load) => load.close()));
     await Promise.all(servers.map((server) => server.stop()));
   }
 }
@@ -305,24 +312,22 @@ async function busyRun(
   idle: number,
   messages: number,
 ): Promise<{ rate: number; serverMs: number; clientMs: number; elapsedMs: number }> {
-  return clientRun(
-    binary,
-    ['busy', String(server.port), String(idle), String(messages), '64'],
-    120_000,
-    () => server.mark(),
-    async (client) => {
-      const usage = await server.measure();
-      if (client.mismatches > 0 || client.messages !== messages) {
-        throw new Error(`${server.name}: the busy connection's echo was wrong`);
-      }
-      return {
-        rate: client.messages / (client.elapsedMs / 1000),
-        serverMs: usage.cpuMicros / 1000,
-        clientMs: client.cpuMs,
-        elapsedMs: client.elapsedMs,
-      };
-    },
-  );
+  const args = ['busy', String(server.port), String(idle), String(messages), '64'];
+  const load = await Load.open(binary, args, 120_000);
+  try {
+    const { client, serverCpuMs } = await load.run(server);
+    if (client.messages !== messages) {
+      throw new Error(`${server.name}: the busy connection made ${client.messages} round trips`);
+    }
+    return {
+      rate: client.messages / (client.elapsedMs / 1000),
+      serverMs: serverCpuMs,
+      clientMs: client.cpuMs,
+      elapsedMs: client.elapsedMs,
+    };
+  } finally {
+    await load.close();
+  }
 }
 
 /** Which parts of the scale bench to run. */

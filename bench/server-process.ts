@@ -40,4 +40,6 @@ process.on('message', (message: { type: string }) => {
       break;
   }
 });
+// Orphaned (the bench was stopped): nothing left to measure for.
+process.on('disconnect', () => process.exit(0));
 process.send?.({ type: 'ready', port: server.port });
