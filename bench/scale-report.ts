@@ -9,7 +9,7 @@ export interface ScaleConfig {
   scales: number[];
   /** Length of one measured segment (a row or its reference), ms. */
   segmentMs: number;
-  /** Whether every server first runs one segment that is not counted (JIT warm-up). */
+  /** Whether every server first runs one segment that is not counted (JIT warm-up, at the first scale). */
   warmUp: boolean;
   /** Idle connections held for the memory row. */
   idleConnections: number;
@@ -23,7 +23,7 @@ export interface ScaleConfig {
 
 export const FULL: ScaleConfig = {
   scales: [1_000, 10_000],
-  segmentMs: 2_500,
+  segmentMs: 2_000,
   warmUp: true,
   idleConnections: 5_000,
   busyIdle: 10_000,
@@ -194,6 +194,8 @@ export interface BusyResult {
 export interface ScaleResults {
   config: ScaleConfig;
   groups: GroupResult[];
+  /** Measurements that failed (the run goes on without them), with the error. */
+  failures: { what: string; section: Section; error: string }[];
   idle?: IdleResult;
   busy?: BusyResult;
 }
@@ -422,6 +424,9 @@ export function renderScale(
       )}× apart (target ≤ ${FAIRNESS.halves}×): ${verdict(fair.halves, FAIRNESS.halves)}`,
     );
   }
+  for (const failure of results.failures) {
+    verdicts[failure.section].push(`- ${failure.what}: FAILED (${failure.error})`);
+  }
   if (measured) {
     verdicts.scale.push(
       unsaturated.length === 0
@@ -431,7 +436,10 @@ export function renderScale(
   }
   const sections: Partial<Record<Section, { table: string; verdicts: string[] }>> = {};
   for (const section of SECTIONS) {
-    if (tables[section] !== '' && tables[section].split('\n').length > 2) {
+    if (
+      (tables[section] !== '' && tables[section].split('\n').length > 2) ||
+      verdicts[section].length > 0
+    ) {
       sections[section] = { table: tables[section], verdicts: verdicts[section] };
     }
   }

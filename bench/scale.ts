@@ -37,6 +37,7 @@ import {
   type IdleResult,
   type ScaleConfig,
   type ScaleResults,
+  type Section,
   type Segment,
 } from './scale-report.js';
 import { serverRows } from './servers.js';
@@ -111,7 +112,10 @@ class Child {
     readonly child: ChildProcess,
   ) {}
 
-  static async start(name: string, wrapper: { execPath?: string; prefix: string[] }): Promise<Child> {
+  static async start(
+    name: string,
+    wrapper: { execPath?: string; prefix: string[] },
+  ): Promise<Child> {
     const child = fork(new URL('./server-process.ts', import.meta.url), [name], {
       execArgv: [...wrapper.prefix, ...(wrapper.execPath ? [process.execPath] : []), ...execArgv],
       ...(wrapper.execPath ? { execPath: wrapper.execPath } : {}),
@@ -171,17 +175,23 @@ class Child {
  */
 class Load {
   readonly #client: ChildProcessWithoutNullStreams;
-  readonly #lines: AsyncIterator<string>;
+  readonly #lines: AsyncIterator<string, undefined>;
   readonly #exited: Promise<number | null>;
   readonly #timer: NodeJS.Timeout;
   #stderr = '';
 
-  private constructor(binary: string, readonly args: string[], limitMs: number) {
+  private constructor(
+    binary: string,
+    readonly args: string[],
+    limitMs: number,
+  ) {
     this.#client = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#client.stderr.setEncoding('utf8').on('data', (text: string) => (this.#stderr += text));
     this.#exited = new Promise((resolve) => this.#client.once('close', resolve));
     this.#timer = setTimeout(() => this.#client.kill('SIGKILL'), limitMs);
-    this.#lines = createInterface({ input: this.#client.stdout })[Symbol.asyncIterator]();
+    this.#lines = createInterface({ input: this.#client.stdout })[
+      Symbol.asyncIterator
+    ]() as AsyncIterator<string, undefined>;
   }
 
   /** Starts the client; resolves once its connections are open. */
@@ -200,7 +210,9 @@ class Load {
     const { value, done } = await this.#lines.next();
     if (done === true) {
       const code = await this.#exited;
-      throw new Error(`The load client (${this.args[0]}) exited with ${code}: ${this.#stderr.trim()}`);
+      throw new Error(
+        `The load client (${this.args[0]}) exited with ${code}: ${this.#stderr.trim()}`,
+      );
     }
     return JSON.parse(value) as Record<string, number>;
   }
@@ -229,37 +241,50 @@ class Load {
   }
 }
 
-/** The servers of `group` at `connections`, warmed up, then measured in a palindrome. */
+/**
+ * The servers of `group`, at each of `scales` in turn (the same processes), warmed up once, each
+ * scale measured in a palindrome of segments.
+ */
 async function measureGroup(
   binary: string,
   group: Group,
-  connections: number,
+  scales: readonly number[],
   config: ScaleConfig,
   wrapper: { execPath?: string; prefix: string[] },
-): Promise<GroupResult> {
+  progress: (text: string) => void,
+): Promise<GroupResult[]> {
   const started = await Promise.allSettled(group.servers.map((n) => Child.start(n, wrapper)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const loads = new Map<Child, Load>();
-  try {
-    const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-    const rounds = (config.warmUp ? 1 : 0) + 2;
-    const limit = 120_000 + rounds * (config.segmentMs + 20_000);
-    for (const server of servers) {
-      const args = ['timed', String(server.port), String(connections), String(config.segmentMs)];
-      args.push('64');
-      if (serverRows[server.name]!.proxyHeader === 'v1') args.push('--proxy-v1');
-      loads.set(server, await Load.open(binary, args, limit));
-      // The warm-up: a first segment of each server, not counted.
-      if (config.warmUp) await loads.get(server)!.run(server);
-    }
-    const segments: Record<string, Segment[]> = {};
-    for (const server of [...servers, ...[...servers].reverse()]) {
-      (segments[server.name] ??= []).push(await loads.get(server)!.run(server));
-    }
-    return { group, connections, segments };
-  } finally {
+  const closeLoads = async (): Promise<void> => {
     await Promise.all([...loads.values()].map((load) => load.close()));
+    loads.clear();
+  };
+  try {
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason as Error;
+    const results: GroupResult[] = [];
+    for (const [index, connections] of scales.entries()) {
+      progress(`${group.servers[0]} at ${connections} connections`);
+      const limit = 120_000 + 4 * (config.segmentMs + 20_000);
+      for (const server of servers) {
+        const args = ['timed', String(server.port), String(connections), String(config.segmentMs)];
+        args.push('64');
+        if (serverRows[server.name]!.proxyHeader === 'v1') args.push('--proxy-v1');
+        loads.set(server, await Load.open(binary, args, limit));
+        // The warm-up: a first segment of each server, not counted.
+        if (config.warmUp && index === 0) await loads.get(server)!.run(server);
+      }
+      const segments: Record<string, Segment[]> = {};
+      for (const server of [...servers, ...[...servers].reverse()]) {
+        (segments[server.name] ??= []).push(await loads.get(server)!.run(server));
+      }
+      results.push({ group, connections, segments });
+      await closeLoads();
+    }
+    return results;
+  } finally {
+    await closeLoads();
     await Promise.all(servers.map((server) => server.stop()));
   }
 }
@@ -348,62 +373,89 @@ export async function runScale(
     config.featureConnections,
   );
   const wrapper = fdWrapper(largest + FD_HEADROOM, await fileLimits());
-  const results: ScaleResults = { config, groups: [] };
-  const plan: { group: Group; connections: number }[] = [];
-  if (parts.includes('scale')) {
-    for (const group of SCALE_GROUPS) {
-      for (const connections of config.scales) plan.push({ group, connections });
+  const results: ScaleResults = { config, groups: [], failures: [] };
+  /** Runs one measurement; a failure is recorded (and printed as FAILED) and the run goes on. */
+  const attempt = async <T>(
+    what: string,
+    section: Section,
+    work: () => Promise<T>,
+  ): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      results.failures.push({ what, section, error: message.split('\n')[0]! });
+      progress(`${what}: FAILED: ${message}`);
+      return undefined;
     }
+  };
+  const plan: { group: Group; scales: readonly number[] }[] = [];
+  if (parts.includes('scale')) {
+    for (const group of SCALE_GROUPS) plan.push({ group, scales: config.scales });
   }
   if (parts.includes('proxy')) {
-    for (const group of PROXY_GROUPS) plan.push({ group, connections: config.featureConnections });
+    for (const group of PROXY_GROUPS) plan.push({ group, scales: [config.featureConnections] });
   }
   if (parts.includes('diagnostics')) {
     for (const group of DIAGNOSTICS_GROUPS) {
-      plan.push({ group, connections: config.featureConnections });
+      plan.push({ group, scales: [config.featureConnections] });
     }
   }
-  for (const [index, { group, connections }] of plan.entries()) {
-    progress(`scale ${index + 1}/${plan.length}: ${group.servers[0]} at ${connections}`);
-    results.groups.push(await measureGroup(binary, group, connections, config, wrapper));
+  for (const [index, { group, scales }] of plan.entries()) {
+    const step = (text: string): void => progress(`scale ${index + 1}/${plan.length}: ${text}`);
+    const measured = await attempt(
+      `${group.servers[0]} at ${scales.join(' and ')} connections`,
+      group.section,
+      () => measureGroup(binary, group, scales, config, wrapper, step),
+    );
+    results.groups.push(...(measured ?? []));
   }
 
   if (parts.includes('idle')) {
     const idle: IdleResult = { connections: config.idleConnections, bytesPerConnection: {} };
-    progress('idle memory: raw net');
-    const rawBefore = await idleBytes(binary, 'raw net', config.idleConnections, wrapper);
-    for (const { row } of IDLE_ROWS) {
+    const bytes = (row: string): Promise<number | undefined> => {
       progress(`idle memory: ${row}`);
-      idle.bytesPerConnection[row] = await idleBytes(binary, row, config.idleConnections, wrapper);
+      return attempt(`${row}: idle memory`, 'idle', () =>
+        idleBytes(binary, row, config.idleConnections, wrapper),
+      );
+    };
+    const rawBefore = await bytes('raw net');
+    for (const { row } of IDLE_ROWS) {
+      const value = await bytes(row);
+      if (value !== undefined) idle.bytesPerConnection[row] = value;
     }
-    progress('idle memory: raw net');
-    const rawAfter = await idleBytes(binary, 'raw net', config.idleConnections, wrapper);
-    idle.bytesPerConnection['raw net'] = (rawBefore + rawAfter) / 2;
-    results.idle = idle;
+    const rawAfter = await bytes('raw net');
+    const raws = [rawBefore, rawAfter].filter((v): v is number => v !== undefined);
+    if (raws.length > 0) {
+      idle.bytesPerConnection['raw net'] = raws.reduce((a, b) => a + b, 0) / raws.length;
+      results.idle = idle;
+    }
   }
 
   if (parts.includes('busy')) {
     const busy: BusyResult = { idle: config.busyIdle, rows: [] };
     for (const { row } of BUSY_ROWS) {
       progress(`one busy beside ${config.busyIdle} idle: ${row}`);
-      const server = await Child.start(row, wrapper);
-      try {
-        await busyRun(binary, server, 0, Math.ceil(config.busyMessages / 10)); // warm-up
-        const a = await busyRun(binary, server, 0, config.busyMessages);
-        const crowded = await busyRun(binary, server, config.busyIdle, config.busyMessages);
-        const b = await busyRun(binary, server, 0, config.busyMessages);
-        busy.rows.push({
-          row,
-          alone: (a.rate + b.rate) / 2,
-          crowded: crowded.rate,
-          serverCores: crowded.serverMs / crowded.elapsedMs,
-          clientCores: crowded.clientMs / crowded.elapsedMs,
-        });
-      } finally {
-        await server.stop();
-      }
+      await attempt(`${row}: one busy beside ${config.busyIdle} idle`, 'busy', async () => {
+        const server = await Child.start(row, wrapper);
+        try {
+          await busyRun(binary, server, 0, Math.ceil(config.busyMessages / 10)); // warm-up
+          const a = await busyRun(binary, server, 0, config.busyMessages);
+          const crowded = await busyRun(binary, server, config.busyIdle, config.busyMessages);
+          const b = await busyRun(binary, server, 0, config.busyMessages);
+          busy.rows.push({
+            row,
+            alone: (a.rate + b.rate) / 2,
+            crowded: crowded.rate,
+            serverCores: crowded.serverMs / crowded.elapsedMs,
+            clientCores: crowded.clientMs / crowded.elapsedMs,
+          });
+        } finally {
+          await server.stop();
+        }
+      });
     }
-    results.busy = busy;
+    if (busy.rows.length > 0) results.busy = busy;
   }
   return results;
 }

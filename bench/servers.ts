@@ -102,7 +102,9 @@ async function legacyServer(
   }
   const listener = new Listener({ map });
   listener.bind({ host: '127.0.0.1', port: 0 });
-  await listener.listen(511);
+  // The accept queue the loop drains: the scale rows open 10,000 connections in a burst, and a
+  // legacy listener refuses connections beyond its backlog (the kernel's is capped by somaxconn).
+  await listener.listen(16_384);
   const running = loop({ map, timeout: 1_000 });
   const { port } = listener.address() as Extract<Address, { port: number }>;
   return {
