@@ -43,6 +43,8 @@ Issue #12: 64-byte ping-pong, server CPU per message ÷ raw node:net's in the sa
 row's server CPU, raw net's and the load client's are shown (a server near one core is saturated,
 so the client was not what limited it).
 
+${block('scale-work')}
+
 ${block('scale')}
 
 ## PROXY protocol header (issue #15)

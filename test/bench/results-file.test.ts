@@ -17,6 +17,7 @@ describe('bench results file', () => {
     expect(blockNames(RESULTS_TEMPLATE)).to.deep.equal([
       'header',
       'main',
+      'scale-work',
       'scale',
       'proxy',
       'diagnostics',
