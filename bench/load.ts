@@ -19,11 +19,15 @@ export async function pingPong(options: {
   connections: number;
   messages: number;
   size: number;
+  /** Send a PROXY protocol v1 header first on each connection (for `proxyProtocol` servers). */
+  proxyHeader?: 'v1' | undefined;
 }): Promise<PingPongResult> {
-  const { port, connections, messages, size } = options;
+  const { port, connections, messages, size, proxyHeader } = options;
   const started = performance.now();
   const results = await Promise.all(
-    Array.from({ length: connections }, (_, index) => oneClient(port, index, messages, size)),
+    Array.from({ length: connections }, (_, index) =>
+      oneClient(port, index, messages, size, proxyHeader),
+    ),
   );
   const elapsedMs = performance.now() - started;
   return {
@@ -38,11 +42,17 @@ function line(index: number, size: number): Buffer {
   return Buffer.from(text);
 }
 
+/** A PROXY v1 header for `socket` (its real addresses: loopback, a trusted proxy by default). */
+function proxyV1Header(socket: net.Socket, port: number): string {
+  return `PROXY TCP4 127.0.0.1 127.0.0.1 ${socket.localPort ?? 0} ${port}\r\n`;
+}
+
 function oneClient(
   port: number,
   index: number,
   messages: number,
   size: number,
+  proxyHeader: 'v1' | undefined,
 ): Promise<{ messages: number; mismatches: number }> {
   return new Promise((resolve, reject) => {
     const payload = line(index, size);
@@ -51,7 +61,10 @@ function oneClient(
     let mismatches = 0;
     let pending: Buffer[] = [];
     let pendingLength = 0;
-    socket.on('connect', () => socket.write(payload));
+    socket.on('connect', () => {
+      if (proxyHeader === 'v1') socket.write(proxyV1Header(socket, port));
+      socket.write(payload);
+    });
     socket.on('data', (chunk: Buffer) => {
       pending.push(chunk);
       pendingLength += chunk.length;
@@ -92,8 +105,10 @@ export function bulk(options: {
   port: number;
   bytes: number;
   chunkSize: number;
+  /** Send a PROXY protocol v1 header first (for `proxyProtocol` servers). */
+  proxyHeader?: 'v1' | undefined;
 }): Promise<BulkResult> {
-  const { port, bytes, chunkSize } = options;
+  const { port, bytes, chunkSize, proxyHeader } = options;
   // A chunk of 63-byte lines, so line servers echo it too.
   const unit = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.\n');
   const chunk = Buffer.alloc(chunkSize);
@@ -114,7 +129,10 @@ export function bulk(options: {
         }
       }
     };
-    socket.on('connect', pump);
+    socket.on('connect', () => {
+      if (proxyHeader === 'v1') socket.write(proxyV1Header(socket, port));
+      pump();
+    });
     socket.on('data', (data: Buffer) => {
       // Spot-check the bytes: every byte at stream offset o must be unit[o % unit.length].
       const at = received % unit.length;

@@ -7,9 +7,16 @@
 // any drift of the machine's speed weighing on both sides. The median over rounds is reported: the machine is
 // shared and noisy, so absolute numbers wander while ratios hold.
 //
+// Then the scale part (bench/scale.ts, with the C load client): 1,000 and 10,000 connections, the
+// PROXY-header and diagnostics rows, idle memory, one busy beside idle ones, mixed fairness.
+//
 // Options: --rounds N (3), --connections N (100), --messages N per connection (1000),
-// --bulk-mb N (32), --rows name,name (all), --no-events (skip the event-bridge benchmark, which
-// takes a few minutes), --no-write (do not update bench/RESULTS.md).
+// --bulk-mb N (32), --rows name,name (all), --no-main (skip that table), --no-events (skip the
+// event-bridge benchmark, which takes a few minutes), --scale-parts scale,proxy,diagnostics,idle,
+// busy (all; `none` skips the scale part), --quick (everything at a small scale, to check that it
+// all works: 1 round, 4 connections, 50/200 at scale; implies --no-events and --no-write),
+// --no-write (do not update bench/RESULTS.md, results.svg and migration-guide/cost.md).
+// See bench/README.md.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,19 +26,27 @@ import { parseArgs } from 'node:util';
 import { renderChart } from './chart.js';
 import { runEventBridgeBenchmark } from './event-bridge.js';
 import type { BulkResult, PingPongResult } from './load.js';
+import { RESULTS_TEMPLATE, blockNames, replaceBlocks } from './results-file.js';
+import { SCALE_PARTS, runScale, type ScalePart } from './scale.js';
+import { FULL, QUICK, SECTIONS, renderScale } from './scale-report.js';
 import { serverRows } from './servers.js';
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '100' },
-    messages: { type: 'string', default: '1000' },
-    'bulk-mb': { type: 'string', default: '32' },
+    rounds: { type: 'string' },
+    connections: { type: 'string' },
+    messages: { type: 'string' },
+    'bulk-mb': { type: 'string' },
     rows: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-main': { type: 'boolean', default: false },
+    'scale-parts': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     'no-events': { type: 'boolean', default: false },
   },
 });
+const quick = values.quick;
+const benchStarted = performance.now();
 
 function positive(name: string, text: string): number {
   const value = Number(text);
@@ -41,19 +56,36 @@ function positive(name: string, text: string): number {
   return value;
 }
 
-const rounds = positive('rounds', values.rounds);
-const connections = positive('connections', values.connections);
-const messages = positive('messages', values.messages);
+const rounds = positive('rounds', values.rounds ?? (quick ? '1' : '3'));
+const connections = positive('connections', values.connections ?? (quick ? '4' : '100'));
+const messages = positive('messages', values.messages ?? (quick ? '20' : '1000'));
 const MiB = 1024 * 1024;
-const bulkBytes = positive('bulk-mb', values['bulk-mb']) * MiB;
-const rowNames = values.rows
-  ? values.rows.split(',')
-  : Object.keys(serverRows).filter((name) => serverRows[name]!.scaleOnly !== true);
+const bulkBytes = positive('bulk-mb', values['bulk-mb'] ?? (quick ? '1' : '32')) * MiB;
+const rowNames = values['no-main']
+  ? []
+  : values.rows
+    ? values.rows.split(',')
+    : Object.keys(serverRows).filter((name) => serverRows[name]!.scaleOnly !== true);
 for (const name of rowNames) {
   if (!serverRows[name]) throw new RangeError(`Unknown row ${JSON.stringify(name)}`);
 }
+const scaleParts: ScalePart[] =
+  values['scale-parts'] === 'none'
+    ? []
+    : values['scale-parts']
+      ? (values['scale-parts'].split(',') as ScalePart[])
+      : SCALE_PARTS;
+for (const part of scaleParts) {
+  if (!SCALE_PARTS.includes(part)) {
+    throw new RangeError(
+      `Unknown scale part ${JSON.stringify(part)}: expected some of ${SCALE_PARTS.join(',')} or none`,
+    );
+  }
+}
+const write = !values['no-write'] && !quick;
+const events = !values['no-events'] && !quick;
 
-const register = new URL('../scripts/ts-register.mjs', import.meta.url).href;
+const register = new URL('./register/index.mjs', import.meta.url).href;
 const execArgv = ['--import', register];
 
 interface Usage {
@@ -328,60 +360,97 @@ for (const name of rowNames) {
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const machine = `Date: ${new Date().toISOString().slice(0, 10)}; machine: ${os.cpus().length} × ${cpu}, ${fmt(
+  os.totalmem() / 1024 ** 3,
+  0,
+)} GiB; Node ${process.version}.`;
 const header = [
-  `Date: ${new Date().toISOString().slice(0, 10)}; machine: ${os.cpus().length} × ${cpu}, ${fmt(
-    os.totalmem() / 1024 ** 3,
-    0,
-  )} GiB; Node ${process.version}.`,
+  machine,
   `Work: ping-pong of 64-byte lines over ${connections} connections × ${messages} messages, and a ` +
     `${bulkBytes / MiB} MiB bulk echo on one connection; ${rounds} rounds, medians; each ratio ` +
     'compares a row with its reference run beside it, interleaved (row, ref, ref, row, twice).',
 ];
-let table = [...header, '', ...lines, '', ...verdicts].join('\n');
-console.log(table);
-if (!values['no-events']) {
+/** The marked blocks of RESULTS.md (and of the cost page) that this run measured. */
+const blocks: Record<string, string> = {};
+if (rowNames.length > 0) {
+  const table = [...header, '', ...lines, '', ...verdicts].join('\n');
+  console.log(table);
+  blocks.main = table;
+}
+if (events) {
   progress('event bridge (a few minutes)');
-  const events = await runEventBridgeBenchmark();
+  const text = await runEventBridgeBenchmark();
   progress('');
-  console.log(`\n${events}`);
-  table += `\n\n## Event bridge: fromEvents vs events.on vs Repeater\n\n${events}`;
+  console.log(`\n## Event bridge: fromEvents vs events.on vs Repeater\n\n${text}`);
+  blocks.events = text;
 }
 
-if (!values['no-write']) {
-  // The chart and the cost table of the migration guide come from the same numbers.
-  const chart = renderChart({
-    title: 'Server CPU time per message (64-byte ping-pong, lower is better)',
-    unit: 'µs',
-    reference:
-      serverRows['raw net'] && samples.has('raw net')
-        ? median(samples.get('raw net')!.map((x) => x.cpuMicrosPerMessage))
-        : undefined,
-    bars: rowNames.map((name) => ({
-      name,
-      value: median(samples.get(name)!.map((x) => x.cpuMicrosPerMessage)),
-      ...(serverRows[name]!.reference !== undefined ? { ratio: ratio(name, 'cpu')! } : {}),
-    })),
-  });
-  writeFileSync(new URL('./results.svg', import.meta.url), chart);
+if (scaleParts.length > 0) {
+  const config = quick ? QUICK : FULL;
+  const scaleStarted = performance.now();
+  const scale = await runScale(config, scaleParts, progress);
+  progress('');
+  const sections = renderScale(scale);
+  const work =
+    `Scale work: ${config.scales.join(' and ')} connections (PROXY header and diagnostics rows: ` +
+    `${config.featureConnections}), segments of ${config.segmentMs} ms in a palindrome (row, ` +
+    `references, references, row)${config.warmUp ? ' after one warm-up segment each' : ''}; ` +
+    `${config.idleConnections} idle connections for memory; one busy connection × ` +
+    `${config.busyMessages} round trips beside ${config.busyIdle} idle; ${fmt(
+      (performance.now() - scaleStarted) / 60_000,
+    )} minutes.`;
+  console.log(`\n${work}`);
+  for (const name of SECTIONS) {
+    const section = sections[name];
+    if (!section) continue;
+    const text = [section.table, '', ...section.verdicts].join('\n');
+    console.log(`\n### ${name}\n\n${text}`);
+    blocks[name] = text;
+  }
+  blocks['scale-work'] = work;
+}
+const totalMinutes = (performance.now() - benchStarted) / 60_000;
+console.log(`\nThe bench took ${fmt(totalMinutes)} minutes.`);
+blocks.header = `${machine} The last run took ${fmt(totalMinutes)} minutes (the parts it ran: ${[
+  ...(rowNames.length > 0 ? ['main'] : []),
+  ...(events ? ['events'] : []),
+  ...scaleParts,
+].join(', ')}).`;
+
+if (write) {
+  if (rowNames.length > 0) {
+    // The chart and the cost table of the migration guide come from the same numbers.
+    const chart = renderChart({
+      title: 'Server CPU time per message (64-byte ping-pong, lower is better)',
+      unit: 'µs',
+      reference:
+        serverRows['raw net'] && samples.has('raw net')
+          ? median(samples.get('raw net')!.map((x) => x.cpuMicrosPerMessage))
+          : undefined,
+      bars: rowNames.map((name) => ({
+        name,
+        value: median(samples.get(name)!.map((x) => x.cpuMicrosPerMessage)),
+        ...(serverRows[name]!.reference !== undefined ? { ratio: ratio(name, 'cpu')! } : {}),
+      })),
+    });
+    writeFileSync(new URL('./results.svg', import.meta.url), chart);
+  }
   const guide = new URL('../migration-guide/cost.md', import.meta.url);
-  const page = readFileSync(guide, 'utf8');
-  const marked = /(<!-- bench:table -->\n)[\s\S]*?(\n<!-- \/bench:table -->)/;
   writeFileSync(
     guide,
-    page.replace(
-      marked,
-      (_, open: string, close: string) => open + [...header, '', ...lines].join('\n') + close,
-    ),
+    replaceBlocks(readFileSync(guide, 'utf8'), {
+      ...blocks,
+      ...(rowNames.length > 0 ? { table: [...header, '', ...lines].join('\n') } : {}),
+    }),
   );
-
-  const results = new URL('./RESULTS.md', import.meta.url);
-  writeFileSync(
-    results,
-    `# Benchmark results\n\n## Echo servers\n\nThe latest \`npm run bench\` on the project's machine. Server CPU time is ` +
-      'measured in the server process with `process.cpuUsage()`; the load client runs in its own ' +
-      'process.\n\n![Server CPU time per message](results.svg)\n\n' +
-      table +
-      '\n',
-  );
-  console.log(`\nWrote ${results.pathname}`);
+  const resultsFile = new URL('./RESULTS.md', import.meta.url);
+  let page = RESULTS_TEMPLATE;
+  try {
+    const existing = readFileSync(resultsFile, 'utf8');
+    if (blockNames(existing).includes('main')) page = existing;
+  } catch {
+    // no RESULTS.md yet: the template
+  }
+  writeFileSync(resultsFile, replaceBlocks(page, blocks));
+  console.log(`\nWrote ${resultsFile.pathname}, ${guide.pathname}`);
 }

@@ -1,18 +1,103 @@
-// The scale rows of `npm run bench`: servers at 1,000 and 10,000 concurrent connections, bytes per
-// idle connection at 5,000, one busy connection beside 10,000 idle ones, and the mixed server's
-// fairness. The load client is bench/native/epoll-client.c (compiled here with the machine's cc):
-// a Node client would take a core of its own on a 2-core machine and be what limits. Each row's
-// server runs in its own process (bench/server-process.ts) beside raw node:net, alternating, and
-// every ratio compares the two measured in the same round. Loopback only; bounded; exits.
-import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+// The scale part of `npm run bench` (the plan and the tables are in bench/scale-report.ts): servers
+// at 1,000 and 10,000 concurrent connections, the PROXY-header and diagnostics rows, bytes per
+// idle connection, one busy connection beside 10,000 idle ones, and the mixed server's fairness.
+//
+// The load client is bench/native/epoll-client.c, compiled here with the machine's cc: a Node
+// client would take a core of its own on a 2-core machine and be what limits. Each server runs in
+// its own process (bench/server-process.ts); the servers of a group run at once (the idle ones
+// cost nothing) and are measured in segments in a palindrome (row, reference…, …reference, row),
+// so every ratio compares CPU time measured seconds apart. A segment: the client opens its
+// connections, the server's CPU clock is marked, the client runs its round trips for a fixed time,
+// waits for the replies in flight, reports (with its own CPU time), and only then are the server's
+// CPU time read and the connections closed: accepting and closing are not counted.
+// Loopback only; bounded in time; every process is stopped in `finally`.
+import {
+  execFile,
+  fork,
+  spawn,
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+} from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import {
+  BUSY_ROWS,
+  DIAGNOSTICS_GROUPS,
+  IDLE_ROWS,
+  PROXY_GROUPS,
+  SCALE_GROUPS,
+  type BusyResult,
+  type ClientResult,
+  type Group,
+  type GroupResult,
+  type IdleResult,
+  type ScaleConfig,
+  type ScaleResults,
+  type Section,
+  type Segment,
+} from './scale-report.js';
+import { serverRows } from './servers.js';
 
 const run = promisify(execFile);
-const execArgv = ['--import', new URL('../scripts/ts-register.mjs', import.meta.url).href];
+const execArgv = ['--import', new URL('./register/index.mjs', import.meta.url).href];
+/** Open files a process needs beyond its connections (modules, pipes, the listener, ...). */
+const FD_HEADROOM = 256;
+
+/** The open-file limits of this process (and so of its children): soft and hard. */
+export async function fileLimits(): Promise<{ soft: number; hard: number }> {
+  const { stdout } = await run('/bin/sh', ['-c', 'ulimit -Sn; ulimit -Hn']);
+  const [soft, hard] = stdout
+    .trim()
+    .split('\n')
+    .map((text) => (text === 'unlimited' ? Infinity : Number(text)));
+  return { soft: soft!, hard: hard! };
+}
+
+/**
+ * How to start a child that needs `needed` open files: as it is, or through `sh -c 'ulimit -n'`
+ * when the soft limit is lower; throws, saying what to do, when the hard limit is too low.
+ */
+export function fdWrapper(
+  needed: number,
+  limits: { soft: number; hard: number },
+): { execPath?: string; prefix: string[] } {
+  if (limits.hard < needed) {
+    throw new Error(
+      `The scale rows need ${needed} open files per process, but the hard limit (ulimit -Hn) is ` +
+        `${limits.hard}: raise it (as root: ulimit -Hn ${needed}, or /etc/security/limits.conf), ` +
+        'or run with --quick',
+    );
+  }
+  if (limits.soft >= needed) return { prefix: [] };
+  return { execPath: '/bin/sh', prefix: ['-c', `ulimit -n ${needed} && exec "$0" "$@"`] };
+}
+
+/** Compiles the C load client (into the temp dir, again when the source is newer). */
+export async function loadClient(): Promise<string> {
+  const dir = join(tmpdir(), 'dispatch-bridge-bench');
+  const binary = join(dir, 'epoll-client');
+  const source = fileURLToPath(new URL('./native/epoll-client.c', import.meta.url));
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  mkdirSync(dir, { recursive: true });
+  try {
+    await run('cc', ['-O2', '-o', binary, source]);
+  } catch (error) {
+    const missing = (error as { code?: unknown }).code === 'ENOENT';
+    throw new Error(
+      missing
+        ? 'Cannot build the load client bench/native/epoll-client.c: no C compiler `cc` on the PATH (install one: apt-get install gcc)'
+        : `Cannot build the load client bench/native/epoll-client.c with cc: ${String(
+            (error as { stderr?: unknown }).stderr ?? error,
+          )}`,
+      { cause: error },
+    );
+  }
+  return binary;
+}
 
 interface Usage {
   cpuMicros: number;
@@ -27,179 +112,350 @@ class Child {
     readonly child: ChildProcess,
   ) {}
 
-  static async start(name: string): Promise<Child> {
-    const child = fork(new URL('./server-process.ts', import.meta.url), [name], { execArgv });
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('message', (message: { port: number }) => resolve(message.port));
-      child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+  static async start(
+    name: string,
+    wrapper: { execPath?: string; prefix: string[] },
+  ): Promise<Child> {
+    const child = fork(new URL('./server-process.ts', import.meta.url), [name], {
+      execArgv: [...wrapper.prefix, ...(wrapper.execPath ? [process.execPath] : []), ...execArgv],
+      ...(wrapper.execPath ? { execPath: wrapper.execPath } : {}),
     });
-    return new Child(name, port, child);
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('message', (message: { port: number }) => resolve(message.port));
+        child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+      });
+      return new Child(name, port, child);
+    } catch (error) {
+      child.kill();
+      throw error;
+    }
   }
 
-  mark(): void {
-    this.child.send({ type: 'mark' });
+  #request<T>(message: object, replyType: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (reply: { type: string } & T): void => {
+        if (reply.type !== replyType) return;
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        resolve(reply);
+      };
+      const onExit = (code: number | null): void => {
+        this.child.off('message', onMessage);
+        reject(new Error(`${this.name} exited with ${code} before replying`));
+      };
+      this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
+      this.child.send(message);
+    });
+  }
+
+  async mark(): Promise<void> {
+    await this.#request({ type: 'mark' }, 'marked');
   }
 
   measure(): Promise<Usage> {
-    return new Promise((resolve) => {
-      const onMessage = (message: { type: string } & Usage): void => {
-        if (message.type !== 'usage') return;
-        this.child.off('message', onMessage);
-        resolve(message);
-      };
-      this.child.on('message', onMessage);
-      this.child.send({ type: 'measure' });
-    });
+    return this.#request<Usage>({ type: 'measure' }, 'usage');
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.send({ type: 'stop' });
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
   }
 }
 
-/** Compiles the C load client once (into the temp dir); fails saying what is missing. */
-export async function loadClient(): Promise<string> {
-  const dir = join(tmpdir(), 'dispatch-bridge-bench');
-  const binary = join(dir, 'epoll-client');
-  if (existsSync(binary)) return binary;
-  mkdirSync(dir, { recursive: true });
-  const source = fileURLToPath(new URL('./native/epoll-client.c', import.meta.url));
-  try {
-    await run('cc', ['-O2', '-o', binary, source]);
-  } catch (error) {
-    throw new Error(
-      'Cannot build the load client (bench/native/epoll-client.c): is a C compiler installed? (apt-get install gcc)',
-      { cause: error },
-    );
+/**
+ * One run of the C client against one server: its connections are opened once, then each
+ * `run()` is a segment (the server's CPU clock marked just before it starts, read just after it
+ * reported). Killed after `limitMs` whatever happens.
+ */
+class Load {
+  readonly #client: ChildProcessWithoutNullStreams;
+  readonly #lines: AsyncIterator<string, undefined>;
+  readonly #exited: Promise<number | null>;
+  readonly #timer: NodeJS.Timeout;
+  #stderr = '';
+
+  private constructor(
+    binary: string,
+    readonly args: string[],
+    limitMs: number,
+  ) {
+    this.#client = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#client.stderr.setEncoding('utf8').on('data', (text: string) => (this.#stderr += text));
+    this.#exited = new Promise((resolve) => this.#client.once('close', resolve));
+    this.#timer = setTimeout(() => this.#client.kill('SIGKILL'), limitMs);
+    this.#lines = createInterface({ input: this.#client.stdout })[
+      Symbol.asyncIterator
+    ]() as AsyncIterator<string, undefined>;
   }
-  return binary;
-}
 
-interface ClientResult {
-  messages: number;
-  elapsedMs: number;
-  mismatches: number;
-  min: number;
-  median: number;
-}
-
-async function client(binary: string, args: string[]): Promise<ClientResult> {
-  const { stdout } = await run(binary, args, { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as ClientResult;
-}
-
-/** Server CPU µs per message and CPU share (of one core) for a timed ping-pong. */
-async function timed(
-  binary: string,
-  server: Child,
-  connections: number,
-  ms: number,
-): Promise<{ cpuPerMessage: number; cpuShare: number; result: ClientResult }> {
-  server.mark();
-  const result = await client(binary, [
-    'timed',
-    String(server.port),
-    String(connections),
-    String(ms),
-    '64',
-  ]);
-  const usage = await server.measure();
-  if (result.mismatches > 0) throw new Error(`${server.name}: ${result.mismatches} bytes differed`);
-  return {
-    cpuPerMessage: usage.cpuMicros / result.messages,
-    cpuShare: usage.cpuMicros / 1000 / result.elapsedMs,
-    result,
-  };
-}
-
-export interface ScaleRow {
-  row: string;
-  connections: number;
-  cpuPerMessage: number;
-  ratio: number;
-  cpuShare: number;
-  min: number;
-  median: number;
-}
-
-/** The rows at each scale, each beside raw net (row, raw, raw, row). */
-export async function scaleRows(
-  names: readonly string[],
-  scales: readonly number[],
-  ms: number,
-  progress: (text: string) => void = () => undefined,
-): Promise<ScaleRow[]> {
-  const binary = await loadClient();
-  const rows: ScaleRow[] = [];
-  for (const name of names) {
-    for (const connections of scales) {
-      progress(`scale: ${name} at ${connections} connections`);
-      const [server, raw] = await Promise.all([Child.start(name), Child.start('raw net')]);
-      try {
-        const a = await timed(binary, server, connections, ms);
-        const r1 = await timed(binary, raw, connections, ms);
-        const r2 = await timed(binary, raw, connections, ms);
-        const b = await timed(binary, server, connections, ms);
-        const own = (a.cpuPerMessage + b.cpuPerMessage) / 2;
-        const reference = (r1.cpuPerMessage + r2.cpuPerMessage) / 2;
-        rows.push({
-          row: name,
-          connections,
-          cpuPerMessage: own,
-          ratio: own / reference,
-          cpuShare: (a.cpuShare + b.cpuShare) / 2,
-          min: Math.min(a.result.min, b.result.min),
-          median: Math.round((a.result.median + b.result.median) / 2),
-        });
-      } finally {
-        server.stop();
-        raw.stop();
-      }
+  /** Starts the client; resolves once its connections are open. */
+  static async open(binary: string, args: string[], limitMs: number): Promise<Load> {
+    const load = new Load(binary, args, limitMs);
+    try {
+      await load.#next();
+      return load;
+    } catch (error) {
+      await load.close();
+      throw error;
     }
   }
-  return rows;
+
+  async #next(): Promise<Record<string, number>> {
+    const { value, done } = await this.#lines.next();
+    if (done === true) {
+      const code = await this.#exited;
+      throw new Error(
+        `The load client (${this.args[0]}) exited with ${code}: ${this.#stderr.trim()}`,
+      );
+    }
+    return JSON.parse(value) as Record<string, number>;
+  }
+
+  /** One segment against `server`. */
+  async run(server: Child): Promise<Segment> {
+    await server.mark();
+    this.#client.stdin.write('\n');
+    const client = (await this.#next()) as unknown as ClientResult;
+    const usage = await server.measure();
+    if (client.mismatches > 0) {
+      throw new Error(`${server.name}: ${client.mismatches} echoed bytes differed`);
+    }
+    return { client, serverCpuMs: usage.cpuMicros / 1000 };
+  }
+
+  /** Ends the client (it closes its connections) and waits for it to exit. */
+  async close(): Promise<void> {
+    this.#client.stdin.end();
+    if (this.#client.exitCode === null && this.#client.signalCode === null) {
+      const timer = setTimeout(() => this.#client.kill('SIGKILL'), 5_000);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    clearTimeout(this.#timer);
+  }
 }
 
-/** Bytes of server RSS per idle connection, with `connections` idle clients. */
-export async function idleBytes(name: string, connections: number): Promise<number> {
-  const binary = await loadClient();
-  const server = await Child.start(name);
+/**
+ * The servers of `group`, at each of `scales` in turn (the same processes), warmed up once, each
+ * scale measured in a palindrome of segments.
+ */
+async function measureGroup(
+  binary: string,
+  group: Group,
+  scales: readonly number[],
+  config: ScaleConfig,
+  wrapper: { execPath?: string; prefix: string[] },
+  progress: (text: string) => void,
+): Promise<GroupResult[]> {
+  const started = await Promise.allSettled(group.servers.map((n) => Child.start(n, wrapper)));
+  const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const loads = new Map<Child, Load>();
+  const closeLoads = async (): Promise<void> => {
+    await Promise.all([...loads.values()].map((load) => load.close()));
+    loads.clear();
+  };
   try {
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason as Error;
+    const results: GroupResult[] = [];
+    for (const [index, connections] of scales.entries()) {
+      progress(`${group.servers[0]} at ${connections} connections`);
+      const limit = 120_000 + 4 * (config.segmentMs + 20_000);
+      for (const server of servers) {
+        const args = ['timed', String(server.port), String(connections), String(config.segmentMs)];
+        args.push('64');
+        if (serverRows[server.name]!.proxyHeader === 'v1') args.push('--proxy-v1');
+        loads.set(server, await Load.open(binary, args, limit));
+        // The warm-up: a first segment of each server, not counted.
+        if (config.warmUp && index === 0) await loads.get(server)!.run(server);
+      }
+      const segments: Record<string, Segment[]> = {};
+      for (const server of [...servers, ...[...servers].reverse()]) {
+        (segments[server.name] ??= []).push(await loads.get(server)!.run(server));
+      }
+      results.push({ group, connections, segments });
+      await closeLoads();
+    }
+    return results;
+  } finally {
+    await closeLoads();
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Bytes of server RSS per connection while `connections` idle clients are connected. */
+async function idleBytes(
+  binary: string,
+  name: string,
+  connections: number,
+  wrapper: { execPath?: string; prefix: string[] },
+): Promise<number> {
+  const server = await Child.start(name, wrapper);
+  const holder = spawn(binary, ['idle', String(server.port), String(connections)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  holder.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const closed = new Promise<number | null>((resolve) => holder.once('close', resolve));
+  const timer = setTimeout(() => holder.kill('SIGKILL'), 120_000);
+  try {
+    await pause(300);
     const before = (await server.measure()).rssBytes;
-    const holder = spawn(binary, ['idle', String(server.port), String(connections)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    await new Promise((resolve) => holder.stdout.once('data', resolve));
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    holder.stdin.write('\n');
+    const open = await Promise.race([
+      new Promise<boolean>((resolve) => holder.stdout.once('data', () => resolve(true))),
+      closed.then(() => false),
+    ]);
+    if (!open) {
+      throw new Error(`The load client (idle) exited with ${await closed}: ${stderr.trim()}`);
+    }
+    // Every connection is open: let the server accept them all and settle, then read its RSS.
+    await pause(1_000);
     const after = (await server.measure()).rssBytes;
-    holder.stdin.end();
-    await new Promise((resolve) => holder.once('exit', resolve));
     return (after - before) / connections;
   } finally {
-    server.stop();
+    holder.stdin.destroy();
+    await Promise.race([closed, pause(5_000)]);
+    holder.kill('SIGKILL');
+    clearTimeout(timer);
+    await server.stop();
   }
 }
 
-/** One busy connection's rate beside `idle` idle ones, as a fraction of its rate alone. */
-export async function busyBesideIdle(
-  name: string,
+/** The busy connection's round trips per second (server and client CPU over the run). */
+async function busyRun(
+  binary: string,
+  server: Child,
   idle: number,
   messages: number,
-): Promise<number> {
-  const binary = await loadClient();
-  const server = await Child.start(name);
+): Promise<{ rate: number; serverMs: number; clientMs: number; elapsedMs: number }> {
+  const args = ['busy', String(server.port), String(idle), String(messages), '64'];
+  const load = await Load.open(binary, args, 120_000);
   try {
-    const alone = await client(binary, ['busy', String(server.port), '0', String(messages), '64']);
-    const crowded = await client(binary, [
-      'busy',
-      String(server.port),
-      String(idle),
-      String(messages),
-      '64',
-    ]);
-    return alone.elapsedMs / crowded.elapsedMs;
+    const { client, serverCpuMs } = await load.run(server);
+    if (client.messages !== messages) {
+      throw new Error(`${server.name}: the busy connection made ${client.messages} round trips`);
+    }
+    return {
+      rate: client.messages / (client.elapsedMs / 1000),
+      serverMs: serverCpuMs,
+      clientMs: client.cpuMs,
+      elapsedMs: client.elapsedMs,
+    };
   } finally {
-    server.stop();
+    await load.close();
   }
+}
+
+/** Which parts of the scale bench to run. */
+export type ScalePart = 'scale' | 'proxy' | 'diagnostics' | 'idle' | 'busy';
+export const SCALE_PARTS: ScalePart[] = ['scale', 'proxy', 'diagnostics', 'idle', 'busy'];
+
+/** Runs the scale part of the bench. */
+export async function runScale(
+  config: ScaleConfig,
+  parts: readonly ScalePart[] = SCALE_PARTS,
+  progress: (text: string) => void = () => undefined,
+): Promise<ScaleResults> {
+  const binary = await loadClient();
+  const largest = Math.max(
+    ...(parts.includes('scale') ? config.scales : []),
+    parts.includes('idle') ? config.idleConnections : 0,
+    parts.includes('busy') ? config.busyIdle + 1 : 0,
+    config.featureConnections,
+  );
+  const wrapper = fdWrapper(largest + FD_HEADROOM, await fileLimits());
+  const results: ScaleResults = { config, groups: [], failures: [] };
+  /** Runs one measurement; a failure is recorded (and printed as FAILED) and the run goes on. */
+  const attempt = async <T>(
+    what: string,
+    section: Section,
+    work: () => Promise<T>,
+  ): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      results.failures.push({ what, section, error: message.split('\n')[0]! });
+      progress(`${what}: FAILED: ${message}`);
+      return undefined;
+    }
+  };
+  const plan: { group: Group; scales: readonly number[] }[] = [];
+  if (parts.includes('scale')) {
+    for (const group of SCALE_GROUPS) plan.push({ group, scales: config.scales });
+  }
+  if (parts.includes('proxy')) {
+    for (const group of PROXY_GROUPS) plan.push({ group, scales: [config.featureConnections] });
+  }
+  if (parts.includes('diagnostics')) {
+    for (const group of DIAGNOSTICS_GROUPS) {
+      plan.push({ group, scales: [config.featureConnections] });
+    }
+  }
+  for (const [index, { group, scales }] of plan.entries()) {
+    const step = (text: string): void => progress(`scale ${index + 1}/${plan.length}: ${text}`);
+    const measured = await attempt(
+      `${group.servers[0]} at ${scales.join(' and ')} connections`,
+      group.section,
+      () => measureGroup(binary, group, scales, config, wrapper, step),
+    );
+    results.groups.push(...(measured ?? []));
+  }
+
+  if (parts.includes('idle')) {
+    const idle: IdleResult = { connections: config.idleConnections, bytesPerConnection: {} };
+    const bytes = (row: string): Promise<number | undefined> => {
+      progress(`idle memory: ${row}`);
+      return attempt(`${row}: idle memory`, 'idle', () =>
+        idleBytes(binary, row, config.idleConnections, wrapper),
+      );
+    };
+    const rawBefore = await bytes('raw net');
+    for (const { row } of IDLE_ROWS) {
+      const value = await bytes(row);
+      if (value !== undefined) idle.bytesPerConnection[row] = value;
+    }
+    const rawAfter = await bytes('raw net');
+    const raws = [rawBefore, rawAfter].filter((v): v is number => v !== undefined);
+    if (raws.length > 0) {
+      idle.bytesPerConnection['raw net'] = raws.reduce((a, b) => a + b, 0) / raws.length;
+      results.idle = idle;
+    }
+  }
+
+  if (parts.includes('busy')) {
+    const busy: BusyResult = { idle: config.busyIdle, rows: [] };
+    for (const { row } of BUSY_ROWS) {
+      progress(`one busy beside ${config.busyIdle} idle: ${row}`);
+      await attempt(`${row}: one busy beside ${config.busyIdle} idle`, 'busy', async () => {
+        const server = await Child.start(row, wrapper);
+        try {
+          await busyRun(binary, server, 0, Math.ceil(config.busyMessages / 10)); // warm-up
+          const a = await busyRun(binary, server, 0, config.busyMessages);
+          const crowded = await busyRun(binary, server, config.busyIdle, config.busyMessages);
+          const b = await busyRun(binary, server, 0, config.busyMessages);
+          busy.rows.push({
+            row,
+            alone: (a.rate + b.rate) / 2,
+            crowded: crowded.rate,
+            serverCores: crowded.serverMs / crowded.elapsedMs,
+            clientCores: crowded.clientMs / crowded.elapsedMs,
+          });
+        } finally {
+          await server.stop();
+        }
+      });
+    }
+    if (busy.rows.length > 0) results.busy = busy;
+  }
+  return results;
 }

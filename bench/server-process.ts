@@ -1,8 +1,8 @@
 // Child process that runs one benchmark server and reports its own CPU time.
 //
 // Protocol over IPC: it sends { type: 'ready', port } once listening; on { type: 'mark' } it notes
-// process.cpuUsage(); on { type: 'measure' } it replies { type: 'usage', cpuMicros, rssBytes,
-// maxRssBytes } for the time since the last mark; on { type: 'stop' } it closes and exits.
+// process.cpuUsage() and replies { type: 'marked' }; on { type: 'measure' } it replies { type: 'usage', cpuMicros, rssBytes,
+// maxRssBytes, channelMessages? } for the time since the last mark; on { type: 'stop' } it closes and exits.
 import process from 'node:process';
 import { serverRows } from './servers.js';
 
@@ -20,6 +20,7 @@ process.on('message', (message: { type: string }) => {
   switch (message.type) {
     case 'mark':
       mark = process.cpuUsage();
+      process.send?.({ type: 'marked' });
       break;
     case 'measure': {
       const used = process.cpuUsage(mark);
@@ -28,6 +29,7 @@ process.on('message', (message: { type: string }) => {
         cpuMicros: used.user + used.system,
         rssBytes: process.memoryUsage.rss(),
         maxRssBytes: process.resourceUsage().maxRSS * 1024,
+        channelMessages: server.channelMessages?.(),
       });
       break;
     }
@@ -38,4 +40,6 @@ process.on('message', (message: { type: string }) => {
       break;
   }
 });
+// Orphaned (the bench was stopped): nothing left to measure for.
+process.on('disconnect', () => process.exit(0));
 process.send?.({ type: 'ready', port: server.port });

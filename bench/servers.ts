@@ -3,6 +3,7 @@
 // measures them all: whatever bytes arrive go back unchanged (line servers echo whole lines, which
 // is the same thing for a client that sends newline-terminated lines).
 import { fork } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -16,11 +17,14 @@ import {
 import { startServer, type StreamHandler } from '../src/modern/index.js';
 import { asDispatcherClass, asStreamHandler } from '../src/adapter/index.js';
 import { startMixedServer, upstream } from '../src/adapter/index.js';
+import { channels } from '../src/_core/observe.js';
 
 /** A started benchmark server. */
 export interface RunningServer {
   port: number;
   close(): Promise<void>;
+  /** Rows with diagnostics subscribers: how many channel messages they have received. */
+  channelMessages?(): number;
 }
 
 /** A benchmark row: how to start the server, and what it is compared with. */
@@ -33,6 +37,8 @@ export interface ServerRow {
   target?: number;
   /** Only in the scale rows (bench/scale.ts), not in the main table. */
   scaleOnly?: boolean;
+  /** Clients must send a PROXY protocol header of this version first, once per connection. */
+  proxyHeader?: 'v1';
   /** Further targets against other rows, checked and printed below the table. */
   alsoAgainst?: { reference: string; target: number }[];
   start(): Promise<RunningServer>;
@@ -96,7 +102,9 @@ async function legacyServer(
   }
   const listener = new Listener({ map });
   listener.bind({ host: '127.0.0.1', port: 0 });
-  await listener.listen(511);
+  // The accept queue the loop drains: the scale rows open 10,000 connections in a burst, and a
+  // legacy listener refuses connections beyond its backlog (the kernel's is capped by somaxconn).
+  await listener.listen(16_384);
   const running = loop({ map, timeout: 1_000 });
   const { port } = listener.address() as Extract<Address, { port: number }>;
   return {
@@ -162,8 +170,16 @@ const chunkEchoHandler: StreamHandler = async (reader, writer) => {
   }
 };
 
-async function modernServer(handler: StreamHandler): Promise<RunningServer> {
-  const server = await startServer(handler, { host: '127.0.0.1', port: 0, backlog: 511 });
+async function modernServer(
+  handler: StreamHandler,
+  options: { proxyProtocol?: 'v1' } = {},
+): Promise<RunningServer> {
+  const server = await startServer(handler, {
+    host: '127.0.0.1',
+    port: 0,
+    backlog: 511,
+    ...options,
+  });
   const address = server.address() as { port: number };
   return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
 }
@@ -179,23 +195,63 @@ class LineEchoHandler extends LineEchoChat {
 const LineEchoConnection = asDispatcherClass(lineEchoHandler);
 
 /** One port, half the connections to the legacy echo and half to the modern one. */
-async function mixedServer(): Promise<RunningServer> {
+async function mixedServer(
+  options: { proxyProtocol?: 'v1'; byFirstByte?: boolean } = {},
+): Promise<RunningServer> {
+  const { byFirstByte = false, ...rest } = options;
   const server = await startMixedServer({
     legacy: RecvSendEcho,
     modern: chunkEchoHandler,
-    route: { by: 'fraction', modern: 0.5 },
+    // By first byte, the load client knows which half each connection is in (bench/native's
+    // client starts even-numbered connections' lines with "L", odd ones' with "M").
+    route: byFirstByte
+      ? { by: 'sniff', bytes: 1, choose: (head) => (head[0] === 0x4c ? 'legacy' : 'modern') }
+      : { by: 'fraction', modern: 0.5 },
     host: '127.0.0.1',
     port: 0,
     backlog: 511,
+    ...rest,
   });
   const address = server.address() as { port: number };
   return { port: address.port, close: () => server.shutdown({ timeout: 1_000 }) };
 }
 
+/** The names of every diagnostics channel of the library (DESIGN's "Observability"). */
+export const channelNames = Object.values(channels).map((channel) => String(channel.name));
+
+/**
+ * `start` with a subscriber on every `dispatch-bridge:*` channel (each message counted), removed
+ * again by `close()`: what observing a server costs, against the same row unobserved.
+ */
+async function observed(start: () => Promise<RunningServer>): Promise<RunningServer> {
+  let messages = 0;
+  const subscriber = (): void => {
+    messages += 1;
+  };
+  for (const name of channelNames) diagnostics.subscribe(name, subscriber);
+  const unsubscribe = (): void => {
+    for (const name of channelNames) diagnostics.unsubscribe(name, subscriber);
+  };
+  try {
+    const server = await start();
+    return {
+      port: server.port,
+      close: async () => {
+        await server.close();
+        unsubscribe();
+      },
+      channelMessages: () => messages,
+    };
+  } catch (error) {
+    unsubscribe();
+    throw error;
+  }
+}
+
 /** Starts the upstream echo in its own process; resolves with its port and a stop function. */
 async function upstreamEcho(): Promise<{ port: number; stop(): void }> {
   // The TypeScript register, whatever process (bench child, mocha) starts the row.
-  const register = new URL('../scripts/ts-register.mjs', import.meta.url).href;
+  const register = new URL('./register/index.mjs', import.meta.url).href;
   const child = fork(new URL('./upstream-echo.ts', import.meta.url), [], {
     execArgv: ['--import', register],
   });
@@ -304,7 +360,49 @@ export const serverRows: Record<string, ServerRow> = {
     description: 'startMixedServer: recv → send and chunk echo on one port, fraction 0.5 modern',
     reference: 'raw net',
     target: 1.5,
-    start: mixedServer,
+    start: () => mixedServer(),
+  },
+  'mixed halves': {
+    description:
+      'startMixedServer as mixed, routed by first byte ("L" legacy, else modern): the halves known',
+    reference: 'raw net',
+    target: 1.5,
+    scaleOnly: true,
+    start: () => mixedServer({ byFirstByte: true }),
+  },
+  'modern readLine proxy v1': {
+    description: "modern readLine with proxyProtocol: 'v1', a PROXY header once per connection",
+    reference: 'modern readLine',
+    target: 1.05,
+    scaleOnly: true,
+    proxyHeader: 'v1',
+    start: () => modernServer(lineEchoHandler, { proxyProtocol: 'v1' }),
+  },
+  'mixed proxy v1': {
+    description: "mixed with proxyProtocol: 'v1', a PROXY header once per connection",
+    reference: 'mixed',
+    target: 1.05,
+    scaleOnly: true,
+    proxyHeader: 'v1',
+    start: () => mixedServer({ proxyProtocol: 'v1' }),
+  },
+  'legacy AsyncChat observed': {
+    description: 'legacy AsyncChat with a subscriber on every dispatch-bridge:* channel',
+    reference: 'legacy AsyncChat',
+    scaleOnly: true,
+    start: () => observed(() => legacyServer((socket, map) => new LineEchoChat(socket, map))),
+  },
+  'modern readLine observed': {
+    description: 'modern readLine with a subscriber on every dispatch-bridge:* channel',
+    reference: 'modern readLine',
+    scaleOnly: true,
+    start: () => observed(() => modernServer(lineEchoHandler)),
+  },
+  'mixed observed': {
+    description: 'mixed with a subscriber on every dispatch-bridge:* channel',
+    reference: 'mixed',
+    scaleOnly: true,
+    start: () => observed(() => mixedServer()),
   },
   'net pipe proxy': {
     description:
