@@ -43,8 +43,18 @@ export interface HandlerRun {
   closeAfterError?: boolean | undefined;
 }
 
-/** Whether `error` is the handler's own connection going away, not a handler failure. */
-export function isOwnDisconnect(error: unknown, signal: AbortSignal): boolean {
+/**
+ * Whether `error` is the handler's own connection going away, not a handler failure: the reason
+ * its signal was aborted with, or a `ConnectionClosedError` once the connection is gone (its
+ * signal aborted, or its `socket` already destroyed: a reset rejects a pending read on the
+ * socket's 'error', a tick before the 'close' that aborts the signal).
+ */
+export function isOwnDisconnect(
+  error: unknown,
+  signal: AbortSignal,
+  socket?: { readonly destroyed: boolean },
+): boolean {
+  if (error instanceof ConnectionClosedError && socket?.destroyed === true) return true;
   if (!signal.aborted) return false;
   if (error === signal.reason) return true;
   return error instanceof ConnectionClosedError && signal.reason instanceof ConnectionClosedError;
@@ -130,7 +140,7 @@ export class HandlerRunner {
     try {
       await run.start();
     } catch (error) {
-      if (!isOwnDisconnect(error, run.controller.signal)) {
+      if (!isOwnDisconnect(error, run.controller.signal, run.socket)) {
         reported = true;
         run.report(error);
       }

@@ -52,6 +52,15 @@ describe('HandlerRunner (the one runner of stream handlers)', () => {
     timedOut.abort(reason);
     expect(isOwnDisconnect(reason, timedOut.signal)).to.equal(true);
     expect(isOwnDisconnect(new ConnectionClosedError(), timedOut.signal)).to.equal(false);
+    // A reset: the read rejects on the socket's 'error', before 'close' aborts the signal.
+    const live = new AbortController();
+    expect(isOwnDisconnect(new ConnectionClosedError(), live.signal, { destroyed: true })).to.equal(
+      true,
+    );
+    expect(
+      isOwnDisconnect(new ConnectionClosedError(), live.signal, { destroyed: false }),
+    ).to.equal(false);
+    expect(isOwnDisconnect(new Error('other'), live.signal, { destroyed: true })).to.equal(false);
   });
 
   it('concurrency: a hung handler keeps its slot only while its connection is there', async () => {

@@ -618,6 +618,34 @@ describe('startServer(): the connection lifecycle under attack', () => {
     expect(late).to.equal(null);
   });
 
+  it('a peer that resets while its handler awaits readLine() is not a handler error', async () => {
+    const errors: unknown[] = [];
+    let settled = 0;
+    const server = await startServer(
+      async (reader) => {
+        try {
+          while ((await reader.readLine()).length > 0);
+        } finally {
+          settled++;
+        }
+      },
+      { host: '127.0.0.1', port: 0, onError: (error) => errors.push(error) },
+    );
+    servers.push(server);
+    for (let i = 0; i < 5; i++) {
+      const socket = net.connect({ host: '127.0.0.1', port: portOf(server) });
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('half a line');
+      // The handler waits in readLine() with the half line buffered.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.resetAndDestroy();
+    }
+    expect(await within(2_000, () => settled === 5 && server.connections === 0)).to.equal(true);
+    await tick();
+    expect(errors).to.deep.equal([]);
+    expect(server.stats().handlerErrors).to.equal(0);
+  });
+
   it('a handler error with no listener and no onError is printed to stderr, once', async () => {
     const server = await startServer(
       () => {
