@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { Dispatcher, type DispatcherOptions } from '../legacy/dispatcher.js';
 import { loop } from '../legacy/loop.js';
 import { SocketMap } from '../legacy/socket-map.js';
+import { kStats } from '../legacy/_internal.js';
 import { ConnectionClosedError } from '../modern/errors.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
@@ -197,6 +198,12 @@ export interface AsDispatcherClassOptions extends BridgeOptions {
    * is aborted and its reader fails with a `TimeoutError` (counted from the handler's start).
    */
   idleTimeout?: number | undefined;
+  /**
+   * With `concurrency`: a connection that has waited this many ms for a slot is refused (closed,
+   * its signal aborted with a `TimeoutError`, counted as `refused` in its map's `stats()`), so
+   * hoarders cannot keep new clients waiting forever. Default: wait as long as it takes.
+   */
+  queueTimeout?: number | undefined;
 }
 
 /**
@@ -301,6 +308,7 @@ export function asDispatcherClass(
   const runner = new HandlerRunner({
     concurrency: optionalPositive('concurrency', options.concurrency),
     idleTimeout: optionalMs('idleTimeout', options.idleTimeout),
+    queueTimeout: optionalMs('queueTimeout', options.queueTimeout),
   });
   let nextId = 0;
 
@@ -332,6 +340,9 @@ export function asDispatcherClass(
         // Errors go to this connection's handleError(), from within its loop.
         report: (error: unknown) => bridge.raise(error),
         controller,
+        refused: () => {
+          this.map[kStats].refused++;
+        },
         socket: socket!,
         fail: (reason: unknown) => {
           this.reader.setException(reason);

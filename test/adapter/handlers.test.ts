@@ -512,6 +512,30 @@ describe('asDispatcherClass()', () => {
     expect(accepted[0]?.closes).to.equal(1);
   });
 
+  it('queueTimeout: behind hoarders of every slot a new connection is refused, then served once they go', async () => {
+    const hoard: StreamHandler = async (reader, writer) => {
+      // A hoarder sends nothing; an honest client sends a line and gets it back.
+      const line = await reader.readLine();
+      writer.write(line);
+    };
+    const { port, accepted } = await listen(tracked(hoard, { concurrency: 2, queueTimeout: 100 }));
+    const hoarders = [await client(port), await client(port)];
+    await eventually(() => (accepted.length === 2 ? true : undefined));
+    const waiting = await client(port);
+    const started = Date.now();
+    waiting.write('hello\n');
+    // Refused after about 100 ms: its connection ends without a reply.
+    expect((await collect(waiting)).toString()).to.equal('');
+    expect(Date.now() - started).to.be.lessThan(2_000);
+    expect(map.stats().refused).to.equal(1);
+    for (const hoarder of hoarders) hoarder.destroy();
+    await eventually(() => (accepted.slice(0, 2).every((c) => c.closed) ? true : undefined));
+    const honest = await client(port);
+    const reply = readBytes(honest, 6);
+    honest.write('again\n');
+    expect((await reply).toString()).to.equal('again\n');
+  });
+
   it('works over an in-memory duplex pair', async () => {
     const [peer, end] = duplexPair();
     const Connection = tracked(lineEcho);
