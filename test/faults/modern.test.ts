@@ -374,7 +374,8 @@ describe('Faults: modern layer over loopback', () => {
         handled++;
         await echoLines(reader, writer);
       },
-      { tls: { key, cert }, handshakeTimeout: 30 },
+      // Long enough for an honest handshake on a loaded machine, short for a test.
+      { tls: { key, cert }, handshakeTimeout: 300 },
     );
     const port = portOf(s);
     const silent = await rawConnect(port);
