@@ -27,25 +27,28 @@ export {
   type StreamHandlerDispatcher,
   type StreamHandlerDispatcherClass,
 } from './handlers.js';
-export {
-  MixedServer,
-  startMixedServer,
-  type AddressRule,
-  type DivergenceReport,
-  type ErrorRole,
-  type FractionRule,
-  type Implementation,
-  type MixedErrorInfo,
-  type MixedServerEvents,
-  type MixedServerOptions,
-  type MixedServerStats,
-  type ImplementationStats,
-  type RouteEvent,
-  type RouteInfo,
-  type RouteRule,
-  type ShadowDropReason,
-  type ShadowDropReport,
-  type ShadowOptions,
-  type SniffRule,
-} from './mixed-server.js';
+export { MixedServer, startMixedServer } from './mixed-server.js';
+export type {
+  ErrorRole,
+  ImplementationStats,
+  MixedErrorInfo,
+  MixedServerEvents,
+  MixedServerOptions,
+  MixedServerStats,
+  RouteEvent,
+} from './_mixed-types.js';
+export type {
+  AddressRule,
+  FractionRule,
+  Implementation,
+  RouteInfo,
+  RouteRule,
+  SniffRule,
+} from './_routing.js';
+export type {
+  DivergenceReport,
+  ShadowDropReason,
+  ShadowDropReport,
+  ShadowOptions,
+} from './_shadow.js';
 export { upstream, type Upstream, type UpstreamOptions } from './upstream.js';

@@ -34,30 +34,6 @@ import {
 import { Implementations } from './_implementations.js';
 import { ShadowSession, checkShadow, type Run, type ShadowOptions } from './_shadow.js';
 
-export type {
-  AddressRule,
-  FractionRule,
-  Implementation,
-  RouteInfo,
-  RouteRule,
-  SniffRule,
-} from './_routing.js';
-export type {
-  DivergenceReport,
-  ShadowDropReason,
-  ShadowDropReport,
-  ShadowOptions,
-} from './_shadow.js';
-
-export type {
-  ErrorRole,
-  ImplementationStats,
-  MixedErrorInfo,
-  MixedServerEvents,
-  MixedServerOptions,
-  MixedServerStats,
-  RouteEvent,
-} from './_mixed-types.js';
 import type {
   ErrorRole,
   MixedErrorInfo,

@@ -2,10 +2,12 @@
 // their checks, and the client socket of connect().
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import type { Address } from './_address.js';
 import { describeValue } from './_bytes.js';
+import type { ConnectEvent } from './_transport.js';
 import type { SocketMap } from './socket-map.js';
-import { OutOfRangeError } from '../errors.js';
+import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
 
 /** Options of the {@link Dispatcher} constructor. */
 export interface DispatcherOptions {
@@ -36,6 +38,27 @@ export interface DispatcherOptions {
 
 /** The default of `maxOutgoing`: queued output above it stops reading. */
 export const DEFAULT_MAX_OUTGOING = 1024 * 1024;
+
+/**
+ * The constructor's `socket` option, checked, with the event that says it connected: none for a
+ * connected socket, `'connect'` (TLS: `'secureConnect'`) for one still connecting.
+ */
+export function checkSocket(
+  socket: unknown,
+): { socket: Duplex; connectEvent: ConnectEvent | null } | undefined {
+  if (socket === undefined) return undefined;
+  const duplex = typeof socket === 'object' ? (socket as Partial<Duplex> | null) : null;
+  if (duplex === null || typeof duplex.read !== 'function' || typeof duplex.write !== 'function') {
+    throw new InvalidArgumentError(
+      `Expected \`socket\` to be a stream.Duplex, got \`${describeValue(socket)}\` (${typeof socket})`,
+    );
+  }
+  if ((socket as Partial<net.Socket>).connecting !== true) {
+    return { socket: socket as Duplex, connectEvent: null };
+  }
+  const connectEvent = socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect';
+  return { socket: socket as Duplex, connectEvent };
+}
 
 /** A client socket to `address`, bound locally to `bound`'s host/port when given. */
 export function connectSocket(address: Address, bound: Address | null): net.Socket {

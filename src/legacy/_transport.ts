@@ -100,6 +100,23 @@ export class Transport {
   }
 
   /**
+   * Writes what the Duplex takes without going over its `writableHighWaterMark` (the kernel send
+   * buffer a non-blocking send() fills): how many bytes of `bytes` it took, 0 when congested.
+   */
+  write(bytes: Buffer): number {
+    const socket = this.socket;
+    if (socket.writableNeedDrain || bytes.length === 0) return 0;
+    const room = socket.writableHighWaterMark - socket.writableLength;
+    if (room <= 0) return 0;
+    if (bytes.length <= room) {
+      socket.write(bytes);
+      return bytes.length;
+    }
+    socket.write(bytes.subarray(0, room));
+    return room;
+  }
+
+  /**
    * Let go of the Duplex: remove our listeners, send what `takeOutput` still yields (as the
    * Duplex drains), then close it gracefully within `lingerTimeout`. Idempotent.
    */

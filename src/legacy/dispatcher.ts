@@ -1,9 +1,8 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
 import { DEFAULT_LINGER_TIMEOUT } from '../_core/linger.js';
 import { toAddress, validateAddress, type Address } from './_address.js';
-import { EMPTY, describeValue, toBuffer, validatePositiveInteger } from './_bytes.js';
+import { EMPTY, toBuffer, validatePositiveInteger } from './_bytes.js';
 import {
   kAdd,
   kAtEof,
@@ -22,12 +21,12 @@ import { Listener } from './_listener.js';
 import { checkListenOptions, proxyErrorReporter, type ListenOptions } from './_listen-options.js';
 import { Lifecycle, PendingClose, State } from './_lifecycle.js';
 import { Transport, type ConnectEvent } from './_transport.js';
-import { connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
+import { checkSocket, connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
 import { DispatcherHandlers, describeError, kId, kLog } from './_handlers.js';
 import { socketMap, type SocketMap } from './socket-map.js';
 import { connectionClosed, connectionOpened } from './_observe.js';
 import type { AcceptedConnection } from './_listener.js';
-import { InvalidArgumentError, InvalidStateError } from '../errors.js';
+import { InvalidStateError } from '../errors.js';
 
 export type { AcceptedConnection } from './_listener.js';
 
@@ -102,24 +101,8 @@ export class Dispatcher extends DispatcherHandlers {
     super(checked.maxOutgoing);
     this.map = options.map ?? socketMap;
     this.#lingerTimeout = checked.lingerTimeout;
-    const socket = options.socket;
-    if (socket !== undefined) {
-      if (
-        typeof socket !== 'object' ||
-        socket === null ||
-        typeof socket.read !== 'function' ||
-        typeof socket.write !== 'function'
-      ) {
-        throw new InvalidArgumentError(
-          `Expected \`socket\` to be a stream.Duplex, got \`${describeValue(socket)}\` (${typeof socket})`,
-        );
-      }
-      if ((socket as Partial<net.Socket>).connecting === true) {
-        this.#attach(socket, socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect');
-      } else {
-        this.#attach(socket, null);
-      }
-    }
+    const attached = checkSocket(options.socket);
+    if (attached !== undefined) this.#attach(attached.socket, attached.connectEvent);
   }
 
   /**
@@ -365,16 +348,7 @@ export class Dispatcher extends DispatcherHandlers {
       this.#life.noticeClose();
       return 0;
     }
-    const socket = transport.socket;
-    if (socket.writableNeedDrain || bytes.length === 0) return 0;
-    const room = socket.writableHighWaterMark - socket.writableLength;
-    if (room <= 0) return 0;
-    if (bytes.length <= room) {
-      socket.write(bytes);
-      return bytes.length;
-    }
-    socket.write(bytes.subarray(0, room));
-    return room;
+    return transport.write(bytes);
   }
 
   /**

@@ -55,3 +55,16 @@ export function checkSignal(signal: unknown): AbortSignal | undefined {
 }
 
 export { describe as describeValue };
+
+/**
+ * `value` as a Buffer over the same memory (a string, when `orString`, encoded as UTF-8); throws
+ * an InvalidArgumentError naming `name` for anything else.
+ */
+export function toBytes(name: string, value: unknown, orString = false): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (orString && typeof value === 'string') return Buffer.from(value);
+  const what = orString ? 'a string or a Uint8Array' : 'a Uint8Array';
+  throw new InvalidArgumentError(`Expected \`${name}\` to be ${what}, got ${describe(value)}`);
+}

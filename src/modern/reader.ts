@@ -3,14 +3,14 @@
    whatever their type (DESIGN: "rejects with the signal's reason"). */
 import {
   IncompleteReadError,
-  InvalidArgumentError,
   InvalidStateError,
   LimitOverrunError,
   OutOfRangeError,
 } from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
+import { FlowControl } from './_flow-control.js';
 import { serialGenerator } from './_serial-generator.js';
-import { checkInteger, checkPositiveInteger, checkSignal, describeValue } from './_validate.js';
+import { checkInteger, checkPositiveInteger, checkSignal, toBytes } from './_validate.js';
 
 import {
   EMPTY,
@@ -70,10 +70,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #eof = false;
   #failed = false;
   #exception: unknown = undefined;
-  // True between a pause() and the next resume() call on the hooks.
-  #paused = false;
-  #pause: (() => void) | undefined;
-  #resume: (() => void) | undefined;
+  readonly #flow: FlowControl;
 
   // The pending read: set by a read method before its first step and cleared when it settles.
   // #resolve/#reject are null while the read's first step runs (it has not waited yet).
@@ -97,8 +94,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   constructor(options: StreamReaderOptions = {}) {
     this.limit = checkPositiveInteger('limit', options.limit ?? 65536);
-    this.#pause = options.pause;
-    this.#resume = options.resume;
+    this.#flow = new FlowControl(options);
   }
 
   /** How many bytes are buffered (read-only; for adapters, tests and diagnostics). */
@@ -108,7 +104,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** Whether the reader has paused its transport (see {@link FlowControlHooks}). */
   get paused(): boolean {
-    return this.#paused;
+    return this.#flow.paused;
   }
 
   // ---------------------------------------------------------------- producer side
@@ -125,8 +121,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   setTransport(hooks: FlowControlHooks | null): void {
-    this.#pause = hooks?.pause;
-    this.#resume = hooks?.resume;
+    this.#flow.set(hooks);
   }
 
   /**
@@ -143,22 +138,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   feedData(data: Uint8Array): void {
-    if (!(data instanceof Uint8Array)) {
-      throw new InvalidArgumentError(
-        `Expected \`data\` to be a Uint8Array, got ${describeValue(data)}`,
-      );
-    }
+    const bytes = toBytes('data', data);
     if (this.#eof) throw new InvalidStateError('Cannot feed data: end-of-stream was already fed');
-    if (data.length === 0) return;
-    this.#queue.push(
-      Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-    );
+    if (bytes.length === 0) return;
+    this.#queue.push(bytes);
     if (this.#resolve !== null) this.#wake();
     // A read still waiting needs more bytes than are buffered: the transport goes on.
-    if (!this.#paused && this.#kind === NONE && this.#queue.length > 2 * this.limit) {
-      this.#paused = true;
-      this.#pause?.();
-    }
+    if (this.#kind === NONE) this.#flow.pauseOver(this.#queue.length, this.limit);
   }
 
   /**
@@ -261,15 +247,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   readUntil(separator: string | Uint8Array, options?: ReadOptions): Promise<Buffer> {
     let sep: Buffer;
-    if (typeof separator === 'string') sep = Buffer.from(separator);
-    else if (separator instanceof Uint8Array) {
-      sep = Buffer.from(separator.buffer, separator.byteOffset, separator.byteLength);
-    } else {
-      return Promise.reject(
-        new InvalidArgumentError(
-          `Expected \`separator\` to be a string or a Uint8Array, got ${describeValue(separator)}`,
-        ),
-      );
+    try {
+      sep = toBytes('separator', separator, true);
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (sep.length === 0) {
       return Promise.reject(
@@ -419,10 +400,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
       signal.addEventListener('abort', this.#onAbort);
     }
     // A read that has to wait needs more bytes than the buffer holds: let the transport go on.
-    if (this.#paused) {
-      this.#paused = false;
-      this.#resume?.();
-    }
+    this.#flow.resume();
   }
 
   // New data or end-of-stream for the waiting read: it completes (taking its bytes now) or waits
@@ -522,10 +500,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   // Resumes a paused transport once the buffer is back to `limit` bytes or fewer; returns `out`.
   #released(out: Buffer): Buffer {
-    if (this.#paused && this.#queue.length <= this.limit) {
-      this.#paused = false;
-      this.#resume?.();
-    }
+    this.#flow.resumeUnder(this.#queue.length, this.limit);
     return out;
   }
 }
