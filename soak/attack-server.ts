@@ -9,8 +9,8 @@
 import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startMixedServer } from '../src/adapter/index.js';
-import { AsyncChat, type AsyncChatOptions } from '../src/legacy/index.js';
-import { startServer, type StreamHandler } from '../src/modern/index.js';
+import { startServer } from '../src/modern/index.js';
+import { echo, LineEcho } from './_echo.js';
 import { STYLES, startStyle, type Style } from './servers.js';
 
 /** A command of the parent. */
@@ -38,25 +38,8 @@ export interface Measurement {
 
 const HOST = '127.0.0.1';
 
-const echo: StreamHandler = async (reader, writer) => {
-  for await (const line of reader) {
-    writer.write(line);
-    await writer.drain();
-  }
-};
-
-class LineEcho extends AsyncChat {
-  #parts: Buffer[] = [];
-  constructor(options: AsyncChatOptions) {
-    super(options);
-    this.setTerminator('\n');
-  }
-  override collectIncomingData(data: Buffer): void {
-    this.#parts.push(data);
-  }
-  override foundTerminator(): void {
-    this.push(Buffer.concat([...this.#parts.splice(0), Buffer.from('\n')]));
-  }
+/** The line echo, without its log lines (the attacks make it log on purpose). */
+class QuietLineEcho extends LineEcho {
   override logInfo(): void {}
 }
 
@@ -80,7 +63,12 @@ async function start(command: Extract<AttackCommand, { cmd: 'start' }>): Promise
     const server =
       command.kind === 'bounded-modern'
         ? await startServer(echo, options)
-        : await startMixedServer({ ...options, legacy: LineEcho, modern: echo, route: 'modern' });
+        : await startMixedServer({
+            ...options,
+            legacy: QuietLineEcho,
+            modern: echo,
+            route: 'modern',
+          });
     running = {
       port: (server.address() as { port: number }).port,
       tracked: () => server.connections,

@@ -6,8 +6,8 @@ import net from 'node:net';
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startMixedServer } from '../src/adapter/index.js';
-import { AsyncChat, type AsyncChatOptions } from '../src/legacy/index.js';
-import { openConnection, startServer, type StreamHandler } from '../src/modern/index.js';
+import { openConnection, startServer } from '../src/modern/index.js';
+import { echo, LineEcho } from './_echo.js';
 import { openFds } from './servers.js';
 
 const HOST = '127.0.0.1';
@@ -50,27 +50,6 @@ function giveUp(port: number, reset: boolean): Promise<void> {
     socket.on('close', () => resolve());
   });
 }
-
-class LineEcho extends AsyncChat {
-  #parts: Buffer[] = [];
-  constructor(options: AsyncChatOptions) {
-    super(options);
-    this.setTerminator('\n');
-  }
-  override collectIncomingData(data: Buffer): void {
-    this.#parts.push(data);
-  }
-  override foundTerminator(): void {
-    this.push(Buffer.concat([...this.#parts.splice(0), Buffer.from('\n')]));
-  }
-}
-
-const echo: StreamHandler = async (reader, writer) => {
-  for await (const line of reader) {
-    writer.write(line);
-    await writer.drain();
-  }
-};
 
 export interface StormResult {
   fdsBefore: number;

@@ -3,18 +3,8 @@
  *
  * @module
  */
-export {
-  AbortError,
-  ConnectionClosedError,
-  IncompleteReadError,
-  InvalidArgumentError,
-  InvalidStateError,
-  LimitOverrunError,
-  OutOfRangeError,
-  ProxyProtocolError,
-  TimeoutError,
-  type ProxyProtocolErrorCode,
-} from './errors.js';
+// Every error class (src/errors.ts, through the modern layer's errors module).
+export * from './errors.js';
 export {
   StreamReader,
   type FlowControlHooks,
