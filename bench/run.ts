@@ -13,7 +13,8 @@
 // Options: --rounds N (3), --connections N (100), --messages N per connection (1000),
 // --bulk-mb N (32), --rows name,name (all), --no-main (skip that table), --no-events (skip the
 // event-bridge benchmark, which takes a few minutes), --scale-parts scale,proxy,diagnostics,idle,
-// busy (all; `none` skips the scale part), --quick (everything at a small scale, to check that it
+// busy (all; `none` skips the scale part), --scale-rows name,name and --scales 1000,10000 (some
+// rows of the scale part at some scales; a partial run writes nothing), --quick (everything at a small scale, to check that it
 // all works: 1 round, 4 connections, 50/200 at scale; implies --no-events and --no-write),
 // --no-write (do not update bench/RESULTS.md, results.svg and migration-guide/cost.md).
 // See bench/README.md.
@@ -41,6 +42,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     'no-main': { type: 'boolean', default: false },
     'scale-parts': { type: 'string' },
+    'scale-rows': { type: 'string' },
+    scales: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     'no-events': { type: 'boolean', default: false },
   },
@@ -82,7 +85,10 @@ for (const part of scaleParts) {
     );
   }
 }
-const write = !values['no-write'] && !quick;
+const scaleRows = values['scale-rows']?.split(',');
+const scales = values.scales?.split(',').map((text) => positive('scales', text));
+// A partial scale run prints its tables but does not overwrite the committed ones.
+const write = !values['no-write'] && !quick && scaleRows === undefined && scales === undefined;
 const events = !values['no-events'] && !quick;
 
 const register = new URL('./register/index.mjs', import.meta.url).href;
@@ -386,7 +392,11 @@ if (events) {
 }
 
 if (scaleParts.length > 0) {
-  const config = quick ? QUICK : FULL;
+  const config = {
+    ...(quick ? QUICK : FULL),
+    ...(scaleRows ? { rows: scaleRows } : {}),
+    ...(scales ? { scales } : {}),
+  };
   const scaleStarted = performance.now();
   const scale = await runScale(config, scaleParts, progress);
   progress('');

@@ -11,6 +11,8 @@ export interface ScaleConfig {
   segmentMs: number;
   /** Whether every server first runs one segment that is not counted (JIT warm-up, at the first scale). */
   warmUp: boolean;
+  /** Only these rows (a group is kept when its first server is listed); all when absent. */
+  rows?: readonly string[];
   /** Idle connections held for the memory row. */
   idleConnections: number;
   /** Idle connections beside the one busy connection. */

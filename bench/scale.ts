@@ -389,15 +389,21 @@ export async function runScale(
       return undefined;
     }
   };
+  const wanted = (row: string): boolean => config.rows === undefined || config.rows.includes(row);
   const plan: { group: Group; scales: readonly number[] }[] = [];
   if (parts.includes('scale')) {
-    for (const group of SCALE_GROUPS) plan.push({ group, scales: config.scales });
+    for (const group of SCALE_GROUPS) {
+      if (wanted(group.servers[0]!)) plan.push({ group, scales: config.scales });
+    }
   }
   if (parts.includes('proxy')) {
-    for (const group of PROXY_GROUPS) plan.push({ group, scales: [config.featureConnections] });
+    for (const group of PROXY_GROUPS) {
+      if (wanted(group.servers[0]!)) plan.push({ group, scales: [config.featureConnections] });
+    }
   }
   if (parts.includes('diagnostics')) {
     for (const group of DIAGNOSTICS_GROUPS) {
+      if (!wanted(group.servers[0]!)) continue;
       plan.push({ group, scales: [config.featureConnections] });
     }
   }
@@ -421,6 +427,7 @@ export async function runScale(
     };
     const rawBefore = await bytes('raw net');
     for (const { row } of IDLE_ROWS) {
+      if (!wanted(row)) continue;
       const value = await bytes(row);
       if (value !== undefined) idle.bytesPerConnection[row] = value;
     }
@@ -435,6 +442,7 @@ export async function runScale(
   if (parts.includes('busy')) {
     const busy: BusyResult = { idle: config.busyIdle, rows: [] };
     for (const { row } of BUSY_ROWS) {
+      if (!wanted(row) && row !== 'raw net') continue;
       progress(`one busy beside ${config.busyIdle} idle: ${row}`);
       await attempt(`${row}: one busy beside ${config.busyIdle} idle`, 'busy', async () => {
         const server = await Child.start(row, wrapper);
