@@ -17,9 +17,15 @@ import { legacyStats } from './_stats.js';
  * fifo.shift(); // 'a'
  * ```
  */
+// Capacity on the first push: an empty Fifo holds no array of its own (most queues of an idle
+// connection stay empty).
+const INITIAL_CAPACITY = 8;
+const NONE: readonly undefined[] = [];
+
 export class Fifo<T> {
-  #items: Array<T | undefined> = new Array<T | undefined>(8).fill(undefined);
-  #mask = 7;
+  // Never written while it is NONE: push() and unshift() grow first when length === capacity.
+  #items = NONE as Array<T | undefined>;
+  #mask = 0;
   #head = 0;
   #length = 0;
 
@@ -69,10 +75,10 @@ export class Fifo<T> {
     return item;
   }
 
-  /** Removes every item and returns to the initial capacity. */
+  /** Removes every item and lets go of its storage. */
   clear(): void {
-    this.#items = new Array<T | undefined>(8).fill(undefined);
-    this.#mask = 7;
+    this.#items = NONE as Array<T | undefined>;
+    this.#mask = 0;
     this.#head = 0;
     this.#length = 0;
   }
@@ -80,7 +86,9 @@ export class Fifo<T> {
   #grow(): void {
     const old = this.#items;
     const length = this.#length;
-    const items = new Array<T | undefined>(old.length * 2).fill(undefined);
+    const items = new Array<T | undefined>(Math.max(INITIAL_CAPACITY, old.length * 2)).fill(
+      undefined,
+    );
     for (let i = 0; i < length; i++) items[i] = old[(this.#head + i) & this.#mask];
     legacyStats.queueMoves += length;
     this.#items = items;

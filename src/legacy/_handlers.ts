@@ -15,8 +15,8 @@ import type { SocketMap } from './socket-map.js';
 
 // The one dispatch path, shared with dispatcher.ts (not exported from any barrel).
 export const kCall: unique symbol = Symbol('dispatch-bridge.call');
-export const kRead: unique symbol = Symbol('dispatch-bridge.read');
-export const kWrite: unique symbol = Symbol('dispatch-bridge.write');
+/** The events of the dispatch path: each one's handler runs, then the event is emitted. */
+export type HandlerEvent = 'read' | 'write' | 'connect' | 'accept';
 export const kCanRead: unique symbol = Symbol('dispatch-bridge.canRead');
 export const kCanWrite: unique symbol = Symbol('dispatch-bridge.canWrite');
 export const kFail: unique symbol = Symbol('dispatch-bridge.fail');
@@ -163,11 +163,11 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
 
   // Runs one handler, then its event; an exception goes to handleError(). False once closed.
   /** @internal */
-  [kCall](handler: () => void, event: 'read' | 'write' | 'connect' | 'accept'): boolean {
+  [kCall](event: HandlerEvent): boolean {
     const slow = this.map[kSlowHandlerMs];
     const started = slow === undefined ? 0 : performance.now();
     try {
-      handler();
+      this.#run(event);
       this.emit(event);
     } catch (error) {
       this[kFail](error);
@@ -196,19 +196,29 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
     }
   }
 
-  /** @internal */
-  [kRead] = (): void => {
-    const delegate = this[kDelegate];
-    if (delegate === null) this.handleRead();
-    else delegate.handleRead();
-  };
-
-  /** @internal */
-  [kWrite] = (): void => {
-    const delegate = this[kDelegate];
-    if (delegate === null) this.handleWrite();
-    else delegate.handleWrite();
-  };
+  // The handler of `event`: the stream bridge's for read and write when one is installed.
+  #run(event: HandlerEvent): void {
+    switch (event) {
+      case 'read': {
+        const delegate = this[kDelegate];
+        if (delegate === null) this.handleRead();
+        else delegate.handleRead();
+        return;
+      }
+      case 'write': {
+        const delegate = this[kDelegate];
+        if (delegate === null) this.handleWrite();
+        else delegate.handleWrite();
+        return;
+      }
+      case 'connect':
+        this.handleConnect();
+        return;
+      case 'accept':
+        this.handleAccept();
+        return;
+    }
+  }
 
   /** @internal */
   [kCanRead](): boolean {

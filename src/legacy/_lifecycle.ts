@@ -2,16 +2,7 @@
 // (internal): one ordered state instead of a dozen flags, the close and error waiting for the next
 // round, and the readiness and dispatch rules of loop().
 import type { Dispatcher } from './dispatcher.js';
-import {
-  describeError,
-  kCall,
-  kCanRead,
-  kCanWrite,
-  kFail,
-  kLog,
-  kRead,
-  kWrite,
-} from './_handlers.js';
+import { describeError, kCall, kCanRead, kCanWrite, kFail, kLog } from './_handlers.js';
 import { kDelegate, kInRound, kTouch } from './_internal.js';
 import type { Listener } from './_listener.js';
 import { isDisconnect, type Transport } from './_transport.js';
@@ -104,7 +95,7 @@ export class Lifecycle {
     const d = this.#dispatcher;
     if (this.state === State.Listening) {
       if ((this.listener as Listener).pendingCount > 0 && d[kCanRead]()) {
-        d[kCall](() => d.handleAccept(), 'accept');
+        d[kCall]('accept');
       }
       return;
     }
@@ -121,10 +112,10 @@ export class Lifecycle {
         return;
       }
       this.state = State.Connected;
-      if (!d[kCall](() => d.handleConnect(), 'connect')) return;
+      if (!d[kCall]('connect')) return;
     }
     if ((transport.readableLength > 0 || transport.ended) && d[kCanRead]()) {
-      if (!d[kCall](d[kRead], 'read')) return;
+      if (!d[kCall]('read')) return;
     }
     if (transport.failed && !this.closeHandled) {
       // A reset (or a close) whose bytes were delivered, or that readable() keeps waiting.
@@ -132,7 +123,7 @@ export class Lifecycle {
       return;
     }
     if (d.connected && !transport.socket.writableNeedDrain && d[kCanWrite]()) {
-      d[kCall](d[kWrite], 'write');
+      d[kCall]('write');
     }
   }
 

@@ -14,9 +14,47 @@ export type ConnectEvent = 'connect' | 'secureConnect';
 
 const ignore = (): void => {};
 
+/** The owner's method a Transport calls when its Duplex has news (a symbol: not a user's name). */
+export const kTransportWake: unique symbol = Symbol('dispatch-bridge.transportWake');
+
+/** What a Transport wakes when its Duplex has news: the dispatcher, through its map. */
+export interface TransportOwner {
+  /** Ask the owner's predicates in the next round (and wake a waiting loop). */
+  [kTransportWake](): void;
+}
+
+// The Transport of a Duplex, on the Duplex itself: the listeners below are shared by every
+// transport (no closures per connection, DESIGN's bytes per idle connection), and find theirs
+// through `this`, the emitter.
+const kTransport: unique symbol = Symbol('dispatch-bridge.transport');
+interface Tagged {
+  [kTransport]?: Transport | undefined;
+}
+const transportOf = (emitter: unknown): Transport | undefined => (emitter as Tagged)[kTransport];
+
+function onReadable(this: Duplex): void {
+  transportOf(this)?.onReadable();
+}
+function onEnd(this: Duplex): void {
+  transportOf(this)?.onEnd();
+}
+function onWake(this: Duplex): void {
+  transportOf(this)?.owner[kTransportWake]();
+}
+function onConnect(this: Duplex): void {
+  transportOf(this)?.onConnect();
+}
+function onError(this: Duplex, error: unknown): void {
+  transportOf(this)?.onError(error);
+}
+function onClose(this: Duplex): void {
+  transportOf(this)?.onClose();
+}
+
 /** One attached Duplex and the facts the dispatch path asks about it. */
 export class Transport {
   readonly socket: Duplex;
+  readonly owner: TransportOwner;
   /** The connect (or TLS secureConnect) event arrived. */
   connectDone = false;
   // 'end' was seen: end-of-stream with nothing left buffered.
@@ -27,24 +65,25 @@ export class Transport {
   #error: { value: unknown } | null = null;
   #failed = false;
   // Bytes the Duplex had buffered when it failed: kept so that handleRead() still gets them.
-  #rescued: Buffer[] = [];
+  // Null until a failure rescues some (most connections never need it).
+  #rescued: Buffer[] | null = null;
   #rescuedLength = 0;
   readonly #connectEvent: ConnectEvent | null;
-  readonly #wake: () => void;
   #released = false;
   #closeEmitted = false;
 
-  constructor(socket: Duplex, connectEvent: ConnectEvent | null, wake: () => void) {
+  constructor(socket: Duplex, connectEvent: ConnectEvent | null, owner: TransportOwner) {
     this.socket = socket;
+    this.owner = owner;
     this.#connectEvent = connectEvent;
-    this.#wake = wake;
-    socket.on('error', this.#onError);
-    socket.on('close', this.#onClose);
-    socket.on('end', this.#onEnd);
-    socket.on('drain', this.#onWake);
-    if (connectEvent !== null) socket.on(connectEvent, this.#onConnect);
+    (socket as Tagged)[kTransport] = this;
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('end', onEnd);
+    socket.on('drain', onWake);
+    if (connectEvent !== null) socket.on(connectEvent, onConnect);
     // Paused mode: the 'readable' listener makes Node buffer up to the high-water mark and stop.
-    socket.on('readable', this.#onReadable);
+    socket.on('readable', onReadable);
     // A socket that closed before we got it (e.g. reset while waiting in the accept queue).
     if (socket.destroyed && socket.closed) this.#closed = this.#failed = true;
   }
@@ -79,14 +118,15 @@ export class Transport {
 
   /** Up to `size` buffered bytes, or null when none are. */
   read(size: number): Buffer | null {
-    if (this.#rescuedLength > 0) {
-      const first = this.#rescued[0] as Buffer;
+    const rescued = this.#rescued;
+    if (rescued !== null && this.#rescuedLength > 0) {
+      const first = rescued[0] as Buffer;
       if (first.length <= size) {
-        this.#rescued.shift();
+        rescued.shift();
         this.#rescuedLength -= first.length;
         return first;
       }
-      this.#rescued[0] = first.subarray(size);
+      rescued[0] = first.subarray(size);
       this.#rescuedLength -= size;
       return first.subarray(0, size);
     }
@@ -130,13 +170,15 @@ export class Transport {
       socket.on('error', ignore);
       socket.once('close', () => socket.removeListener('error', ignore));
     }
-    socket.removeListener('error', this.#onError);
-    socket.removeListener('close', this.#onClose);
-    socket.removeListener('end', this.#onEnd);
-    socket.removeListener('drain', this.#onWake);
-    socket.removeListener('readable', this.#onReadable);
-    if (this.#connectEvent !== null) socket.removeListener(this.#connectEvent, this.#onConnect);
-    this.#rescued = [];
+    socket.removeListener('error', onError);
+    socket.removeListener('close', onClose);
+    socket.removeListener('end', onEnd);
+    socket.removeListener('drain', onWake);
+    socket.removeListener('readable', onReadable);
+    if (this.#connectEvent !== null) socket.removeListener(this.#connectEvent, onConnect);
+    // Assigned, not deleted: the socket keeps its shape; the dispatcher is no longer reachable.
+    (socket as Tagged)[kTransport] = undefined;
+    this.#rescued = null;
     this.#rescuedLength = 0;
     if (socket.destroyed) return;
     const options = { lingerTimeout: lingerTimeout ?? DEFAULT_LINGER_TIMEOUT };
@@ -158,41 +200,44 @@ export class Transport {
     closeGracefully(socket, { ...options, more: takeOutput });
   }
 
-  #onReadable = (): void => {
+  // ---- the Duplex's events (through the shared listeners above) ----------------------------
+
+  /** @internal 'readable': bytes, or end-of-stream. */
+  onReadable(): void {
     const socket = this.socket;
     // At end-of-stream with nothing buffered, read(0) makes the stream emit 'end'.
     if (socket.readableLength === 0) socket.read(0);
-    this.#wake();
-  };
+    this.owner[kTransportWake]();
+  }
 
-  #onEnd = (): void => {
+  /** @internal */
+  onEnd(): void {
     this.#eof = true;
-    this.#wake();
-  };
+    this.owner[kTransportWake]();
+  }
 
-  #onWake = (): void => {
-    this.#wake();
-  };
-
-  #onConnect = (): void => {
+  /** @internal */
+  onConnect(): void {
     this.connectDone = true;
-    this.#wake();
-  };
+    this.owner[kTransportWake]();
+  }
 
-  #onError = (error: unknown): void => {
+  /** @internal */
+  onError(error: unknown): void {
     this.#rescue();
     if (!this.#failed) this.#error = { value: error };
     this.#failed = true;
-    this.#wake();
-  };
+    this.owner[kTransportWake]();
+  }
 
-  #onClose = (): void => {
+  /** @internal */
+  onClose(): void {
     this.#closeEmitted = true;
     this.#rescue();
     this.#closed = true;
     this.#failed = true;
-    this.#wake();
-  };
+    this.owner[kTransportWake]();
+  }
 
   // A Duplex that fails still holds what it received before: take it out before it is gone, so
   // that handleRead() gets it before the close (asyncore on Linux does).
@@ -201,7 +246,7 @@ export class Transport {
     while (socket.readableLength > 0) {
       const chunk = socket.read() as Buffer | null;
       if (chunk === null) break;
-      this.#rescued.push(chunk);
+      (this.#rescued ??= []).push(chunk);
       this.#rescuedLength += chunk.length;
     }
   }

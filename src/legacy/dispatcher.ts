@@ -20,7 +20,7 @@ import {
 import { Listener } from './_listener.js';
 import { checkListenOptions, proxyErrorReporter, type ListenOptions } from './_listen-options.js';
 import { Lifecycle, PendingClose, State } from './_lifecycle.js';
-import { Transport, type ConnectEvent } from './_transport.js';
+import { Transport, kTransportWake, type ConnectEvent } from './_transport.js';
 import { checkSocket, connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
 import { DispatcherHandlers, describeError, kId, kLog } from './_handlers.js';
 import { socketMap, type SocketMap } from './socket-map.js';
@@ -243,8 +243,8 @@ export class Dispatcher extends DispatcherHandlers {
       throw new InvalidStateError('Cannot listen(): the dispatcher already has a socket');
     }
     const listener = new Listener(backlog, {
-      pending: this.#onWake,
-      error: this.#onListenerError,
+      pending: () => this.map[kTouch](this),
+      error: (error) => this[kRaise](error),
       refused: () => {
         this.map[kStats].refused++;
       },
@@ -483,17 +483,14 @@ export class Dispatcher extends DispatcherHandlers {
   }
 
   #attach(socket: Duplex, connectEvent: ConnectEvent | null): void {
-    this.#life.transport = new Transport(socket, connectEvent, this.#onWake);
+    this.#life.transport = new Transport(socket, connectEvent, this);
     this.#life.state = connectEvent === null ? State.Connected : State.Connecting;
     this.map[kAdd](this);
     this[kId] = connectionOpened(this.map[kStats], socket, this.constructor.name);
   }
 
-  #onWake = (): void => {
+  /** @internal The transport's Duplex had an event: ask this dispatcher in the next round. */
+  [kTransportWake](): void {
     this.map[kTouch](this);
-  };
-
-  #onListenerError = (error: unknown): void => {
-    this[kRaise](error);
-  };
+  }
 }
