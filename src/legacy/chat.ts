@@ -102,11 +102,12 @@ export class AsyncChat extends Dispatcher {
   #sendScheduled = false;
   // Bytes of the Buffers in #fifo (producers count once they have produced).
   #queuedBytes = 0;
-  #scheduledSend = (): void => {
-    if (!this.#sendScheduled) return;
-    this.#sendScheduled = false;
-    if (!this.closed) this.#send(true);
-  };
+  // The deferred send, one function for every AsyncChat (no closure per connection).
+  static #scheduledSend(chat: AsyncChat): void {
+    if (!chat.#sendScheduled) return;
+    chat.#sendScheduled = false;
+    if (!chat.closed) chat.#send(true);
+  }
 
   constructor(options: AsyncChatOptions = {}) {
     super(options);
@@ -315,7 +316,7 @@ export class AsyncChat extends Dispatcher {
   #scheduleSend(): void {
     if (!this.#sendScheduled) {
       this.#sendScheduled = true;
-      process.nextTick(this.#scheduledSend);
+      process.nextTick(AsyncChat.#scheduledSend, this);
     }
   }
 

@@ -288,12 +288,11 @@ describe('loop(): rounds cost O(ready), not O(map)', () => {
   it('one busy connection beside 500 idle ones asks the idle predicates rarely, and an idle one still wakes', async () => {
     const map = new SocketMap();
     let idleAsks = 0;
+    // An idle connection's readable() is asked only once it has bytes: writable() is what a
+    // pass over every dispatcher asks.
     class Idle extends Dispatcher {
-      override readable(): boolean {
-        idleAsks++;
-        return true;
-      }
       override writable(): boolean {
+        idleAsks++;
         return false;
       }
       override handleRead(): void {
@@ -348,6 +347,109 @@ describe('loop(): rounds cost O(ready), not O(map)', () => {
     idlePeers[0]!.write('hello');
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(idleAsks).to.be.greaterThan(before);
+    map.closeAll();
+    for (const peer of idlePeers) peer.destroy();
+    client.destroy();
+    await running;
+  });
+
+  it("asks a readable() that depends on another dispatcher's state again while handlers run, long before the timeout", async () => {
+    const map = new SocketMap();
+    const gate = { open: false };
+    let waitedMs = -1;
+    const started = performance.now();
+    // Bytes are buffered for the gated one from the start, but its readable() says no until the
+    // other one's handler opens the gate: no event of its own will come (asyncore asked it
+    // every round; ours within the sweep interval).
+    class Gated extends Dispatcher {
+      override readable(): boolean {
+        return gate.open;
+      }
+      override writable(): boolean {
+        return false;
+      }
+      override handleRead(): void {
+        if (this.recv(1024).length > 0 && waitedMs < 0) waitedMs = performance.now() - started;
+      }
+    }
+    class Opener extends Dispatcher {
+      received = 0;
+      override writable(): boolean {
+        return false;
+      }
+      override handleRead(): void {
+        this.received += this.recv(1024).length;
+        if (this.received >= 3) gate.open = true;
+      }
+    }
+    const [gatedOurs, gatedPeer] = duplexPair();
+    const [openerOurs, openerPeer] = duplexPair();
+    new Gated({ socket: gatedOurs, map });
+    new Opener({ socket: openerOurs, map });
+    gatedPeer.write('held back');
+    const running = loop({ map, timeout: 10_000 });
+    for (let i = 0; i < 3; i++) {
+      openerPeer.write('x');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    for (let i = 0; i < 100 && waitedMs < 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(waitedMs, 'the gated dispatcher was never asked again').to.be.greaterThan(0);
+    expect(waitedMs).to.be.lessThan(1_000);
+    map.closeAll();
+    gatedPeer.destroy();
+    openerPeer.destroy();
+    await running;
+  });
+
+  it('spaces its passes over every dispatcher by their own cost: slow predicates on a large map stay a small share of the time', async () => {
+    const map = new SocketMap();
+    let idleMs = 0;
+    // Each idle predicate costs ~20 µs: one pass over 400 of them ~8 ms, about as long as the
+    // 10 ms floor between passes, so a fixed interval would spend ~half the time in them.
+    class SlowIdle extends Dispatcher {
+      override writable(): boolean {
+        const t0 = performance.now();
+        while (performance.now() - t0 < 0.02);
+        idleMs += performance.now() - t0;
+        return false;
+      }
+    }
+    class Echo extends Dispatcher {
+      override writable(): boolean {
+        return false;
+      }
+      override handleRead(): void {
+        const data = this.recv(1024);
+        if (data.length > 0) this.send(data);
+      }
+    }
+    const idlePeers: import('node:stream').Duplex[] = [];
+    for (let i = 0; i < 400; i++) {
+      const [ours, theirs] = duplexPair();
+      new SlowIdle({ socket: ours, map });
+      idlePeers.push(theirs);
+    }
+    const [ours, client] = duplexPair();
+    new Echo({ socket: ours, map });
+    const running = loop({ map, timeout: 10_000 });
+    const busyMs = 1_500;
+    const started = performance.now();
+    let idleAtStart = -1;
+    await new Promise<void>((resolve) => {
+      client.on('data', () => {
+        const now = performance.now();
+        // The first pass (a new loop asks everyone) is not a sweep: count from the first reply.
+        if (idleAtStart < 0) idleAtStart = idleMs;
+        if (now - started >= busyMs) resolve();
+        else client.write('x');
+      });
+      client.write('x');
+    });
+    const elapsed = performance.now() - started;
+    const share = (idleMs - idleAtStart) / elapsed;
+    expect(share, `${(share * 100).toFixed(1)}% of ${elapsed.toFixed(0)} ms`).to.be.lessThan(0.15);
     map.closeAll();
     for (const peer of idlePeers) peer.destroy();
     client.destroy();
