@@ -88,3 +88,10 @@ export const kStats: unique symbol = Symbol('dispatch-bridge.stats');
 export const kTouch: unique symbol = Symbol('dispatch-bridge.touch');
 /** `map[kCollect](ready)`: the dispatchers ready now: the touched ones, or all after `wake()`. */
 export const kCollect: unique symbol = Symbol('dispatch-bridge.collect');
+/** `dispatcher[kMember]`: the map the dispatcher is in, null when in none (the map's to set). */
+export const kMember: unique symbol = Symbol('dispatch-bridge.member');
+/**
+ * `dispatcher[kGeneration]`: the map's collect generation the dispatcher was last listed as a
+ * candidate in (a touch is one field check, not a Set lookup; the map's to set).
+ */
+export const kGeneration: unique symbol = Symbol('dispatch-bridge.generation');

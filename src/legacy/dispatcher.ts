@@ -9,6 +9,8 @@ import {
   kDelegate,
   kDelete,
   kDispatch,
+  kGeneration,
+  kMember,
   kQueued,
   kRaise,
   kReady,
@@ -89,6 +91,10 @@ export type { DispatcherEvents, LogType } from './_handlers.js';
 export class Dispatcher extends DispatcherHandlers {
   /** The map this dispatcher belongs to while open. */
   readonly map: SocketMap;
+  /** @internal See `_internal.ts`: the map's bookkeeping. */
+  [kMember]: SocketMap | null = null;
+  /** @internal See `_internal.ts`. */
+  [kGeneration] = 0;
 
   // The state, the pending close or error, the transport and the listener: the dispatch path.
   readonly #life = new Lifecycle(this);
