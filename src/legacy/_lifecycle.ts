@@ -114,10 +114,15 @@ export class Lifecycle {
       this.state = State.Connected;
       if (!d[kCall]('connect')) return;
     }
-    if ((transport.readableLength > 0 || transport.ended) && d[kCanRead]()) {
+    // What the Duplex received is read first, one handleRead() per round; then the end-of-stream
+    // read, unless the Duplex was reset: then its close follows at once.
+    let read = false;
+    const pending = transport.readableLength > 0;
+    if ((pending || (transport.ended && !transport.errored)) && d[kCanRead]()) {
       if (!d[kCall]('read')) return;
+      read = true;
     }
-    if (transport.failed && !this.closeHandled) {
+    if (transport.failed && !this.closeHandled && !read) {
       // A reset (or a close) whose bytes were delivered, or that readable() keeps waiting.
       this.dispatchClose();
       return;

@@ -3,12 +3,16 @@
 // graceful lingering close of src/_core/linger.ts.
 //
 //   attach       listeners on the Duplex; every event only records and wakes the loop
-//   read()       buffered bytes, including those rescued from a transport that failed
+//   read()       the bytes received and not yet read: the Duplex flows into the transport's own
+//                queue (Node's 'data' path, with no read() or nextTick per chunk, unlike paused
+//                mode), paused at the Duplex's readableHighWaterMark until read() makes room;
+//                bytes the Duplex still held when it failed are rescued into the queue
 //   release()    flush what the dispatcher still queues, then closeGracefully(): everything sent
 //                arrives, unread input is discarded, the socket is destroyed within lingerTimeout
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeGracefully, DEFAULT_LINGER_TIMEOUT } from '../_core/linger.js';
+import { Fifo } from './_fifo.js';
 
 export type ConnectEvent = 'connect' | 'secureConnect';
 
@@ -32,6 +36,9 @@ interface Tagged {
 }
 const transportOf = (emitter: unknown): Transport | undefined => (emitter as Tagged)[kTransport];
 
+function onData(this: Duplex, chunk: Buffer | string): void {
+  transportOf(this)?.onData(chunk);
+}
 function onReadable(this: Duplex): void {
   transportOf(this)?.onReadable();
 }
@@ -57,17 +64,27 @@ export class Transport {
   readonly owner: TransportOwner;
   /** The connect (or TLS secureConnect) event arrived. */
   connectDone = false;
-  // 'end' was seen: end-of-stream with nothing left buffered.
+  // 'end' was seen: end-of-stream after the bytes queued.
   #eof = false;
   // The Duplex emitted 'close', or was already closed when we got it.
   #closed = false;
   // The first error the Duplex emitted (later ones are noise), until takeError() took it.
   #error: { value: unknown } | null = null;
+  // The Duplex emitted 'error' (a reset, a failure): its end is not a clean end-of-stream.
+  #errored = false;
   #failed = false;
-  // Bytes the Duplex had buffered when it failed: kept so that handleRead() still gets them.
-  // Null until a failure rescues some (most connections never need it).
-  #rescued: Buffer[] | null = null;
-  #rescuedLength = 0;
+  // The bytes received and not yet read, oldest first (null until the first ones: an idle
+  // connection holds no queue), and their total.
+  #queue: Fifo<Buffer> | null = null;
+  #queued = 0;
+  // The Duplex is paused because the queue reached its readableHighWaterMark.
+  #paused = false;
+  // How the bytes come: flowing into #queue (a Duplex that allows half-open, as our listeners'
+  // and connect()'s sockets do), or left in the Duplex's own buffer in paused mode (one that ends
+  // its writable side at end-of-stream: in flowing mode its end would come as soon as the bytes
+  // are queued, before the handlers read them and answer; paused, only once they are read, as a
+  // kernel socket's FIN comes after the bytes before it).
+  readonly #flowing: boolean;
   readonly #connectEvent: ConnectEvent | null;
   #released = false;
   #closeEmitted = false;
@@ -82,15 +99,24 @@ export class Transport {
     socket.on('end', onEnd);
     socket.on('drain', onWake);
     if (connectEvent !== null) socket.on(connectEvent, onConnect);
-    // Paused mode: the 'readable' listener makes Node buffer up to the high-water mark and stop.
-    socket.on('readable', onReadable);
+    this.#flowing = socket.allowHalfOpen;
+    if (this.#flowing) {
+      // resume() too, for a Duplex its previous owner paused (the mixed server's sniffing, a
+      // PROXY header's reader): what they left buffered flows first.
+      socket.on('data', onData);
+      socket.resume();
+    } else {
+      // Paused mode: the 'readable' listener makes Node buffer up to the high-water mark and stop.
+      socket.on('readable', onReadable);
+    }
     // A socket that closed before we got it (e.g. reset while waiting in the accept queue).
     if (socket.destroyed && socket.closed) this.#closed = this.#failed = true;
   }
 
   /** Bytes ready for `read()`. */
   get readableLength(): number {
-    return this.#rescuedLength + (this.socket.destroyed ? 0 : this.socket.readableLength);
+    const socket = this.socket;
+    return this.#flowing || socket.destroyed ? this.#queued : this.#queued + socket.readableLength;
   }
 
   /** End-of-stream, a close or a failure: once the buffered bytes are read, nothing follows. */
@@ -109,6 +135,14 @@ export class Transport {
     return this.#failed;
   }
 
+  /**
+   * The Duplex failed with an error (a reset): once its bytes are read, the close follows
+   * without an end-of-stream read (asyncore: recv() of a reset socket closes it).
+   */
+  get errored(): boolean {
+    return this.#errored;
+  }
+
   /** The Duplex's first error, once (null when there is none, or it was taken). */
   takeError(): { value: unknown } | null {
     const error = this.#error;
@@ -116,20 +150,39 @@ export class Transport {
     return error;
   }
 
-  /** Up to `size` buffered bytes, or null when none are. */
+  /** Up to `size` buffered bytes (several chunks joined when the first is shorter), or null. */
   read(size: number): Buffer | null {
-    const rescued = this.#rescued;
-    if (rescued !== null && this.#rescuedLength > 0) {
-      const first = rescued[0] as Buffer;
-      if (first.length <= size) {
-        rescued.shift();
-        this.#rescuedLength -= first.length;
-        return first;
-      }
-      rescued[0] = first.subarray(size);
-      this.#rescuedLength -= size;
-      return first.subarray(0, size);
+    const queue = this.#queue;
+    if (queue === null || this.#queued === 0) return this.#flowing ? null : this.#readPaused(size);
+    const first = queue.first() as Buffer;
+    let chunk: Buffer;
+    if (first.length > size) {
+      queue.setFirst(first.subarray(size));
+      chunk = first.subarray(0, size);
+    } else if (first.length === size || queue.length === 1) {
+      queue.shift();
+      chunk = first;
+    } else {
+      chunk = this.#join(size);
     }
+    this.#queued -= chunk.length;
+    if (this.#paused && this.#queued < this.socket.readableHighWaterMark) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+    return chunk;
+  }
+
+  #enqueue(chunk: Buffer | string): boolean {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (bytes.length === 0) return false;
+    (this.#queue ??= new Fifo<Buffer>()).push(bytes);
+    this.#queued += bytes.length;
+    return true;
+  }
+
+  // Paused mode: from the Duplex's own buffer.
+  #readPaused(size: number): Buffer | null {
     const socket = this.socket;
     const available = socket.destroyed ? 0 : socket.readableLength;
     if (available === 0) return null;
@@ -137,6 +190,23 @@ export class Transport {
     // Reading the buffer empty does not surface a pending end-of-stream; read(0) does.
     if (socket.readableLength === 0) socket.read(0);
     return chunk;
+  }
+
+  // The chunks at the head of the queue joined into one Buffer of min(size, queued) bytes.
+  #join(size: number): Buffer {
+    const queue = this.#queue as Fifo<Buffer>;
+    const total = Math.min(size, this.#queued);
+    const joined = Buffer.allocUnsafe(total);
+    let offset = 0;
+    while (offset < total) {
+      const next = queue.first() as Buffer;
+      const take = Math.min(next.length, total - offset);
+      next.copy(joined, offset, 0, take);
+      offset += take;
+      if (take === next.length) queue.shift();
+      else queue.setFirst(next.subarray(take));
+    }
+    return joined;
   }
 
   /**
@@ -174,12 +244,13 @@ export class Transport {
     socket.removeListener('close', onClose);
     socket.removeListener('end', onEnd);
     socket.removeListener('drain', onWake);
+    socket.removeListener('data', onData);
     socket.removeListener('readable', onReadable);
     if (this.#connectEvent !== null) socket.removeListener(this.#connectEvent, onConnect);
     // Assigned, not deleted: the socket keeps its shape; the dispatcher is no longer reachable.
     (socket as Tagged)[kTransport] = undefined;
-    this.#rescued = null;
-    this.#rescuedLength = 0;
+    this.#queue = null;
+    this.#queued = 0;
     if (socket.destroyed) return;
     const options = { lingerTimeout: lingerTimeout ?? DEFAULT_LINGER_TIMEOUT };
     // Lingering is for kernel sockets (unread input turns their close into a reset). Any other
@@ -202,7 +273,19 @@ export class Transport {
 
   // ---- the Duplex's events (through the shared listeners above) ----------------------------
 
-  /** @internal 'readable': bytes, or end-of-stream. */
+  /** @internal 'data': queue the bytes; pause the Duplex once the queue is full. */
+  onData(chunk: Buffer | string): void {
+    if (!this.#enqueue(chunk)) return;
+    const socket = this.socket;
+    if (!this.#paused && this.#queued >= socket.readableHighWaterMark) {
+      // Backpressure: Node buffers up to its own high-water mark, then stops reading.
+      this.#paused = true;
+      socket.pause();
+    }
+    this.owner[kTransportWake]();
+  }
+
+  /** @internal Paused mode's 'readable': bytes, or end-of-stream. */
   onReadable(): void {
     const socket = this.socket;
     // At end-of-stream with nothing buffered, read(0) makes the stream emit 'end'.
@@ -226,6 +309,7 @@ export class Transport {
   onError(error: unknown): void {
     this.#rescue();
     if (!this.#failed) this.#error = { value: error };
+    this.#errored = true;
     this.#failed = true;
     this.owner[kTransportWake]();
   }
@@ -239,15 +323,17 @@ export class Transport {
     this.owner[kTransportWake]();
   }
 
-  // A Duplex that fails still holds what it received before: take it out before it is gone, so
-  // that handleRead() gets it before the close (asyncore on Linux does).
+  // A Duplex that fails may still hold what it received (paused, by us or in paused mode): take
+  // it out before it is gone, so that handleRead() gets it before the close (asyncore on Linux
+  // does). read() emits 'data' for what it returns unless the Duplex already reported its error
+  // or close: queued once either way.
   #rescue(): void {
     const socket = this.socket;
     while (socket.readableLength > 0) {
-      const chunk = socket.read() as Buffer | null;
+      const before = this.#queued;
+      const chunk = socket.read() as Buffer | string | null;
       if (chunk === null) break;
-      (this.#rescued ??= []).push(chunk);
-      this.#rescuedLength += chunk.length;
+      if (this.#queued === before) this.#enqueue(chunk);
     }
   }
 }

@@ -187,6 +187,48 @@ describe('Dispatcher transport (_transport)', () => {
     expect(server.closed).to.equal(true);
   });
 
+  for (const [name, halfOpen] of [
+    ['a half-open Duplex (flowing into the queue)', true],
+    ['a Duplex that ends its side at end-of-stream (paused mode)', false],
+  ] as const) {
+    it(`${name}: input waits, bounded, while readable() is false, then arrives whole and in order`, async () => {
+      const total = 4 * MiB;
+      const input = Buffer.alloc(total);
+      for (let i = 0; i < total; i++) input[i] = (i * 7 + (i >> 12)) & 0xff;
+      class Gated extends Dispatcher {
+        open = false;
+        readonly parts: Buffer[] = [];
+        override readable(): boolean {
+          return this.open;
+        }
+        override writable(): boolean {
+          return false;
+        }
+        override handleRead(): void {
+          const data = this.recv(65536);
+          if (data.length > 0) this.parts.push(data);
+        }
+      }
+      const [peer, ours] = duplexPair({ allowHalfOpen: halfOpen });
+      const gated = new Gated({ socket: ours, map });
+      const running = loop({ map, timeout: 1_000 });
+      for (let offset = 0; offset < total; offset += 16 * 1024) {
+        peer.write(input.subarray(offset, offset + 16 * 1024));
+      }
+      peer.end();
+      for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+      // Held back: what left the peer is at most our queue and the Duplex's own buffer.
+      const taken = total - peer.writableLength;
+      expect(taken).to.be.at.most(2 * ours.readableHighWaterMark + 2 * 16 * 1024);
+      expect(gated.parts).to.have.length(0);
+      gated.open = true;
+      map.wake();
+      await running;
+      expect(Buffer.concat(gated.parts).equals(input)).to.equal(true);
+      expect(gated.closed).to.equal(true);
+    });
+  }
+
   it('rejects a bad lingerTimeout or maxOutgoing with RangeError', () => {
     expect(() => new Dispatcher({ map, lingerTimeout: -1 })).to.throw(RangeError, /lingerTimeout/);
     expect(() => new Dispatcher({ map, maxOutgoing: Number.NaN })).to.throw(
