@@ -114,11 +114,11 @@ export class Lifecycle {
       this.state = State.Connected;
       if (!d[kCall]('connect')) return;
     }
-    // What the Duplex received is read first, one handleRead() per round; then the end-of-stream
-    // read, unless the Duplex was reset: then its close follows at once.
+    // What the Duplex received is read first, one handleRead() per round, then the end-of-stream
+    // read (its recv() runs handleClose()), after a reset too: asyncore's recv() of a reset socket
+    // returns b'' and closes it.
     let read = false;
-    const pending = transport.readableLength > 0;
-    if ((pending || (transport.ended && !transport.errored)) && d[kCanRead]()) {
+    if ((transport.readableLength > 0 || transport.ended) && d[kCanRead]()) {
       if (!d[kCall]('read')) return;
       read = true;
     }

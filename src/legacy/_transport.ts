@@ -70,8 +70,6 @@ export class Transport {
   #closed = false;
   // The first error the Duplex emitted (later ones are noise), until takeError() took it.
   #error: { value: unknown } | null = null;
-  // The Duplex emitted 'error' (a reset, a failure): its end is not a clean end-of-stream.
-  #errored = false;
   #failed = false;
   // The bytes received and not yet read, oldest first (null until the first ones: an idle
   // connection holds no queue), and their total.
@@ -133,14 +131,6 @@ export class Transport {
   /** The Duplex failed or closed: a close is due whatever the predicates say. */
   get failed(): boolean {
     return this.#failed;
-  }
-
-  /**
-   * The Duplex failed with an error (a reset): once its bytes are read, the close follows
-   * without an end-of-stream read (asyncore: recv() of a reset socket closes it).
-   */
-  get errored(): boolean {
-    return this.#errored;
   }
 
   /** The Duplex's first error, once (null when there is none, or it was taken). */
@@ -309,7 +299,6 @@ export class Transport {
   onError(error: unknown): void {
     this.#rescue();
     if (!this.#failed) this.#error = { value: error };
-    this.#errored = true;
     this.#failed = true;
     this.owner[kTransportWake]();
   }

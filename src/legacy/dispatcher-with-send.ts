@@ -23,7 +23,8 @@ import { Dispatcher } from './dispatcher.js';
 export class DispatcherWithSend extends Dispatcher {
   // Bytes not yet taken by the transport, oldest first; #outLength is their total.
   // A ring buffer: many small sends to a congested transport must not make shift() quadratic.
-  #out = new Fifo<Buffer>();
+  // Null until the first send the transport did not take whole (most connections never queue).
+  #out: Fifo<Buffer> | null = null;
   #outLength = 0;
 
   /** Bytes buffered by `send()` that the transport has not taken yet. */
@@ -40,12 +41,12 @@ export class DispatcherWithSend extends Dispatcher {
       const sent = super.send(bytes);
       if (sent < bytes.length) {
         const rest = sent === 0 ? bytes : bytes.subarray(sent);
-        this.#out.push(rest);
+        (this.#out ??= new Fifo<Buffer>()).push(rest);
         this.#outLength += rest.length;
       }
       return bytes.length;
     }
-    this.#out.push(bytes);
+    (this.#out ??= new Fifo<Buffer>()).push(bytes);
     this.#outLength += bytes.length;
     this.initiateSend();
     return bytes.length;
@@ -53,16 +54,17 @@ export class DispatcherWithSend extends Dispatcher {
 
   /** Move buffered bytes to the transport until it is congested. */
   initiateSend(): void {
-    while (this.#out.length > 0 && this.connected) {
-      const first = this.#out.first() as Buffer;
+    const out = this.#out;
+    while (out !== null && out.length > 0 && this.connected) {
+      const first = out.first() as Buffer;
       const sent = super.send(first);
       if (sent === 0) return;
       this.#outLength -= sent;
       if (sent < first.length) {
-        this.#out.setFirst(first.subarray(sent));
+        out.setFirst(first.subarray(sent));
         return;
       }
-      this.#out.shift();
+      out.shift();
     }
   }
 
@@ -81,7 +83,7 @@ export class DispatcherWithSend extends Dispatcher {
 
   /** @internal */
   override [kTakeOutput](): Buffer | null {
-    const first = this.#out.shift();
+    const first = this.#out?.shift();
     if (first === undefined) return null;
     this.#outLength -= first.length;
     return first;
