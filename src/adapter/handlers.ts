@@ -9,8 +9,6 @@ import type { Duplex } from 'node:stream';
 import { Dispatcher, type DispatcherOptions } from '../legacy/dispatcher.js';
 import { loop } from '../legacy/loop.js';
 import { SocketMap } from '../legacy/socket-map.js';
-import { kStats } from '../legacy/_internal.js';
-import { ConnectionClosedError } from '../modern/errors.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { StreamWriter } from '../modern/writer.js';
@@ -20,6 +18,8 @@ import {
   type BridgeOptions,
 } from './_dispatcher-bridge.js';
 import { StreamDuplex } from './_stream-duplex.js';
+import { DispatcherRun } from './_dispatcher-run.js';
+import { LazyContext, LazyController } from './_lazy-controller.js';
 import { peerAddress } from '../_core/address.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { optionalMs, optionalPositive } from '../_core/server-options.js';
@@ -319,37 +319,13 @@ export function asDispatcherClass(
 
     constructor(dispatcherOptions: DispatcherOptions = {}) {
       super(dispatcherOptions);
-      const controller = new AbortController();
-      const bridge = new DispatcherBridge(this, bridgeOptions, () => {
-        if (!controller.signal.aborted) {
-          controller.abort(new ConnectionClosedError('Connection closed'));
-        }
-      });
+      // The context's AbortController is made only if someone asks for its signal.
+      const lazy = new LazyController();
+      const bridge = new DispatcherBridge(this, bridgeOptions, lazy);
       this.reader = bridge.reader;
       this.writer = bridge.writer;
-      const socket = this.socket;
-      this.context = {
-        signal: controller.signal,
-        id: ++nextId,
-        remoteAddress: peerAddress(socket) ?? { path: '' },
-      };
-      const { reader, writer, context } = this;
-      const run = {
-        start: () => handler(reader, writer, context),
-        close: () => writer.close(),
-        // Errors go to this connection's handleError(), from within its loop.
-        report: (error: unknown) => bridge.raise(error),
-        controller,
-        refused: () => {
-          this.map[kStats].refused++;
-        },
-        socket: socket!,
-        fail: (reason: unknown) => {
-          this.reader.setException(reason);
-          bridge.raise(reason);
-        },
-        closeAfterError: false,
-      };
+      this.context = new LazyContext(++nextId, peerAddress(this.socket) ?? { path: '' }, lazy);
+      const run = new DispatcherRun(this, bridge, handler, this.context, lazy);
       queueMicrotask(() => void runner.run(run));
     }
   };
