@@ -18,6 +18,7 @@ import {
   type BridgeOptions,
 } from './_dispatcher-bridge.js';
 import { StreamDuplex } from './_stream-duplex.js';
+import { LegacySession } from './_legacy-session.js';
 import { DispatcherRun } from './_dispatcher-run.js';
 import { LazyContext, LazyController } from './_lazy-controller.js';
 import { peerAddress } from '../_core/address.js';
@@ -132,7 +133,7 @@ export function asStreamHandler(
   }
   const map = options.map ?? new SocketMap();
   const highWaterMark = options.highWaterMark ?? 65536;
-  return async (reader, writer, context) => {
+  return (reader, writer, context) => {
     const socket = new StreamDuplex(reader, writer, context.remoteAddress, highWaterMark);
     let dispatcher: Dispatcher;
     try {
@@ -141,42 +142,16 @@ export function asStreamHandler(
       // The half-built dispatcher may have joined the map already: take it out.
       for (const member of map) if (member.socket === socket) member.close();
       socket.destroy();
-      throw error;
+      // The handler rejects with what the constructor threw, whatever it is.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(error);
     }
-    // A dispatcher emits 'close' once, however it closes (close(), handleClose(), closeAll()).
-    const dispatcherClosed = dispatcher.closed
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => dispatcher.once('close', () => resolve()));
+    const session = new LegacySession(dispatcher, socket, context.signal);
     // The loop ends when the map is empty; the next connection starts it again.
     if (!map.looping) loop({ map }).catch(swallow);
-    // The server aborts the signal when the connection closes, so a dispatcher that would never
-    // look at its closed transport (readable() and writable() both false) is closed anyway.
-    const onAbort = (): void => dispatcher.close();
-    const signal = context.signal;
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      await dispatcherClosed;
-      // Everything the dispatcher sent has reached the writer before the server closes it.
-      await untilWritesDone(socket);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
+    session.watchSignal();
+    return session.done;
   };
-}
-
-// Resolves once every write to `stream` was handed on ('finish'), or the stream is gone.
-function untilWritesDone(stream: Duplex): Promise<void> {
-  if (stream.writableFinished || stream.destroyed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      stream.off('finish', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('finish', done);
-    stream.on('close', done);
-  });
 }
 
 /**
