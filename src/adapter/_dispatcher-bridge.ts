@@ -26,6 +26,7 @@ import { ConnectionClosedError } from '../modern/errors.js';
 import { StreamReader } from '../modern/reader.js';
 import { StreamWriter, type ExtraInfoName } from '../modern/writer.js';
 import { InvalidArgumentError, InvalidStateError, OutOfRangeError } from '../errors.js';
+import type { LazyController } from './_lazy-controller.js';
 
 /** Options shared by toStreams() and asDispatcherClass(). */
 export interface BridgeOptions {
@@ -38,9 +39,6 @@ export interface BridgeOptions {
 type Callback = (error?: Error | null) => void;
 
 const RECV_SIZE = 65536;
-
-// Dispatchers already taken over: a second bridge would fight the first for the same bytes.
-const bridged = new WeakSet<Dispatcher>();
 
 function describe(value: unknown): string {
   let shown: string;
@@ -132,14 +130,17 @@ class DispatcherWriter extends StreamWriter {
  * Takes over the read/write side of one dispatcher through its internal delegate (its class's
  * `handleConnect()`, `handleClose()` and `handleError()` still run, and nothing on the instance
  * is replaced) and exposes the connection as a reader and a writer.
+ *
+ * The bridge is the delegate itself (its methods on the prototype, not seven closures per
+ * connection): only the dispatcher's dispatch path calls them.
  */
-export class DispatcherBridge {
+export class DispatcherBridge implements DispatcherDelegate {
   readonly reader: StreamReader;
   readonly writer: StreamWriter;
   readonly #dispatcher: Dispatcher;
   readonly #sink: DispatcherSink;
-  // Called once, when the connection is gone (after the reader got its end-of-stream or error).
-  readonly #onLost: (() => void) | undefined;
+  // Aborted once, when the connection is gone (after the reader got its end-of-stream or error).
+  readonly #lost: LazyController | undefined;
   // The reader got its end-of-stream or error: nothing more is read.
   #eofFed = false;
   // Bytes of the current sink write that send() has not taken yet (EMPTY: all taken, waiting for
@@ -150,7 +151,7 @@ export class DispatcherBridge {
   #finalCallback: Callback | null = null;
   #lostDone = false;
 
-  constructor(dispatcher: Dispatcher, options: BridgeOptions = {}, onLost?: () => void) {
+  constructor(dispatcher: Dispatcher, options: BridgeOptions = {}, lost?: LazyController) {
     if (!(dispatcher instanceof Dispatcher)) {
       throw new InvalidArgumentError(
         `Expected \`dispatcher\` to be a Dispatcher, got ${describe(dispatcher)}`,
@@ -167,12 +168,13 @@ export class DispatcherBridge {
         'Cannot adapt the dispatcher: it has no socket (connect() or pass a socket)',
       );
     }
-    if (bridged.has(dispatcher)) {
+    // A dispatcher already taken over has its delegate: a second bridge would fight the first
+    // for the same bytes.
+    if (dispatcher[kDelegate] !== null) {
       throw new InvalidStateError('Cannot adapt the dispatcher: it is already adapted to streams');
     }
-    bridged.add(dispatcher);
     this.#dispatcher = dispatcher;
-    this.#onLost = onLost;
+    this.#lost = lost;
     this.reader = new StreamReader({
       limit: options.limit,
       // readable() looks at reader.paused; a resume must make a waiting loop look again.
@@ -180,17 +182,7 @@ export class DispatcherBridge {
     });
     this.#sink = new DispatcherSink(this, options.highWaterMark ?? 65536);
     this.writer = new DispatcherWriter(this.#sink, dispatcher);
-
-    const delegate: DispatcherDelegate = {
-      readable: () => this.#readable(),
-      writable: () => this.#pending !== null,
-      handleRead: () => this.#handleRead(),
-      handleWrite: () => this.#handleWrite(),
-      eof: () => this.#eof(),
-      error: (error, handle) => this.#error(error, handle),
-      closed: () => this.#lost(),
-    };
-    dispatcher[kDelegate] = delegate;
+    dispatcher[kDelegate] = this;
   }
 
   /**
@@ -202,9 +194,10 @@ export class DispatcherBridge {
     this.#dispatcher[kRaise](error);
   }
 
-  // ---- the dispatcher's side -----------------------------------------------------------------
+  // ---- the dispatcher's side (its delegate: called only from its dispatch path) ---------------
 
-  #readable(): boolean {
+  /** The dispatcher's `readable()`. */
+  readable(): boolean {
     const socket = this.#dispatcher.socket;
     if (socket === null) return false;
     // A transport that is gone must reach recv() so that the close is seen, paused or not.
@@ -212,7 +205,13 @@ export class DispatcherBridge {
     return !this.#eofFed && !this.reader.paused;
   }
 
-  #handleRead(): void {
+  /** The dispatcher's `writable()`: a partial send is waiting. */
+  writable(): boolean {
+    return this.#pending !== null;
+  }
+
+  /** The dispatcher's `handleRead()`. */
+  handleRead(): void {
     const dispatcher = this.#dispatcher;
     const reader = this.reader;
     while (!this.#eofFed && !reader.paused) {
@@ -222,7 +221,8 @@ export class DispatcherBridge {
     }
   }
 
-  #handleWrite(): void {
+  /** The dispatcher's `handleWrite()`. */
+  handleWrite(): void {
     const dispatcher = this.#dispatcher;
     if (dispatcher instanceof DispatcherWithSend) dispatcher.initiateSend();
     const pending = this.#pending;
@@ -236,9 +236,11 @@ export class DispatcherBridge {
     this.#settleWrite();
   }
 
-  // recv() saw end-of-stream: with the transport still open it is a half-close (the reader ends,
-  // the writer goes on); a transport that is gone is the close.
-  #eof(): boolean {
+  /**
+   * recv() saw end-of-stream: with the transport still open it is a half-close (the reader ends,
+   * the writer goes on); a transport that is gone is the close.
+   */
+  eof(): boolean {
     const socket = this.#dispatcher.socket;
     if (socket === null || socket.destroyed) return false;
     if (!this.#eofFed) {
@@ -248,7 +250,8 @@ export class DispatcherBridge {
     return true;
   }
 
-  #error(error: unknown, handle: () => void): void {
+  /** An error on its way to the class's `handleError()` (`handle`). */
+  error(error: unknown, handle: () => void): void {
     this.#eofFed = true;
     this.reader.setException(error);
     try {
@@ -257,13 +260,15 @@ export class DispatcherBridge {
       // The reader has failed for good: whatever the class's handleError() did, the connection
       // is of no more use.
       this.#dispatcher.close();
-      this.#lost();
+      this.closed();
     }
   }
 
-  // The connection is gone: the reader ends (or fails after a reset), the writer's transport
-  // closes. Idempotent.
-  #lost(): void {
+  /**
+   * The dispatcher closed; the connection is gone: the reader ends (or fails after a reset), the
+   * writer's transport closes. Idempotent.
+   */
+  closed(): void {
     if (this.#lostDone) return;
     this.#lostDone = true;
     if (!this.#eofFed) {
@@ -278,7 +283,9 @@ export class DispatcherBridge {
     this.#pending = null;
     this.#pendingCallback = null;
     if (!this.#sink.destroyed) this.#sink.destroy();
-    this.#onLost?.();
+    const lost = this.#lost;
+    if (lost !== undefined && !lost.aborted)
+      lost.abort(new ConnectionClosedError('Connection closed'));
   }
 
   // ---- the writer's side (DispatcherSink) -----------------------------------------------------

@@ -9,23 +9,24 @@ import type { Dispatcher } from '../legacy/dispatcher.js';
 import { loop } from '../legacy/loop.js';
 import { SocketMap } from '../legacy/socket-map.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
-import { wireSocket } from '../modern/_wire.js';
+import { wireSocket, type WiredStreams } from '../modern/_wire.js';
 import { localAddress } from '../_core/address.js';
-import { HandlerRunner } from '../_core/runner.js';
+import { HandlerRunner, type HandlerRun } from '../_core/runner.js';
 import type { ServerLimits } from '../_core/server-options.js';
 import type { LegacyHandlerClass } from './handlers.js';
 import type { Implementation } from './_routing.js';
 import type { Run } from './_shadow.js';
 import { lendSocketView } from './_socket-view.js';
 import { isUpstream, proxy, type Upstream } from './upstream.js';
+import { LazyContext, LazyController } from './_lazy-controller.js';
 
 /** What an implementation is started for: one client connection. */
 export interface ServedConnection {
   readonly id: number;
   readonly socket: net.Socket;
   readonly remoteAddress: Address;
-  /** The connection's controller: a primary's signal. */
-  readonly controller: AbortController;
+  /** The connection's abort: a primary's signal. */
+  readonly lazy: LazyController;
 }
 
 export interface ImplementationsOptions {
@@ -106,12 +107,7 @@ export class Implementations {
     if (dispatcher.closed) done();
     else dispatcher.once('close', done);
     this.#ensureLoop(map);
-    return {
-      stop: () => {
-        dispatcher.close();
-        transport.destroy();
-      },
-    };
+    return new LegacyRun(dispatcher, transport);
   }
 
   #startModern(
@@ -138,36 +134,19 @@ export class Implementations {
               ...(direct || role === 'shadow' ? {} : { socket }),
             },
     });
-    // The primary's signal is the connection's; a shadow has its own.
-    const controller = role === 'primary' ? connection.controller : new AbortController();
-    const context: ConnectionContext = {
-      signal: controller.signal,
-      id: connection.id,
-      remoteAddress: connection.remoteAddress,
-      shadow: role === 'shadow',
-    };
-    transport.once('close', () => {
-      if (!controller.signal.aborted) {
-        controller.abort(new ConnectionClosedError('Connection closed'));
-      }
-    });
-    const { reader, writer } = streams;
-    void this.#runner
-      .run({
-        start: () => handler(reader, writer, context),
-        close: () => writer.close(),
-        report: onError,
-        controller,
-        socket: transport,
-        fail: (reason: unknown) => streams.fail(reason),
-      })
-      .finally(done);
-    return {
-      stop: (reason) => {
-        if (!controller.signal.aborted) controller.abort(reason);
-        streams.fail(reason);
-      },
-    };
+    // The primary's signal is the connection's (aborted when its socket closes); a shadow, or a
+    // primary over shadow mode's in-memory end, is also aborted when its transport closes.
+    const lazy = role === 'primary' ? connection.lazy : new LazyController();
+    const context = new LazyContext(
+      connection.id,
+      connection.remoteAddress,
+      lazy,
+      role === 'shadow',
+    );
+    if (!direct) transport.on('close', () => abortClosed(lazy));
+    const run = new ModernRun(handler, streams, context, lazy, transport, onError);
+    void this.#runner.run(run).finally(done);
+    return run;
   }
 
   // Runs the loop of a legacy map while it has dispatchers (loop() resolves on an empty map).
@@ -181,5 +160,76 @@ export class Implementations {
         else this.#options.loopEnded();
       });
     this.#loops.set(map, running);
+  }
+}
+
+function abortClosed(lazy: LazyController): void {
+  if (!lazy.aborted) lazy.abort(new ConnectionClosedError('Connection closed'));
+}
+
+// A legacy implementation as the shadow session (or a forced shutdown) stops it.
+class LegacyRun implements Run {
+  readonly #dispatcher: Dispatcher;
+  readonly #transport: Duplex;
+
+  constructor(dispatcher: Dispatcher, transport: Duplex) {
+    this.#dispatcher = dispatcher;
+    this.#transport = transport;
+  }
+
+  stop(): void {
+    this.#dispatcher.close();
+    this.#transport.destroy();
+  }
+}
+
+// A modern implementation: the runner's view of its handler, and how it is stopped.
+class ModernRun implements HandlerRun, Run {
+  readonly socket: Duplex;
+  readonly #handler: StreamHandler;
+  readonly #streams: WiredStreams;
+  readonly #context: ConnectionContext;
+  readonly #lazy: LazyController;
+  readonly #onError: (error: unknown) => void;
+
+  constructor(
+    handler: StreamHandler,
+    streams: WiredStreams,
+    context: ConnectionContext,
+    lazy: LazyController,
+    transport: Duplex,
+    onError: (error: unknown) => void,
+  ) {
+    this.#handler = handler;
+    this.#streams = streams;
+    this.#context = context;
+    this.#lazy = lazy;
+    this.socket = transport;
+    this.#onError = onError;
+  }
+
+  get controller(): AbortController {
+    return this.#lazy.controller;
+  }
+
+  start(): Promise<void> | void {
+    return this.#handler(this.#streams.reader, this.#streams.writer, this.#context);
+  }
+
+  close(): void {
+    this.#streams.writer.close();
+  }
+
+  report(error: unknown): void {
+    this.#onError(error);
+  }
+
+  fail(reason: unknown): void {
+    this.#streams.fail(reason);
+  }
+
+  stop(reason: unknown): void {
+    this.#lazy.abort(reason);
+    this.#streams.fail(reason);
   }
 }

@@ -34,7 +34,14 @@ export class StreamDuplex extends Duplex {
   readonly #reader: StreamReader;
   readonly #writer: StreamWriter;
   readonly #remote: Address;
+  // A reader.read() is pending.
   #reading = false;
+  // The socket that feeds the reader (the servers wire it: its 'data' feeds the reader, its
+  // 'end'/'close' end it), watched instead of keeping a read pending while the connection is
+  // idle; undefined for any other transport (a read stays pending then).
+  readonly #watched: net.Socket | undefined;
+  // _read() found nothing buffered: the next event of #watched reads.
+  #waiting = false;
 
   constructor(
     reader: StreamReader,
@@ -50,6 +57,14 @@ export class StreamDuplex extends Duplex {
     this.#reader = reader;
     this.#writer = writer;
     this.#remote = remoteAddress;
+    const transport = writer.transport;
+    if (transport instanceof net.Socket && !transport.destroyed) {
+      this.#watched = transport;
+      // After the wiring's own listeners: when ours run, the reader has the bytes (or the end).
+      transport.on('data', this.#onTransportEvent);
+      transport.on('end', this.#onTransportEvent);
+      transport.on('close', this.#onTransportEvent);
+    }
   }
 
   /** Like `net.Socket#remoteAddress`, for legacy code that looks at its socket. */
@@ -96,10 +111,39 @@ export class StreamDuplex extends Duplex {
     return { address: local.host, port: local.port, family: local.family ?? '' };
   }
 
+  // Per message, a read kept pending while the connection idles would be a promise chain that
+  // outlives a young-generation GC at 10,000 connections (promoted, then collected by a full GC):
+  // over a watched socket, a read is made only when the reader has something to give.
   override _read(): void {
     if (this.#reading) return;
+    const reader = this.#reader;
+    const watched = this.#watched;
+    if (
+      watched !== undefined &&
+      reader.bufferedLength === 0 &&
+      !reader.atEof() &&
+      reader.exception() === undefined &&
+      !watched.destroyed
+    ) {
+      this.#waiting = true;
+      return;
+    }
+    this.#waiting = false;
     this.#reading = true;
-    this.#reader.read(READ_SIZE).then(this.#onData, this.#onReadError);
+    reader.read(READ_SIZE).then(this.#onData, this.#onReadError);
+  }
+
+  // The watched socket delivered bytes, its end or its close: a waiting _read() reads now.
+  #onTransportEvent = (): void => {
+    if (this.#waiting && !this.destroyed) this._read();
+  };
+
+  #unwatch(): void {
+    const watched = this.#watched;
+    if (watched === undefined) return;
+    watched.removeListener('data', this.#onTransportEvent);
+    watched.removeListener('end', this.#onTransportEvent);
+    watched.removeListener('close', this.#onTransportEvent);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
@@ -142,9 +186,13 @@ export class StreamDuplex extends Duplex {
     // ends the reader, which ends our readable side, and we close.
     this.#writer.close();
     callback();
+    // The writer's close ended the reader without an event of the socket.
+    if (this.#waiting) this._read();
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
+    this.#waiting = false;
+    this.#unwatch();
     const writer = this.#writer;
     if (error === null) writer.close();
     else writer.abort();

@@ -9,8 +9,6 @@ import type { Duplex } from 'node:stream';
 import { Dispatcher, type DispatcherOptions } from '../legacy/dispatcher.js';
 import { loop } from '../legacy/loop.js';
 import { SocketMap } from '../legacy/socket-map.js';
-import { kStats } from '../legacy/_internal.js';
-import { ConnectionClosedError } from '../modern/errors.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { StreamWriter } from '../modern/writer.js';
@@ -20,6 +18,9 @@ import {
   type BridgeOptions,
 } from './_dispatcher-bridge.js';
 import { StreamDuplex } from './_stream-duplex.js';
+import { LegacySession } from './_legacy-session.js';
+import { DispatcherRun } from './_dispatcher-run.js';
+import { LazyContext, LazyController } from './_lazy-controller.js';
 import { peerAddress } from '../_core/address.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { optionalMs, optionalPositive } from '../_core/server-options.js';
@@ -132,7 +133,7 @@ export function asStreamHandler(
   }
   const map = options.map ?? new SocketMap();
   const highWaterMark = options.highWaterMark ?? 65536;
-  return async (reader, writer, context) => {
+  return (reader, writer, context) => {
     const socket = new StreamDuplex(reader, writer, context.remoteAddress, highWaterMark);
     let dispatcher: Dispatcher;
     try {
@@ -141,42 +142,16 @@ export function asStreamHandler(
       // The half-built dispatcher may have joined the map already: take it out.
       for (const member of map) if (member.socket === socket) member.close();
       socket.destroy();
-      throw error;
+      // The handler rejects with what the constructor threw, whatever it is.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(error);
     }
-    // A dispatcher emits 'close' once, however it closes (close(), handleClose(), closeAll()).
-    const dispatcherClosed = dispatcher.closed
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => dispatcher.once('close', () => resolve()));
+    const session = new LegacySession(dispatcher, socket, context.signal);
     // The loop ends when the map is empty; the next connection starts it again.
     if (!map.looping) loop({ map }).catch(swallow);
-    // The server aborts the signal when the connection closes, so a dispatcher that would never
-    // look at its closed transport (readable() and writable() both false) is closed anyway.
-    const onAbort = (): void => dispatcher.close();
-    const signal = context.signal;
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      await dispatcherClosed;
-      // Everything the dispatcher sent has reached the writer before the server closes it.
-      await untilWritesDone(socket);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
+    session.watchSignal();
+    return session.done;
   };
-}
-
-// Resolves once every write to `stream` was handed on ('finish'), or the stream is gone.
-function untilWritesDone(stream: Duplex): Promise<void> {
-  if (stream.writableFinished || stream.destroyed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      stream.off('finish', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('finish', done);
-    stream.on('close', done);
-  });
 }
 
 /**
@@ -319,37 +294,13 @@ export function asDispatcherClass(
 
     constructor(dispatcherOptions: DispatcherOptions = {}) {
       super(dispatcherOptions);
-      const controller = new AbortController();
-      const bridge = new DispatcherBridge(this, bridgeOptions, () => {
-        if (!controller.signal.aborted) {
-          controller.abort(new ConnectionClosedError('Connection closed'));
-        }
-      });
+      // The context's AbortController is made only if someone asks for its signal.
+      const lazy = new LazyController();
+      const bridge = new DispatcherBridge(this, bridgeOptions, lazy);
       this.reader = bridge.reader;
       this.writer = bridge.writer;
-      const socket = this.socket;
-      this.context = {
-        signal: controller.signal,
-        id: ++nextId,
-        remoteAddress: peerAddress(socket) ?? { path: '' },
-      };
-      const { reader, writer, context } = this;
-      const run = {
-        start: () => handler(reader, writer, context),
-        close: () => writer.close(),
-        // Errors go to this connection's handleError(), from within its loop.
-        report: (error: unknown) => bridge.raise(error),
-        controller,
-        refused: () => {
-          this.map[kStats].refused++;
-        },
-        socket: socket!,
-        fail: (reason: unknown) => {
-          this.reader.setException(reason);
-          bridge.raise(reason);
-        },
-        closeAfterError: false,
-      };
+      this.context = new LazyContext(++nextId, peerAddress(this.socket) ?? { path: '' }, lazy);
+      const run = new DispatcherRun(this, bridge, handler, this.context, lazy);
       queueMicrotask(() => void runner.run(run));
     }
   };

@@ -20,7 +20,7 @@ import { closeGracefully } from '../_core/linger.js';
 import { channels, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
 import { HandlerRunner } from '../_core/runner.js';
-import { ServerCore, type CoreConnection } from '../_core/server-core.js';
+import { ServerCore } from '../_core/server-core.js';
 import { checkServerOptions } from '../_core/server-options.js';
 import { isUpstream } from './upstream.js';
 import {
@@ -32,6 +32,7 @@ import {
   type RouteInfo,
 } from './_routing.js';
 import { Implementations } from './_implementations.js';
+import { MixedConnection, type MixedHost } from './_mixed-connection.js';
 import { ShadowSession, checkShadow, type Run, type ShadowOptions } from './_shadow.js';
 
 import type {
@@ -41,15 +42,6 @@ import type {
   MixedServerOptions,
   MixedServerStats,
 } from './_mixed-types.js';
-
-interface Connection extends CoreConnection {
-  readonly info: RouteInfo;
-  readonly socket: net.Socket;
-  readonly controller: AbortController;
-  cancelRoute: (() => void) | undefined;
-  primary: Run | undefined;
-  shadow: ShadowSession | undefined;
-}
 
 /**
  * A server where legacy and modern handlers serve the same port, created by
@@ -83,6 +75,16 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   readonly #core: ServerCore;
   readonly #runner: HandlerRunner;
   readonly #implementations: Implementations;
+  // What every connection calls back (one object per server: connections keep no closures).
+  readonly #host: MixedHost = {
+    serve: (connection) =>
+      this.#serve(connection, connection.implementation!, connection.shadowKind),
+    closeUnserved: (connection) =>
+      closeGracefully(connection.socket, { lingerTimeout: this.#core.limits.lingerTimeout }),
+    report: (error, connection) =>
+      this.#report(error, connection, 'primary', connection.implementation),
+    refused: () => this.#core.refused(),
+  };
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
   readonly #counts = {
@@ -258,34 +260,17 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       id: core.nextId(),
       remoteAddress: path !== undefined ? { path } : (peerAddress(socket) ?? { host: '', port: 0 }),
     };
-    const controller = new AbortController();
-    const connection: Connection = {
-      id: info.id,
-      remoteAddress: info.remoteAddress,
-      info,
-      socket,
-      controller,
-      cancelRoute: undefined,
-      primary: undefined,
-      shadow: undefined,
-      abort: (reason) => {
-        connection.cancelRoute?.();
-        if (!controller.signal.aborted) controller.abort(reason);
-        connection.primary?.stop(reason);
-        connection.shadow?.stopPrimary(reason);
-        connection.shadow?.drop('shutdown', reason);
-        socket.destroy();
-      },
-    };
+    const connection = new MixedConnection(info, socket, this.#host);
     core.add(connection);
-    socket.once('close', () => this.#onClose(connection));
+    // 'close' comes once: on() spares the wrapper once() would make per connection.
+    socket.on('close', () => this.#onClose(connection));
     connection.cancelRoute = this.#router.route(socket, info, (decision) => {
       connection.cancelRoute = undefined;
       this.#routed(connection, decision);
     });
   }
 
-  #routed(connection: Connection, decision: RouteDecision): void {
+  #routed(connection: MixedConnection, decision: RouteDecision): void {
     if ('error' in decision) {
       this.#routeFailed(connection, decision.error);
       return;
@@ -311,31 +296,19 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     });
     this.emit('route', { ...connection.info, implementation, shadow });
     if (connection.socket.destroyed) return;
-    const { socket, controller } = connection;
-    void this.#runner.run({
-      start: () => this.#serve(connection, implementation, shadow),
-      // Refused before it was served (no slot in time, shut down): the socket closes.
-      close: () => {
-        if (connection.primary === undefined && connection.shadow === undefined) {
-          closeGracefully(socket, { lingerTimeout: this.#core.limits.lingerTimeout });
-        }
-      },
-      report: (error) => this.#report(error, connection, 'primary', implementation),
-      refused: () => this.#core.refused(),
-      controller,
-      socket,
-      fail: (reason) => connection.abort(reason),
-    });
+    connection.implementation = implementation;
+    connection.shadowKind = shadow;
+    void this.#runner.run(connection);
   }
 
-  #routeFailed(connection: Connection, error: unknown): void {
+  #routeFailed(connection: MixedConnection, error: unknown): void {
     this.#report(error, connection, 'route', undefined);
     connection.socket.destroy();
   }
 
   // Serves one connection (with its shadow, if any); settles when the primary is done.
   #serve(
-    connection: Connection,
+    connection: MixedConnection,
     implementation: Implementation,
     shadowKind: Implementation | undefined,
   ): Promise<void> {
@@ -385,7 +358,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 
   // Starts one implementation for `connection`, its errors reported with its role.
   #start(
-    connection: Connection,
+    connection: MixedConnection,
     implementation: Implementation,
     transport: Duplex,
     role: 'primary' | 'shadow',
@@ -397,21 +370,15 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       this.#report(error, connection, role, implementation);
       if (role === 'shadow') connection.shadow?.drop('error');
     };
-    const served = {
-      ...connection.info,
-      socket: connection.socket,
-      controller: connection.controller,
-    };
-    return this.#implementations.start(served, implementation, transport, role, onError, done);
+    return this.#implementations.start(connection, implementation, transport, role, onError, done);
   }
 
   // ---- closing -----------------------------------------------------------------------------
 
-  #onClose(connection: Connection): void {
+  #onClose(connection: MixedConnection): void {
     connection.cancelRoute?.();
-    if (!connection.controller.signal.aborted) {
-      connection.controller.abort(new ConnectionClosedError('Connection closed'));
-    }
+    if (!connection.lazy.aborted)
+      connection.lazy.abort(new ConnectionClosedError('Connection closed'));
     const shadow = connection.shadow;
     if (shadow !== undefined) {
       shadow.socketClosed();
@@ -436,7 +403,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 
   #report(
     error: unknown,
-    connection: Connection,
+    connection: MixedConnection,
     role: ErrorRole,
     implementation: Implementation | undefined,
   ): void {

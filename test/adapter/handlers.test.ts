@@ -549,6 +549,43 @@ describe('asDispatcherClass()', () => {
     expect(connection.context.remoteAddress).to.deep.equal({ path: '' });
   });
 
+  it('aborts context.signal when the connection closes, even if the handler never looked at it', async () => {
+    const [peer, end] = duplexPair();
+    const Connection = tracked(async (reader) => {
+      while ((await reader.read(100)).length > 0);
+    });
+    const connection = new Connection({ socket: end, map });
+    running = loop({ map });
+    peer.resume();
+    peer.end('bye\n');
+    await running;
+    expect(connection.closes).to.equal(1);
+    // Asked for only now, after the close: made aborted, with the close as its reason.
+    const signal = connection.context.signal;
+    expect(signal.aborted).to.equal(true);
+    expect(signal.reason).to.be.instanceOf(ConnectionClosedError);
+    expect(connection.context.signal).to.equal(signal);
+  });
+
+  it('gives a handler that holds context.signal an abort when its connection closes', async () => {
+    const [peer, end] = duplexPair({ allowHalfOpen: true });
+    let held: AbortSignal | undefined;
+    let abortedWhileRunning: boolean | undefined;
+    const Connection = tracked(async (reader, _writer, context) => {
+      held = context.signal;
+      while ((await reader.read(100)).length > 0);
+      abortedWhileRunning = held.aborted;
+    });
+    new Connection({ socket: end, map });
+    running = loop({ map });
+    peer.resume();
+    peer.end();
+    await running;
+    expect(abortedWhileRunning).to.equal(false);
+    expect(held?.aborted).to.equal(true);
+    expect(held?.reason).to.be.instanceOf(ConnectionClosedError);
+  });
+
   it('keeps buffers bounded when a peer sends 64 MiB to a slow modern handler', async () => {
     const total = 64 * 1024 * 1024;
     const limit = 64 * 1024;

@@ -1,0 +1,84 @@
+// One client connection of the mixed server (internal): what the lifecycle core tracks (id,
+// socket, remoteAddress, abort()), what the handler runner runs (start, close, report, refused,
+// fail) and what the implementations are started for, in one object with its methods on the
+// prototype: an idle connection keeps no closures of its own, and its AbortController is made
+// only when someone asks for its signal (see _lazy-controller.ts).
+import type net from 'node:net';
+import type { Address } from '../address.js';
+import type { HandlerRun } from '../_core/runner.js';
+import type { CoreConnection } from '../_core/server-core.js';
+import { LazyController } from './_lazy-controller.js';
+import type { Implementation, RouteInfo } from './_routing.js';
+import type { Run, ShadowSession } from './_shadow.js';
+
+/** What a connection needs from its server (one object per server, not per connection). */
+export interface MixedHost {
+  /** Serves the connection with its chosen implementation; settles when the primary is done. */
+  serve(connection: MixedConnection): Promise<void>;
+  /** Closes a connection that was refused before it was served. */
+  closeUnserved(connection: MixedConnection): void;
+  /** Reports an error of the primary. */
+  report(error: unknown, connection: MixedConnection): void;
+  /** Counts a connection refused for want of a concurrency slot. */
+  refused(): void;
+}
+
+export class MixedConnection implements CoreConnection, HandlerRun {
+  readonly id: number;
+  readonly remoteAddress: Address;
+  readonly info: RouteInfo;
+  readonly socket: net.Socket;
+  /** The connection's abort: the primary's signal. */
+  readonly lazy = new LazyController();
+  cancelRoute: (() => void) | undefined = undefined;
+  /** What the route chose (set before the run starts). */
+  implementation: Implementation | undefined = undefined;
+  shadowKind: Implementation | undefined = undefined;
+  primary: Run | undefined = undefined;
+  shadow: ShadowSession | undefined = undefined;
+  readonly #host: MixedHost;
+
+  constructor(info: RouteInfo, socket: net.Socket, host: MixedHost) {
+    this.id = info.id;
+    this.remoteAddress = info.remoteAddress;
+    this.info = info;
+    this.socket = socket;
+    this.#host = host;
+  }
+
+  /** The runner's controller (made now if nobody asked before). */
+  get controller(): AbortController {
+    return this.lazy.controller;
+  }
+
+  /** Stops it now (a forced shutdown, an idle timeout): handlers stopped, the socket destroyed. */
+  abort(reason: unknown): void {
+    this.cancelRoute?.();
+    this.lazy.abort(reason);
+    this.primary?.stop(reason);
+    this.shadow?.stopPrimary(reason);
+    this.shadow?.drop('shutdown', reason);
+    this.socket.destroy();
+  }
+
+  start(): Promise<void> {
+    return this.#host.serve(this);
+  }
+
+  // Refused before it was served (no slot in time, shut down): the socket closes.
+  close(): void {
+    if (this.primary === undefined && this.shadow === undefined) this.#host.closeUnserved(this);
+  }
+
+  report(error: unknown): void {
+    this.#host.report(error, this);
+  }
+
+  refused(): void {
+    this.#host.refused();
+  }
+
+  fail(reason: unknown): void {
+    this.abort(reason);
+  }
+}

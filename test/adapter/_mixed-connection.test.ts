@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import type net from 'node:net';
+import { MixedConnection, type MixedHost } from '../../src/adapter/_mixed-connection.js';
+import { duplexPair } from '../../src/adapter/_duplex-pair.js';
+
+function setup(): { connection: MixedConnection; calls: string[]; socket: net.Socket } {
+  const calls: string[] = [];
+  const host: MixedHost = {
+    serve: () => {
+      calls.push('serve');
+      return Promise.resolve();
+    },
+    closeUnserved: () => calls.push('closeUnserved'),
+    report: (error) => calls.push(`report ${String(error)}`),
+    refused: () => calls.push('refused'),
+  };
+  const [end, peer] = duplexPair();
+  peer.on('error', () => {}); // the reset a destroyed end sends its peer
+  const socket = end as unknown as net.Socket;
+  const info = { id: 3, remoteAddress: { host: '127.0.0.1', port: 9 } };
+  return { connection: new MixedConnection(info, socket, host), calls, socket };
+}
+
+describe('MixedConnection', () => {
+  it('is the core connection and the runner run, calling back its host', async () => {
+    const { connection, calls } = setup();
+    expect(connection.id).to.equal(3);
+    expect(connection.remoteAddress).to.deep.equal({ host: '127.0.0.1', port: 9 });
+    await connection.start();
+    connection.report('boom');
+    connection.refused();
+    expect(calls).to.deep.equal(['serve', 'report boom', 'refused']);
+  });
+
+  it('closes through its host only while nothing serves it', () => {
+    const { connection, calls } = setup();
+    connection.close();
+    expect(calls).to.deep.equal(['closeUnserved']);
+    connection.primary = { stop: () => {} };
+    connection.close();
+    expect(calls).to.deep.equal(['closeUnserved']);
+  });
+
+  it('abort() cancels routing, stops the primary, aborts its signal and destroys the socket', () => {
+    const { connection, socket } = setup();
+    const stopped: unknown[] = [];
+    let cancelled = 0;
+    connection.cancelRoute = () => cancelled++;
+    connection.primary = { stop: (reason) => stopped.push(reason) };
+    const reason = new Error('shutdown');
+    connection.abort(reason);
+    expect(cancelled).to.equal(1);
+    expect(stopped).to.deep.equal([reason]);
+    expect(connection.lazy.aborted).to.equal(true);
+    expect(connection.controller.signal.reason).to.equal(reason);
+    expect(socket.destroyed).to.equal(true);
+  });
+
+  it('fail() is an abort (an idle timeout)', () => {
+    const { connection, socket } = setup();
+    connection.fail(new Error('idle'));
+    expect(connection.lazy.aborted).to.equal(true);
+    expect(socket.destroyed).to.equal(true);
+  });
+});
