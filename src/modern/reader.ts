@@ -31,6 +31,13 @@ import {
 export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read-options.js';
 
 /**
+ * @internal Makes `signal` (a connection's own signal, which lives as long as the reader) the
+ * reader's owner signal: one abort listener is added now, and reads passing `signal` add none.
+ * Not exported from any index.
+ */
+export let ownSignal: (reader: StreamReader, signal: AbortSignal) => void;
+
+/**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
  *
  * Two faces, as in asyncio. Applications call the read side: {@link read}, {@link readLine},
@@ -85,12 +92,25 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #signal: AbortSignal | undefined = undefined;
   // Registered only while a read waits, and removed when it settles (EventTarget skips a
   // listener removed during the dispatch, e.g. by an earlier listener that completed the read).
-  #onAbort = (): void => {
-    const reject = this.#reject!;
-    const reason = this.#signal!.reason as unknown;
-    this.#clearPending();
-    reject(reason);
-  };
+  // Created by the first read that waits with a signal.
+  #onAbort: (() => void) | undefined = undefined;
+  // The signal of the reader's owner (a server connection's context.signal, see ownSignal()):
+  // its one listener, added once, cancels the read waiting with it, so reads passing it add and
+  // remove none.
+  #ownerSignal: AbortSignal | undefined = undefined;
+
+  static {
+    ownSignal = (reader, signal) => {
+      reader.#ownerSignal = signal;
+      signal.addEventListener(
+        'abort',
+        () => {
+          if (reader.#signal === signal) reader.#abortPending();
+        },
+        { once: true },
+      );
+    };
+  }
 
   constructor(options: StreamReaderOptions = {}) {
     this.limit = checkPositiveInteger('limit', options.limit ?? 65536);
@@ -397,7 +417,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
     this.#reject = reject;
     if (signal !== undefined) {
       this.#signal = signal;
-      signal.addEventListener('abort', this.#onAbort);
+      if (signal !== this.#ownerSignal) {
+        signal.addEventListener('abort', (this.#onAbort ??= () => this.#abortPending()));
+      }
     }
     // A read that has to wait needs more bytes than the buffer holds: let the transport go on.
     this.#flow.resume();
@@ -433,8 +455,16 @@ export class StreamReader implements AsyncIterable<Buffer> {
     const signal = this.#signal;
     if (signal !== undefined) {
       this.#signal = undefined;
-      signal.removeEventListener('abort', this.#onAbort);
+      if (signal !== this.#ownerSignal) signal.removeEventListener('abort', this.#onAbort!);
     }
+  }
+
+  // The pending read's signal aborted: it rejects with the reason, its bytes stay buffered.
+  #abortPending(): void {
+    const reject = this.#reject!;
+    const reason = this.#signal!.reason as unknown;
+    this.#clearPending();
+    reject(reason);
   }
 
   // One attempt of the pending read: its result, or undefined when it must wait for more data.

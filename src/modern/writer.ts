@@ -37,14 +37,40 @@ export interface StreamWriterOptions {
   lingerTimeout?: number | undefined;
 }
 
-// Internal: what runs when a writer starts closing (the wiring ends its reader). Not exported
-// from any index.
-const closingHooks = new WeakMap<StreamWriter, () => void>();
-
-/** @internal Runs `hook` once when `writer` starts closing (close(), abort()). */
-export function onWriterClosing(writer: StreamWriter, hook: () => void): void {
-  closingHooks.set(writer, hook);
+/** @internal What a writer tells when it starts closing (the wiring ends its reader). */
+export interface ClosingHook {
+  writerClosing(): void;
 }
+
+/**
+ * @internal Calls `hook.writerClosing()` once when `writer` starts closing (close(), abort()).
+ * Not exported from any index.
+ */
+export let onWriterClosing: (writer: StreamWriter, hook: ClosingHook) => void;
+
+/**
+ * @internal A writer whose owner (the wiring) listens to the stream's `'close'` and tells it
+ * through the returned writer's {@link streamClosed} call, so that the stream has one `'close'`
+ * listener fewer. Not exported from any index.
+ */
+export let createWiredWriter: (stream: Duplex, options?: StreamWriterOptions) => StreamWriter;
+
+/** @internal The stream of a writer made by {@link createWiredWriter} has closed. */
+export let streamClosed: (writer: StreamWriter) => void;
+
+// Set while createWiredWriter() constructs a writer.
+let closeForwarded = false;
+
+const kWriter = Symbol('dispatch-bridge:writer');
+
+type WrittenDuplex = Duplex & { [kWriter]?: StreamWriter };
+
+// process.nextTick(flushLater, writer): the gathered writes' flush, without a closure per writer
+// (assigned by StreamWriter's static block).
+let flushLater: (writer: StreamWriter) => void;
+
+// No extra info given: one shared empty record.
+const NO_EXTRA: Partial<Record<ExtraInfoName, unknown>> = Object.freeze({});
 
 interface DrainWaiter {
   resolve(): void;
@@ -88,23 +114,67 @@ export class StreamWriter implements AsyncDisposable {
   #closed = false;
   #error: unknown = undefined;
   #lingerTimeout: number | undefined;
-  #drainWaiters = new Set<DrainWaiter>();
-  #closeWaiters: (() => void)[] = [];
+  // The waiters of drain() and waitClosed(), created by the first one that waits.
+  #drainWaiters: Set<DrainWaiter> | null = null;
+  #closeWaiters: (() => void)[] | null = null;
   // Small writes of the current tick, gathered and handed to the transport as one Buffer on the
-  // next tick (or sooner: drain() under pressure, a big write, writeEof(), close()).
-  #pending: Buffer[] = [];
+  // next tick (or sooner: drain() under pressure, a big write, writeEof(), close()): the first one
+  // in #first (the common case of one write per tick needs no array), all of them in #pending
+  // once there are two or more (the array is reused from one tick to the next).
+  #first: Buffer | null = null;
+  #pending: Buffer[] | null = null;
   #pendingLength = 0;
   #flushScheduled = false;
+  #closingHook: ClosingHook | undefined = undefined;
+
+  static {
+    onWriterClosing = (writer, hook) => {
+      writer.#closingHook = hook;
+    };
+    flushLater = (writer) => writer.#flush();
+    createWiredWriter = (stream, options) => {
+      closeForwarded = true;
+      try {
+        return new StreamWriter(stream, options);
+      } finally {
+        closeForwarded = false;
+      }
+    };
+    streamClosed = (writer) => writer.#onClose();
+  }
+
+  // The transport's listeners, shared by every writer: `this` is the stream, its writer is found
+  // through a symbol property (no closure per writer). A second writer of the same stream
+  // listens with closures of its own.
+  static #drainListener = function (this: WrittenDuplex): void {
+    this[kWriter]!.#onDrain();
+  };
+  static #errorListener = function (this: WrittenDuplex, error: unknown): void {
+    this[kWriter]!.#onError(error);
+  };
+  static #closeListener = function (this: WrittenDuplex): void {
+    this[kWriter]!.#onClose();
+  };
 
   constructor(stream: Duplex, options: StreamWriterOptions = {}) {
     this.#stream = stream;
-    this.#extra = options.extraInfo ?? {};
+    this.#extra = options.extraInfo ?? NO_EXTRA;
     this.#lingerTimeout = options.lingerTimeout;
     this.#closed = stream.closed;
-    stream.on('drain', this.#onDrain);
-    stream.on('finish', this.#onDrain);
-    stream.on('error', this.#onError);
-    stream.on('close', this.#onClose);
+    const written = stream as WrittenDuplex;
+    if (written[kWriter] === undefined) {
+      written[kWriter] = this;
+      stream.on('drain', StreamWriter.#drainListener);
+      stream.on('finish', StreamWriter.#drainListener);
+      stream.on('error', StreamWriter.#errorListener);
+      if (!closeForwarded) stream.on('close', StreamWriter.#closeListener);
+    } else {
+      const onDrain = (): void => this.#onDrain();
+      stream.on('drain', onDrain);
+      stream.on('finish', onDrain);
+      stream.on('error', (error: unknown) => this.#onError(error));
+      if (!closeForwarded) stream.on('close', () => this.#onClose());
+    }
   }
 
   /** The transport this writer writes to. */
@@ -148,14 +218,21 @@ export class StreamWriter implements AsyncDisposable {
       this.#stream.write(chunk);
       return;
     }
-    this.#pending.push(
-      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
-    );
+    const bytes = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const first = this.#first;
+    if (first === null) this.#first = bytes;
+    else {
+      const pending = (this.#pending ??= []);
+      if (pending.length === 0) pending.push(first);
+      pending.push(bytes);
+    }
     this.#pendingLength += chunk.length;
     if (this.#pendingLength >= BIG_WRITE) this.#flush();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(this.#flush);
+      process.nextTick(flushLater, this);
     }
   }
 
@@ -201,7 +278,7 @@ export class StreamWriter implements AsyncDisposable {
     if (!this.#stream.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
-        this.#drainWaiters.delete(waiter);
+        this.#drainWaiters?.delete(waiter);
         reject(signal?.reason);
       };
       const waiter: DrainWaiter = {
@@ -215,7 +292,7 @@ export class StreamWriter implements AsyncDisposable {
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#drainWaiters.add(waiter);
+      (this.#drainWaiters ??= new Set()).add(waiter);
     });
   }
 
@@ -284,7 +361,8 @@ export class StreamWriter implements AsyncDisposable {
   abort(): void {
     this.#closing = true;
     this.#runClosingHook();
-    this.#pending = [];
+    this.#first = null;
+    if (this.#pending !== null) this.#pending.length = 0;
     this.#pendingLength = 0;
     this.#stream.destroy();
   }
@@ -306,7 +384,7 @@ export class StreamWriter implements AsyncDisposable {
    */
   waitClosed(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.#closeWaiters ??= []).push(resolve));
   }
 
   /**
@@ -344,10 +422,10 @@ export class StreamWriter implements AsyncDisposable {
   }
 
   #runClosingHook(): void {
-    const hook = closingHooks.get(this);
+    const hook = this.#closingHook;
     if (hook === undefined) return;
-    closingHooks.delete(this);
-    hook();
+    this.#closingHook = undefined;
+    hook.writerClosing();
   }
 
   // True when the write may go ahead; false when the connection is gone (the bytes are dropped).
@@ -371,39 +449,46 @@ export class StreamWriter implements AsyncDisposable {
   }
 
   // Hands the gathered writes to the transport (dropped if it is already gone).
-  #flush = (): void => {
+  #flush(): void {
     this.#flushScheduled = false;
-    const count = this.#pending.length;
-    if (count === 0) return;
-    const data =
-      count === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingLength);
-    this.#pending = [];
+    let data = this.#first;
+    if (data === null) return;
+    this.#first = null;
+    const pending = this.#pending;
+    if (pending !== null && pending.length > 0) {
+      data = Buffer.concat(pending, this.#pendingLength);
+      pending.length = 0;
+    }
     this.#pendingLength = 0;
     if (!this.#stream.destroyed) this.#stream.write(data);
-  };
+  }
 
-  #onDrain = (): void => {
-    if (this.#drainWaiters.size === 0) return;
+  #onDrain(): void {
+    const drainWaiters = this.#drainWaiters;
+    if (drainWaiters === null || drainWaiters.size === 0) return;
     // A transport torn down mid-write may flush its callbacks first: that is no drain.
     if (this.#stream.destroyed) return;
-    const waiters = [...this.#drainWaiters];
-    this.#drainWaiters.clear();
+    const waiters = [...drainWaiters];
+    drainWaiters.clear();
     for (const waiter of waiters) waiter.resolve();
-  };
+  }
 
-  #onError = (error: unknown): void => {
+  #onError(error: unknown): void {
     this.#error ??= error;
-  };
+  }
 
-  #onClose = (): void => {
+  #onClose(): void {
     this.#closed = true;
-    if (this.#drainWaiters.size > 0) {
-      const waiters = [...this.#drainWaiters];
-      this.#drainWaiters.clear();
+    const drainWaiters = this.#drainWaiters;
+    if (drainWaiters !== null && drainWaiters.size > 0) {
+      const waiters = [...drainWaiters];
+      drainWaiters.clear();
       for (const waiter of waiters) waiter.reject(this.#closedError('drain'));
     }
     const closeWaiters = this.#closeWaiters;
-    this.#closeWaiters = [];
+    if (closeWaiters === null) return;
+    this.#closeWaiters = null;
     for (const resolve of closeWaiters) resolve();
-  };
+  }
 }
+
