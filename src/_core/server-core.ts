@@ -11,7 +11,7 @@ import type net from 'node:net';
 import { AbortError, InvalidStateError, TimeoutError } from '../errors.js';
 import type { Address } from '../address.js';
 import { Listener } from './listener.js';
-import { channels, publish, type Layer } from './observe.js';
+import { channels, isObserved, publish, type Layer } from './observe.js';
 import type { ServerLimits } from './server-options.js';
 import { StatsCounter, type ConnectionStats } from './stats.js';
 
@@ -108,11 +108,13 @@ export class ServerCore {
   add(connection: CoreConnection): void {
     this.#connections.set(connection.id, connection);
     this.#stats.opened(connection.socket);
-    publish(channels.open, 'open', {
-      id: connection.id,
-      layer: this.#hooks.layer,
-      remoteAddress: connection.remoteAddress,
-    });
+    if (isObserved(channels.open)) {
+      publish(channels.open, 'open', {
+        id: connection.id,
+        layer: this.#hooks.layer,
+        remoteAddress: connection.remoteAddress,
+      });
+    }
   }
 
   /** Its socket closed: unregisters it (counted, published). */
@@ -120,12 +122,14 @@ export class ServerCore {
     if (!this.#connections.delete(connection.id)) return;
     const socket = connection.socket;
     this.#stats.closedSocket(socket);
-    publish(channels.close, 'close', {
-      id: connection.id,
-      layer: this.#hooks.layer,
-      bytesIn: socket.bytesRead,
-      bytesOut: socket.bytesWritten,
-    });
+    if (isObserved(channels.close)) {
+      publish(channels.close, 'close', {
+        id: connection.id,
+        layer: this.#hooks.layer,
+        bytesIn: socket.bytesRead,
+        bytesOut: socket.bytesWritten,
+      });
+    }
     this.check();
   }
 

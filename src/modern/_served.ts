@@ -73,7 +73,7 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
     limit: number | undefined,
     writerOptions: StreamWriterOptions,
   ) {
-    super(socket, limit, writerOptions);
+    super(socket, limit, writerOptions, true);
     this.#host = host;
     this.id = id;
     this.remoteAddress = remoteAddress;

@@ -12,6 +12,7 @@ import {
   createWiredWriter,
   onWriterClosing,
   streamClosed,
+  streamError,
   type StreamWriter,
   type StreamWriterOptions,
 } from './writer.js';
@@ -38,13 +39,25 @@ export class Wire implements WiredStreams {
   readonly socket: Duplex;
   // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
   #done = false;
+  // Whether the writer learns the socket's errors from error() (it has no listener of its own).
+  readonly #forwardsErrors: boolean;
 
-  constructor(socket: Duplex, limit: number | undefined, writerOptions?: StreamWriterOptions) {
+  /**
+   * `forwardErrors`: the writer gets the socket's errors through this wire's listener instead of
+   * one of its own (a server's connection: one `'error'` listener, no array, per socket).
+   */
+  constructor(
+    socket: Duplex,
+    limit: number | undefined,
+    writerOptions?: StreamWriterOptions,
+    forwardErrors = false,
+  ) {
     this.socket = socket;
     this.reader = new StreamReader({ limit });
     this.reader.setTransport(this);
     // Its 'close' comes through closed() below: one listener fewer on the socket.
-    this.writer = createWiredWriter(socket, writerOptions);
+    this.#forwardsErrors = forwardErrors;
+    this.writer = createWiredWriter(socket, writerOptions, forwardErrors);
     onWriterClosing(this.writer, this);
     // TCP_NODELAY, as asyncio sets it: the writer already gathers small writes per tick. (A
     // server's sockets have it already: then this costs nothing.)
@@ -89,6 +102,7 @@ export class Wire implements WiredStreams {
   }
 
   error(error: unknown): void {
+    if (this.#forwardsErrors) streamError(this.writer, error);
     if (this.#done) return;
     this.#done = true;
     this.reader.setException(new ConnectionClosedError('Connection lost', { cause: error }));

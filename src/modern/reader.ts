@@ -10,6 +10,7 @@ import {
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
 import { serialGenerator } from './_serial-generator.js';
+import { readerStats } from './_stats.js';
 import { checkInteger, checkPositiveInteger, checkSignal, toBytes } from './_validate.js';
 
 import {
@@ -36,6 +37,9 @@ export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read
  * Not exported from any index.
  */
 export let ownSignal: (reader: StreamReader, signal: AbortSignal) => void;
+
+// The queue of every reader that has not been fed a byte yet (never pushed to: it stays empty).
+const NO_BYTES = new ByteQueue();
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -73,7 +77,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /** The buffer limit in bytes (see {@link StreamReaderOptions.limit}). */
   readonly limit: number;
 
-  #queue = new ByteQueue();
+  // NO_BYTES (shared, never fed) until the first byte arrives: an idle reader has no queue.
+  #queue = NO_BYTES;
   #eof = false;
   #failed = false;
   #exception: unknown = undefined;
@@ -161,7 +166,22 @@ export class StreamReader implements AsyncIterable<Buffer> {
     const bytes = toBytes('data', data);
     if (this.#eof) throw new InvalidStateError('Cannot feed data: end-of-stream was already fed');
     if (bytes.length === 0) return;
-    this.#queue.push(bytes);
+    let queue = this.#queue;
+    // A readLine() waiting on an empty buffer for a chunk that is exactly one line (a request of
+    // a ping-pong protocol): it takes the chunk as it is.
+    if (this.#kind === LINE && this.#resolve !== null && queue.length === 0) {
+      const end = bytes.length - 1;
+      if (bytes[end] === 0x0a && end <= this.limit && bytes.indexOf(0x0a) === end) {
+        readerStats.bytesScanned += bytes.length;
+        const resolve = this.#resolve;
+        this.#clearPending();
+        this.#flow.resume();
+        resolve(bytes);
+        return;
+      }
+    }
+    if (queue === NO_BYTES) queue = this.#queue = new ByteQueue();
+    queue.push(bytes);
     if (this.#resolve !== null) this.#wake();
     // A read still waiting needs more bytes than are buffered: the transport goes on.
     if (this.#kind === NONE) this.#flow.pauseOver(this.#queue.length, this.limit);

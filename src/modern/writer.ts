@@ -49,17 +49,25 @@ export interface ClosingHook {
 export let onWriterClosing: (writer: StreamWriter, hook: ClosingHook) => void;
 
 /**
- * @internal A writer whose owner (the wiring) listens to the stream's `'close'` and tells it
- * through the returned writer's {@link streamClosed} call, so that the stream has one `'close'`
- * listener fewer. Not exported from any index.
+ * @internal A writer whose owner (the wiring) listens to the stream's `'close'` (and with
+ * `errorsToo` its `'error'`) and tells it ({@link streamClosed}, {@link streamError}), so that
+ * the stream has a listener fewer. Not exported from any index.
  */
-export let createWiredWriter: (stream: Duplex, options?: StreamWriterOptions) => StreamWriter;
+export let createWiredWriter: (
+  stream: Duplex,
+  options: StreamWriterOptions | undefined,
+  errorsToo: boolean,
+) => StreamWriter;
 
 /** @internal The stream of a writer made by {@link createWiredWriter} has closed. */
 export let streamClosed: (writer: StreamWriter) => void;
 
-// Set while createWiredWriter() constructs a writer.
+/** @internal The stream of a writer made by {@link createWiredWriter} emitted `error`. */
+export let streamError: (writer: StreamWriter, error: unknown) => void;
+
+// What the owner of the writer being constructed by createWiredWriter() forwards.
 let closeForwarded = false;
+let errorForwarded = false;
 
 const kWriter = Symbol('dispatch-bridge:writer');
 
@@ -132,15 +140,18 @@ export class StreamWriter implements AsyncDisposable {
       writer.#closingHook = hook;
     };
     flushLater = (writer) => writer.#flush();
-    createWiredWriter = (stream, options) => {
+    createWiredWriter = (stream, options, errorsToo) => {
       closeForwarded = true;
+      errorForwarded = errorsToo;
       try {
         return new StreamWriter(stream, options);
       } finally {
         closeForwarded = false;
+        errorForwarded = false;
       }
     };
     streamClosed = (writer) => writer.#onClose();
+    streamError = (writer, error) => writer.#onError(error);
   }
 
   // The transport's listeners, shared by every writer: `this` is the stream, its writer is found
@@ -166,13 +177,13 @@ export class StreamWriter implements AsyncDisposable {
       written[kWriter] = this;
       stream.on('drain', StreamWriter.#drainListener);
       stream.on('finish', StreamWriter.#drainListener);
-      stream.on('error', StreamWriter.#errorListener);
+      if (!errorForwarded) stream.on('error', StreamWriter.#errorListener);
       if (!closeForwarded) stream.on('close', StreamWriter.#closeListener);
     } else {
       const onDrain = (): void => this.#onDrain();
       stream.on('drain', onDrain);
       stream.on('finish', onDrain);
-      stream.on('error', (error: unknown) => this.#onError(error));
+      if (!errorForwarded) stream.on('error', (error: unknown) => this.#onError(error));
       if (!closeForwarded) stream.on('close', () => this.#onClose());
     }
   }
