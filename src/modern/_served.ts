@@ -57,8 +57,6 @@ class Context implements ServedContext {
 /** An accepted connection: its wiring, a core connection and a handler run, in one object. */
 export class ServedConnection extends Wire implements CoreConnection, HandlerRun {
   declare readonly socket: net.Socket;
-  readonly id: number;
-  readonly remoteAddress: Address;
   readonly context: ServedContext;
   readonly #host: ServedHost;
   #controller: AbortController | undefined = undefined;
@@ -75,9 +73,16 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
   ) {
     super(socket, limit, writerOptions, true);
     this.#host = host;
-    this.id = id;
-    this.remoteAddress = remoteAddress;
     this.context = new Context(this, id, remoteAddress);
+  }
+
+  // CoreConnection's id and address: the context's.
+  get id(): number {
+    return this.context.id;
+  }
+
+  get remoteAddress(): Address {
+    return this.context.remoteAddress;
   }
 
   /** The connection's AbortController, created on first use (aborted if an abort came first). */
@@ -120,6 +125,12 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
 
   refused(): void {
     this.#host.refused();
+  }
+
+  // A socket error: the writer records it (it has no listener of its own), then the reader fails.
+  override error(error: unknown): void {
+    this.forwardError(error);
+    super.error(error);
   }
 
   // The socket closed: after the writer and the reader, the signal aborts and the core forgets it.

@@ -39,12 +39,10 @@ export class Wire implements WiredStreams {
   readonly socket: Duplex;
   // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
   #done = false;
-  // Whether the writer learns the socket's errors from error() (it has no listener of its own).
-  readonly #forwardsErrors: boolean;
-
   /**
    * `forwardErrors`: the writer gets the socket's errors through this wire's listener instead of
-   * one of its own (a server's connection: one `'error'` listener, no array, per socket).
+   * one of its own (a server's connection, one `'error'` listener per socket, no array): the
+   * subclass's error() must then call {@link forwardError} first.
    */
   constructor(
     socket: Duplex,
@@ -56,7 +54,6 @@ export class Wire implements WiredStreams {
     this.reader = new StreamReader({ limit });
     this.reader.setTransport(this);
     // Its 'close' comes through closed() below: one listener fewer on the socket.
-    this.#forwardsErrors = forwardErrors;
     this.writer = createWiredWriter(socket, writerOptions, forwardErrors);
     onWriterClosing(this.writer, this);
     // TCP_NODELAY, as asyncio sets it: the writer already gathers small writes per tick. (A
@@ -101,8 +98,12 @@ export class Wire implements WiredStreams {
     this.end();
   }
 
+  /** Tells the writer of a wire made with `forwardErrors` about a socket error. */
+  protected forwardError(error: unknown): void {
+    streamError(this.writer, error);
+  }
+
   error(error: unknown): void {
-    if (this.#forwardsErrors) streamError(this.writer, error);
     if (this.#done) return;
     this.#done = true;
     this.reader.setException(new ConnectionClosedError('Connection lost', { cause: error }));

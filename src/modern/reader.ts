@@ -1,17 +1,19 @@
 /* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
-import {
-  IncompleteReadError,
-  InvalidStateError,
-  LimitOverrunError,
-  OutOfRangeError,
-} from './errors.js';
+import { IncompleteReadError, InvalidStateError, LimitOverrunError } from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
+import { ReadCancel } from './_read-cancel.js';
 import { serialGenerator } from './_serial-generator.js';
 import { readerStats } from './_stats.js';
-import { checkInteger, checkPositiveInteger, checkSignal, toBytes } from './_validate.js';
+import {
+  checkInteger,
+  checkPositiveInteger,
+  checkSignal,
+  toBytes,
+  toSeparator,
+} from './_validate.js';
 
 import {
   EMPTY,
@@ -24,22 +26,17 @@ import {
   LINE,
   CHUNK,
   NAMES,
-  type FlowControlHooks,
-  type ReadOptions,
-  type StreamReaderOptions,
 } from './_read-options.js';
+import type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read-options.js';
 
 export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read-options.js';
 
-/**
- * @internal Makes `signal` (a connection's own signal, which lives as long as the reader) the
- * reader's owner signal: one abort listener is added now, and reads passing `signal` add none.
- * Not exported from any index.
- */
+/** @internal `signal` (a connection's own) gets one listener; reads passing it add none. */
 export let ownSignal: (reader: StreamReader, signal: AbortSignal) => void;
 
-// The queue of every reader that has not been fed a byte yet (never pushed to: it stays empty).
+// The queue of every reader not fed a byte yet (never pushed to: it stays empty).
 const NO_BYTES = new ByteQueue();
+const NO_EXCEPTION = Symbol('no exception');
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -80,8 +77,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
   // NO_BYTES (shared, never fed) until the first byte arrives: an idle reader has no queue.
   #queue = NO_BYTES;
   #eof = false;
-  #failed = false;
-  #exception: unknown = undefined;
+  // NO_EXCEPTION until setException().
+  #exception: unknown = NO_EXCEPTION;
   readonly #flow: FlowControl;
 
   // The pending read: set by a read method before its first step and cleared when it settles.
@@ -93,28 +90,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #searchFrom = 0;
   #resolve: ((value: Buffer) => void) | null = null;
   #reject: ((error: unknown) => void) | null = null;
-  // The signal of the pending read, listened to only while the read waits.
-  #signal: AbortSignal | undefined = undefined;
-  // Registered only while a read waits, and removed when it settles (EventTarget skips a
-  // listener removed during the dispatch, e.g. by an earlier listener that completed the read).
-  // Created by the first read that waits with a signal.
-  #onAbort: (() => void) | undefined = undefined;
-  // The signal of the reader's owner (a server connection's context.signal, see ownSignal()):
-  // its one listener, added once, cancels the read waiting with it, so reads passing it add and
-  // remove none.
-  #ownerSignal: AbortSignal | undefined = undefined;
+  // How the pending read listens to its signal: created by the first read that waits with one.
+  #cancel: ReadCancel | null = null;
 
   static {
-    ownSignal = (reader, signal) => {
-      reader.#ownerSignal = signal;
-      signal.addEventListener(
-        'abort',
-        () => {
-          if (reader.#signal === signal) reader.#abortPending();
-        },
-        { once: true },
-      );
-    };
+    ownSignal = (reader, signal) => reader.#readCancel().own(signal);
   }
 
   constructor(options: StreamReaderOptions = {}) {
@@ -211,10 +191,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   setException(error: unknown): void {
-    if (!this.#failed) {
-      this.#failed = true;
-      this.#exception = error;
-    }
+    if (this.#exception === NO_EXCEPTION) this.#exception = error;
     const reject = this.#reject;
     if (reject !== null) {
       this.#clearPending();
@@ -224,7 +201,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** The error stored by {@link setException}, if any (`undefined` otherwise). */
   exception(): unknown {
-    return this.#exception;
+    return this.#exception === NO_EXCEPTION ? undefined : this.#exception;
   }
 
   // ---------------------------------------------------------------- read side
@@ -288,14 +265,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
   readUntil(separator: string | Uint8Array, options?: ReadOptions): Promise<Buffer> {
     let sep: Buffer;
     try {
-      sep = toBytes('separator', separator, true);
+      sep = toSeparator(separator);
     } catch (error) {
       return Promise.reject(error);
-    }
-    if (sep.length === 0) {
-      return Promise.reject(
-        new OutOfRangeError('Expected `separator` to be non-empty, got `` (string)'),
-      );
     }
     return this.#read(UNTIL, options, 0, sep);
   }
@@ -318,7 +290,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     // Fast path, the common case of a server reading a burst of lines: a whole line sits in the
     // first buffered chunk.
     let from = 0;
-    if (this.#kind === NONE && !this.#failed && options?.signal === undefined) {
+    if (this.#kind === NONE && this.#exception === NO_EXCEPTION && options?.signal === undefined) {
       const index = this.#queue.indexOfInHead(0x0a);
       if (index !== -1 && index <= this.limit) return Promise.resolve(this.#take(index + 1));
       // The search goes on after the first chunk, or finds the same index past the limit.
@@ -381,7 +353,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
         `Cannot call ${name}(): another read is already waiting for data`,
       );
     }
-    if (this.#failed) throw this.#exception;
+    if (this.#exception !== NO_EXCEPTION) throw this.#exception;
     const signal = options?.signal;
     if (signal === undefined) return undefined;
     checkSignal(signal);
@@ -435,12 +407,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   ): void {
     this.#resolve = resolve;
     this.#reject = reject;
-    if (signal !== undefined) {
-      this.#signal = signal;
-      if (signal !== this.#ownerSignal) {
-        signal.addEventListener('abort', (this.#onAbort ??= () => this.#abortPending()));
-      }
-    }
+    if (signal !== undefined) this.#readCancel().watch(signal);
     // A read that has to wait needs more bytes than the buffer holds: let the transport go on.
     this.#flow.resume();
   }
@@ -472,19 +439,17 @@ export class StreamReader implements AsyncIterable<Buffer> {
     this.#kind = NONE;
     this.#resolve = null;
     this.#reject = null;
-    const signal = this.#signal;
-    if (signal !== undefined) {
-      this.#signal = undefined;
-      if (signal !== this.#ownerSignal) signal.removeEventListener('abort', this.#onAbort!);
-    }
+    this.#cancel?.unwatch();
   }
 
-  // The pending read's signal aborted: it rejects with the reason, its bytes stay buffered.
-  #abortPending(): void {
-    const reject = this.#reject!;
-    const reason = this.#signal!.reason as unknown;
-    this.#clearPending();
-    reject(reason);
+  #readCancel(): ReadCancel {
+    return (this.#cancel ??= new ReadCancel(() => {
+      // The pending read's signal aborted: it rejects with the reason, its bytes stay buffered.
+      const reject = this.#reject!;
+      const reason = this.#cancel!.signal!.reason as unknown;
+      this.#clearPending();
+      reject(reason);
+    }));
   }
 
   // One attempt of the pending read: its result, or undefined when it must wait for more data.

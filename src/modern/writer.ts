@@ -502,4 +502,3 @@ export class StreamWriter implements AsyncDisposable {
     for (const resolve of closeWaiters) resolve();
   }
 }
-
