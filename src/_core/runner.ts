@@ -90,8 +90,14 @@ export class HandlerRunner {
   /** Runs the handler (after a slot is free); resolves when it is done. Never rejects. */
   run(run: HandlerRun): Promise<void> {
     const queue = this.#queue;
-    if (queue === undefined) return this.#execute(run);
-    return this.#runQueued(run, queue);
+    if (queue !== undefined) return this.#runQueued(run, queue);
+    try {
+      return this.#execute(run);
+    } catch (error) {
+      // As an async run() would: what throws (a host's report() or close()) rejects, as is.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(error);
+    }
   }
 
   async #runQueued(run: HandlerRun, queue: PQueue): Promise<void> {

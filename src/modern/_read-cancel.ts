@@ -4,9 +4,10 @@
 // - A user's signal is listened to only while the read waits: added when it parks, removed when
 //   it settles (EventTarget skips a listener removed during the dispatch, e.g. by an earlier
 //   listener that completed the read).
-// - The owner's signal (a server connection's context.signal, which lives as long as the reader)
-//   has one listener, added once by own(): reads passing it add and remove none, which saves an
-//   addEventListener/removeEventListener pair per read of a `{ signal }` loop.
+// - The owner's signal (a server connection's context.signal, which lives as long as the reader,
+//   see _owned-signal.ts) has one listener, its OwnedSignal's: reads passing it add and remove
+//   none, which saves an addEventListener/removeEventListener pair per read of a `{ signal }` loop.
+import type { OwnedSignal } from './_owned-signal.js';
 
 /** The abort side of a reader's pending read. */
 export class ReadCancel {
@@ -14,7 +15,7 @@ export class ReadCancel {
   readonly #abort: () => void;
   // The signal of the waiting read, if it passed one.
   #waiting: AbortSignal | undefined = undefined;
-  #owner: AbortSignal | undefined = undefined;
+  #owner: OwnedSignal | undefined = undefined;
   // The listener on a user's signal (on the owner's, a listener of its own).
   readonly #onAbort = (): void => this.#abort();
 
@@ -28,22 +29,23 @@ export class ReadCancel {
     return this.#waiting;
   }
 
-  /** Makes `signal` the owner's: one listener now, none per read. */
-  own(signal: AbortSignal): void {
-    this.#owner = signal;
-    signal.addEventListener(
-      'abort',
-      () => {
-        if (this.#waiting === signal) this.#abort();
-      },
-      { once: true },
-    );
+  /** The owner's signal, if any. */
+  get owner(): OwnedSignal | undefined {
+    return this.#owner;
+  }
+
+  /** Makes `owned` the owner's signal: its abort cancels a read waiting with it; no listener. */
+  own(owned: OwnedSignal): void {
+    this.#owner = owned;
+    owned.onAbort = () => {
+      if (this.#waiting === owned.signal) this.#abort();
+    };
   }
 
   /** A read waits with `signal`. */
   watch(signal: AbortSignal): void {
     this.#waiting = signal;
-    if (signal !== this.#owner) signal.addEventListener('abort', this.#onAbort);
+    if (signal !== this.#owner?.signal) signal.addEventListener('abort', this.#onAbort);
   }
 
   /** The waiting read settled. */
@@ -51,6 +53,6 @@ export class ReadCancel {
     const signal = this.#waiting;
     if (signal === undefined) return;
     this.#waiting = undefined;
-    if (signal !== this.#owner) signal.removeEventListener('abort', this.#onAbort);
+    if (signal !== this.#owner?.signal) signal.removeEventListener('abort', this.#onAbort);
   }
 }

@@ -10,7 +10,8 @@ import type { CoreConnection } from '../_core/server-core.js';
 import type { HandlerRun } from '../_core/runner.js';
 import { ConnectionClosedError } from './errors.js';
 import { ownSignal, type StreamReader } from './reader.js';
-import type { StreamWriter } from './writer.js';
+import { ownWriterSignal, type StreamWriter } from './writer.js';
+import { OwnedSignal } from './_owned-signal.js';
 import { Wire } from './_wire.js';
 import type { StreamWriterOptions } from './writer.js';
 
@@ -92,7 +93,12 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
       controller = new AbortController();
       this.#controller = controller;
       if (this.#reason !== NOT_ABORTED) controller.abort(this.#reason);
-      else ownSignal(this.reader, controller.signal);
+      else {
+        // Its first listener: the reader and the writer read its state from a plain field.
+        const owned = new OwnedSignal(controller.signal);
+        ownSignal(this.reader, owned);
+        ownWriterSignal(this.writer, owned);
+      }
     }
     return controller;
   }

@@ -4,6 +4,7 @@
 import { IncompleteReadError, InvalidStateError, LimitOverrunError } from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
+import type { OwnedSignal } from './_owned-signal.js';
 import { ReadCancel } from './_read-cancel.js';
 import { serialGenerator } from './_serial-generator.js';
 import { readerStats } from './_stats.js';
@@ -31,8 +32,8 @@ import type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read
 
 export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read-options.js';
 
-/** @internal `signal` (a connection's own) gets one listener; reads passing it add none. */
-export let ownSignal: (reader: StreamReader, signal: AbortSignal) => void;
+/** @internal A connection's own signal: reads passing it add no listener and read no getter. */
+export let ownSignal: (reader: StreamReader, owned: OwnedSignal) => void;
 
 // The queue of every reader not fed a byte yet (never pushed to: it stays empty).
 const NO_BYTES = new ByteQueue();
@@ -94,7 +95,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #cancel: ReadCancel | null = null;
 
   static {
-    ownSignal = (reader, signal) => reader.#readCancel().own(signal);
+    ownSignal = (reader, owned) => reader.#readCancel().own(owned);
   }
 
   constructor(options: StreamReaderOptions = {}) {
@@ -356,6 +357,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
     if (this.#exception !== NO_EXCEPTION) throw this.#exception;
     const signal = options?.signal;
     if (signal === undefined) return undefined;
+    const owned = this.#cancel?.owner;
+    if (signal === owned?.signal) {
+      if (owned.aborted) throw signal.reason;
+      return signal;
+    }
     checkSignal(signal);
     if (signal.aborted) throw signal.reason;
     return signal;

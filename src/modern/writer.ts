@@ -8,6 +8,7 @@ import type { Address } from '../address.js';
 import { localAddress, peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
 import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from './errors.js';
+import type { OwnedSignal } from './_owned-signal.js';
 import { checkSignal, describeValue } from './_validate.js';
 
 // Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
@@ -58,6 +59,9 @@ export let createWiredWriter: (
   options: StreamWriterOptions | undefined,
   errorsToo: boolean,
 ) => StreamWriter;
+
+/** @internal A connection's own signal: drain() passing it reads no getter of it. */
+export let ownWriterSignal: (writer: StreamWriter, owned: OwnedSignal) => void;
 
 /** @internal The stream of a writer made by {@link createWiredWriter} has closed. */
 export let streamClosed: (writer: StreamWriter) => void;
@@ -134,6 +138,8 @@ export class StreamWriter implements AsyncDisposable {
   #pendingLength = 0;
   #flushScheduled = false;
   #closingHook: ClosingHook | undefined = undefined;
+  // The connection's own signal (see ownWriterSignal()), if the writer has an owner.
+  #owned: OwnedSignal | undefined = undefined;
 
   static {
     onWriterClosing = (writer, hook) => {
@@ -151,6 +157,9 @@ export class StreamWriter implements AsyncDisposable {
       }
     };
     streamClosed = (writer) => writer.#onClose();
+    ownWriterSignal = (writer, owned) => {
+      writer.#owned = owned;
+    };
     streamError = (writer, error) => writer.#onError(error);
   }
 
@@ -275,8 +284,16 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   drain(options?: { signal?: AbortSignal | undefined }): Promise<void> {
-    const signal = checkSignal(options?.signal);
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const given = options?.signal;
+    const owned = this.#owned;
+    let signal: AbortSignal | undefined;
+    if (given !== undefined && given === owned?.signal) {
+      if (owned.aborted) return Promise.reject(given.reason);
+      signal = given;
+    } else {
+      signal = checkSignal(given);
+      if (signal?.aborted) return Promise.reject(signal.reason);
+    }
     if (this.#closed || this.#stream.destroyed) {
       return Promise.reject(this.#closedError('drain'));
     }

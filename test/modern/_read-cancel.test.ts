@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
+import { OwnedSignal } from '../../src/modern/_owned-signal.js';
 import { ReadCancel } from '../../src/modern/_read-cancel.js';
 
 const listeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
@@ -31,7 +32,8 @@ describe('ReadCancel (how a waiting read listens to its signal)', () => {
   it("gives the owner's signal one listener, whatever the number of reads that pass it", () => {
     const cancel = new ReadCancel(() => undefined);
     const controller = new AbortController();
-    cancel.own(controller.signal);
+    cancel.own(new OwnedSignal(controller.signal));
+    expect(cancel.owner?.signal).to.equal(controller.signal);
     expect(listeners(controller.signal)).to.equal(1);
     for (let i = 0; i < 3; i++) {
       cancel.watch(controller.signal);
@@ -46,7 +48,7 @@ describe('ReadCancel (how a waiting read listens to its signal)', () => {
     const cancel = new ReadCancel(() => aborts++);
     const owner = new AbortController();
     const other = new AbortController();
-    cancel.own(owner.signal);
+    cancel.own(new OwnedSignal(owner.signal));
     cancel.watch(other.signal);
     owner.abort();
     expect(aborts).to.equal(0);
@@ -55,7 +57,7 @@ describe('ReadCancel (how a waiting read listens to its signal)', () => {
 
     const again = new ReadCancel(() => aborts++);
     const second = new AbortController();
-    again.own(second.signal);
+    again.own(new OwnedSignal(second.signal));
     again.watch(second.signal);
     second.abort();
     expect(aborts).to.equal(1);

@@ -89,6 +89,16 @@ describe('ServedConnection (one object per connection of startServer)', () => {
     expect(getEventListeners(signal, 'abort').length).to.equal(0);
   });
 
+  it('a read or drain passing context.signal after its abort rejects at once with the reason', async () => {
+    const [connection] = served();
+    const { signal } = connection.context;
+    const reason = new Error('gone');
+    connection.abortSignal(reason);
+    expect(await rejection(connection.reader.readLine({ signal }))).to.equal(reason);
+    expect(await rejection(connection.writer.drain({ signal }))).to.equal(reason);
+    expect(getEventListeners(signal, 'abort').length).to.equal(0);
+  });
+
   it('listens to its socket with one listener per event, the writer included', () => {
     const [connection] = served();
     const socket = connection.socket;
