@@ -10,7 +10,7 @@ import type { CoreConnection } from '../_core/server-core.js';
 import type { HandlerRun } from '../_core/runner.js';
 import { ConnectionClosedError } from './errors.js';
 import { ownSignal, type StreamReader } from './reader.js';
-import { ownWriterSignal, type StreamWriter } from './writer.js';
+import { wiredWriter, type StreamWriter } from './writer.js';
 import { OwnedSignal } from './_owned-signal.js';
 import { Wire } from './_wire.js';
 import type { StreamWriterOptions } from './writer.js';
@@ -97,7 +97,7 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
         // Its first listener: the reader and the writer read its state from a plain field.
         const owned = new OwnedSignal(controller.signal);
         ownSignal(this.reader, owned);
-        ownWriterSignal(this.writer, owned);
+        wiredWriter.own(this.writer, owned);
       }
     }
     return controller;

@@ -8,14 +8,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConnectionClosedError } from './errors.js';
 import { StreamReader } from './reader.js';
-import {
-  createWiredWriter,
-  onWriterClosing,
-  streamClosed,
-  streamError,
-  type StreamWriter,
-  type StreamWriterOptions,
-} from './writer.js';
+import { wiredWriter, type StreamWriter, type StreamWriterOptions } from './writer.js';
 
 export interface WiredStreams {
   reader: StreamReader;
@@ -54,8 +47,8 @@ export class Wire implements WiredStreams {
     this.reader = new StreamReader({ limit });
     this.reader.setTransport(this);
     // Its 'close' comes through closed() below: one listener fewer on the socket.
-    this.writer = createWiredWriter(socket, writerOptions, forwardErrors);
-    onWriterClosing(this.writer, this);
+    this.writer = wiredWriter.create(socket, writerOptions, forwardErrors);
+    wiredWriter.onClosing(this.writer, this);
     // TCP_NODELAY, as asyncio sets it: the writer already gathers small writes per tick. (A
     // server's sockets have it already: then this costs nothing.)
     if (socket instanceof net.Socket) socket.setNoDelay(true);
@@ -93,14 +86,14 @@ export class Wire implements WiredStreams {
     this.reader.feedEof();
   }
 
-  /** The writer started closing (see onWriterClosing()). */
+  /** The writer started closing (see wiredWriter.onClosing()). */
   writerClosing(): void {
     this.end();
   }
 
   /** Tells the writer of a wire made with `forwardErrors` about a socket error. */
   protected forwardError(error: unknown): void {
-    streamError(this.writer, error);
+    wiredWriter.error(this.writer, error);
   }
 
   error(error: unknown): void {
@@ -111,7 +104,7 @@ export class Wire implements WiredStreams {
 
   /** The socket closed: the writer learns it first, then the reader. */
   closed(): void {
-    streamClosed(this.writer);
+    wiredWriter.closed(this.writer);
     this.end();
   }
 

@@ -44,32 +44,25 @@ export interface ClosingHook {
 }
 
 /**
- * @internal Calls `hook.writerClosing()` once when `writer` starts closing (close(), abort()).
- * Not exported from any index.
+ * @internal The wiring's access to its writer (not exported from any index): `create()` makes a
+ * writer that leaves the stream's `'close'` (and with `errorsToo` its `'error'`) to the wiring,
+ * which tells it (`closed()`, `error()`): a listener fewer per stream; `onClosing()` calls the
+ * hook once when the writer starts closing (close(), abort()); `own()` gives it the connection's
+ * own signal, whose state drain() then reads from a field.
  */
-export let onWriterClosing: (writer: StreamWriter, hook: ClosingHook) => void;
+export const wiredWriter = {} as {
+  create(
+    stream: Duplex,
+    options: StreamWriterOptions | undefined,
+    errorsToo: boolean,
+  ): StreamWriter;
+  onClosing(writer: StreamWriter, hook: ClosingHook): void;
+  own(writer: StreamWriter, owned: OwnedSignal): void;
+  closed(writer: StreamWriter): void;
+  error(writer: StreamWriter, error: unknown): void;
+};
 
-/**
- * @internal A writer whose owner (the wiring) listens to the stream's `'close'` (and with
- * `errorsToo` its `'error'`) and tells it ({@link streamClosed}, {@link streamError}), so that
- * the stream has a listener fewer. Not exported from any index.
- */
-export let createWiredWriter: (
-  stream: Duplex,
-  options: StreamWriterOptions | undefined,
-  errorsToo: boolean,
-) => StreamWriter;
-
-/** @internal A connection's own signal: drain() passing it reads no getter of it. */
-export let ownWriterSignal: (writer: StreamWriter, owned: OwnedSignal) => void;
-
-/** @internal The stream of a writer made by {@link createWiredWriter} has closed. */
-export let streamClosed: (writer: StreamWriter) => void;
-
-/** @internal The stream of a writer made by {@link createWiredWriter} emitted `error`. */
-export let streamError: (writer: StreamWriter, error: unknown) => void;
-
-// What the owner of the writer being constructed by createWiredWriter() forwards.
+// What the wiring of the writer being made by wiredWriter.create() forwards.
 let closeForwarded = false;
 let errorForwarded = false;
 
@@ -138,29 +131,27 @@ export class StreamWriter implements AsyncDisposable {
   #pendingLength = 0;
   #flushScheduled = false;
   #closingHook: ClosingHook | undefined = undefined;
-  // The connection's own signal (see ownWriterSignal()), if the writer has an owner.
+  // The connection's own signal (see wiredWriter.own()), if the writer has an owner.
   #owned: OwnedSignal | undefined = undefined;
 
   static {
-    onWriterClosing = (writer, hook) => {
-      writer.#closingHook = hook;
-    };
     flushLater = (writer) => writer.#flush();
-    createWiredWriter = (stream, options, errorsToo) => {
-      closeForwarded = true;
-      errorForwarded = errorsToo;
-      try {
-        return new StreamWriter(stream, options);
-      } finally {
-        closeForwarded = false;
-        errorForwarded = false;
-      }
-    };
-    streamClosed = (writer) => writer.#onClose();
-    ownWriterSignal = (writer, owned) => {
-      writer.#owned = owned;
-    };
-    streamError = (writer, error) => writer.#onError(error);
+    Object.assign(wiredWriter, {
+      create(stream: Duplex, options: StreamWriterOptions | undefined, errorsToo: boolean) {
+        closeForwarded = true;
+        errorForwarded = errorsToo;
+        try {
+          return new StreamWriter(stream, options);
+        } finally {
+          closeForwarded = false;
+          errorForwarded = false;
+        }
+      },
+      onClosing: (writer: StreamWriter, hook: ClosingHook) => (writer.#closingHook = hook),
+      own: (writer: StreamWriter, owned: OwnedSignal) => (writer.#owned = owned),
+      closed: (writer: StreamWriter) => writer.#onClose(),
+      error: (writer: StreamWriter, error: unknown) => writer.#onError(error),
+    });
   }
 
   // The transport's listeners, shared by every writer: `this` is the stream, its writer is found
@@ -284,16 +275,12 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   drain(options?: { signal?: AbortSignal | undefined }): Promise<void> {
-    const given = options?.signal;
+    const signal = options?.signal;
+    // The connection's own signal: its state is a plain field (see _owned-signal.ts).
     const owned = this.#owned;
-    let signal: AbortSignal | undefined;
-    if (given !== undefined && given === owned?.signal) {
-      if (owned.aborted) return Promise.reject(given.reason);
-      signal = given;
-    } else {
-      signal = checkSignal(given);
-      if (signal?.aborted) return Promise.reject(signal.reason);
-    }
+    const aborted =
+      owned !== undefined && signal === owned.signal ? owned.aborted : checkSignal(signal)?.aborted;
+    if (aborted === true) return Promise.reject(signal!.reason);
     if (this.#closed || this.#stream.destroyed) {
       return Promise.reject(this.#closedError('drain'));
     }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { expect } from 'chai';
 import { ConnectionClosedError, StreamWriter } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
-import { createWiredWriter, streamClosed, streamError } from '../../src/modern/writer.js';
+import { wiredWriter } from '../../src/modern/writer.js';
 import { tick, rejection } from '../helpers/async.js';
 
 /** Tracks whether a promise has settled, without affecting it. */
@@ -254,7 +254,7 @@ describe('StreamWriter (over an in-memory duplex pair)', () => {
     for (const errorsToo of [false, true]) {
       const [a, b] = duplexPair({ allowHalfOpen: true });
       ends.push(a, b);
-      const writer = createWiredWriter(a, undefined, errorsToo);
+      const writer = wiredWriter.create(a, undefined, errorsToo);
       expect(a.listenerCount('close')).to.equal(0);
       expect(a.listenerCount('error')).to.equal(errorsToo ? 0 : 1);
       expect(a.listenerCount('drain')).to.equal(1);
@@ -262,8 +262,8 @@ describe('StreamWriter (over an in-memory duplex pair)', () => {
       a.on('error', () => undefined);
       b.on('error', () => undefined);
       const closed = writer.waitClosed();
-      if (errorsToo) streamError(writer, new Error('lost'));
-      streamClosed(writer);
+      if (errorsToo) wiredWriter.error(writer, new Error('lost'));
+      wiredWriter.closed(writer);
       await closed;
       const error = await rejection(writer.drain());
       expect(error).to.be.instanceOf(ConnectionClosedError);
