@@ -48,6 +48,14 @@ export interface ListenerOptions {
 
 const ignore = (): void => {};
 
+/**
+ * Removes the listener that keeps an accepted socket's errors quiet until a handler owns it: call
+ * it once the socket's new owner listens to `'error'` itself (one listener fewer per connection).
+ */
+export function ownSocketErrors(socket: net.Socket): void {
+  socket.off('error', ignore);
+}
+
 export class Listener {
   readonly #options: ListenerOptions;
   readonly #servers: net.Server[] = [];
@@ -214,6 +222,13 @@ export class Listener {
       socket.allowHalfOpen = true;
       options.onConnection(socket);
     };
+    // One 'close' listener for every tracked socket of this server (`this` is the socket): no
+    // closure per connection.
+    const sockets = this.#sockets;
+    const onTrackedClose = function (this: net.Socket): void {
+      sockets.delete(this);
+      options.onSocketClose?.();
+    };
     // The tracking listener comes first, so that a refused socket never reaches onSocket.
     const track = (socket: net.Socket): boolean => {
       if (this.#closing) {
@@ -227,10 +242,8 @@ export class Listener {
         return false;
       }
       this.#sockets.add(socket);
-      socket.once('close', () => {
-        this.#sockets.delete(socket);
-        options.onSocketClose?.();
-      });
+      // 'close' comes once: `on`, without once()'s wrapper.
+      socket.on('close', onTrackedClose);
       // Until a handler owns it, an error of the socket is nobody's (a reset in handshake).
       socket.on('error', ignore);
       return true;

@@ -25,6 +25,14 @@ export function debugEnabled(): boolean {
   return log.enabled;
 }
 
+/**
+ * Whether a message on `channel` would go anywhere (a subscriber, or the debug log): a hot path
+ * asks before it builds the message, so that an unobserved server allocates nothing for it.
+ */
+export function isObserved(channel: diagnostics.Channel): boolean {
+  return channel.hasSubscribers || log.enabled;
+}
+
 function describe(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}`;
   if (typeof value === 'object' && value !== null) {

@@ -88,9 +88,19 @@ export class HandlerRunner {
   }
 
   /** Runs the handler (after a slot is free); resolves when it is done. Never rejects. */
-  async run(run: HandlerRun): Promise<void> {
+  run(run: HandlerRun): Promise<void> {
     const queue = this.#queue;
-    if (queue === undefined) return this.#execute(run);
+    if (queue !== undefined) return this.#runQueued(run, queue);
+    try {
+      return this.#execute(run);
+    } catch (error) {
+      // As an async run() would: what throws (a host's report() or close()) rejects, as is.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(error);
+    }
+  }
+
+  async #runQueued(run: HandlerRun, queue: PQueue): Promise<void> {
     const signal = run.controller.signal;
     let release!: () => void;
     const gone = new Promise<void>((resolve) => (release = resolve));
@@ -134,20 +144,22 @@ export class HandlerRunner {
     await execution;
   }
 
-  async #execute(run: HandlerRun): Promise<void> {
+  // Not an async function: a suspended one costs a generator, its registers and the closures of
+  // its await per connection, for as long as the handler runs. One reaction on the handler's
+  // promise does the same.
+  #execute(run: HandlerRun): Promise<void> {
     const stopIdle = this.#startIdleClock(run);
-    let reported = false;
+    let result: Promise<void> | void;
     try {
-      await run.start();
+      result = run.start();
     } catch (error) {
-      if (!isOwnDisconnect(error, run.controller.signal, run.socket)) {
-        reported = true;
-        run.report(error);
-      }
-    } finally {
-      stopIdle();
-      if (!reported || run.closeAfterError !== false) run.close();
+      finish(run, stopIdle, error);
+      return Promise.resolve();
     }
+    return Promise.resolve(result).then(
+      () => finish(run, stopIdle, NO_ERROR),
+      (error: unknown) => finish(run, stopIdle, error),
+    );
   }
 
   #startIdleClock(run: HandlerRun): () => void {
@@ -169,3 +181,21 @@ export class HandlerRunner {
 }
 
 const noop = (): void => {};
+
+// The handler settled without an error.
+const NO_ERROR = Symbol('no error');
+
+// The handler settled: an error that is not its own disconnect is reported (once), the idle clock
+// stops, and the connection is closed (unless a reported error's host closes it itself).
+function finish(run: HandlerRun, stopIdle: () => void, error: unknown): void {
+  let reported = false;
+  try {
+    if (error !== NO_ERROR && !isOwnDisconnect(error, run.controller.signal, run.socket)) {
+      reported = true;
+      run.report(error);
+    }
+  } finally {
+    stopIdle();
+    if (!reported || run.closeAfterError !== false) run.close();
+  }
+}

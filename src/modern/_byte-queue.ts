@@ -16,6 +16,9 @@ export const MAX_TAIL = 16384;
 export const byteQueueStats = { segmentsVisited: 0 };
 
 const EMPTY = Buffer.alloc(0);
+// The segment list of a queue that never held a byte (shared, never written): an idle connection's
+// reader allocates no array.
+const NO_SEGMENTS: Buffer[] = [];
 // Searches over at most this many new bytes of the tail run in JavaScript, in place.
 const IN_PLACE = 64;
 // Compact the segment list once this many consumed slots sit at its front.
@@ -39,7 +42,7 @@ const COMPACT_AT = 1024;
  * those of COALESCE_BELOW bytes or more (object overhead of ~200 bytes on each at most 40%).
  */
 export class ByteQueue {
-  #segments: Buffer[] = [];
+  #segments: Buffer[] = NO_SEGMENTS;
   #head = 0;
   // The used slots are #segments[#head..#end); slots before #head hold EMPTY.
   #end = 0;
@@ -109,7 +112,7 @@ export class ByteQueue {
     }
     this.#sync();
     this.#tail = null;
-    this.#segments[this.#end++] = chunk;
+    this.#append(chunk);
     this.#length += n;
   }
 
@@ -243,7 +246,7 @@ export class ByteQueue {
     const fresh = this.#newTail(n, capacity);
     chunk.copy(fresh, 0);
     this.#tailEnd = n;
-    this.#segments[this.#end++] = fresh.subarray(0, n);
+    this.#append(fresh.subarray(0, n));
     this.#length += n;
   }
 
@@ -257,6 +260,12 @@ export class ByteQueue {
     const fresh = Buffer.alloc(size);
     this.#tail = fresh;
     return fresh;
+  }
+
+  // Appends a segment (the first one allocates the list).
+  #append(segment: Buffer): void {
+    if (this.#segments === NO_SEGMENTS) this.#segments = [];
+    this.#segments[this.#end++] = segment;
   }
 
   #sync(): void {

@@ -8,8 +8,9 @@ import type { FlowControlHooks } from './_read-options.js';
 export class FlowControl {
   // True between a pause() and the next resume() call on the hooks.
   #paused = false;
-  #pause: (() => void) | undefined;
-  #resume: (() => void) | undefined;
+  // The hooks object itself, its methods called on it (`hooks.pause()`): a wiring passes one
+  // object with both methods instead of two closures per connection. Null without hooks.
+  #hooks: FlowControlHooks | null = null;
 
   constructor(hooks: FlowControlHooks) {
     this.set(hooks);
@@ -22,15 +23,15 @@ export class FlowControl {
 
   /** New hooks (or none); a paused state carries over to them. */
   set(hooks: FlowControlHooks | null): void {
-    this.#pause = hooks?.pause;
-    this.#resume = hooks?.resume;
+    this.#hooks =
+      hooks === null || (hooks.pause === undefined && hooks.resume === undefined) ? null : hooks;
   }
 
   /** Pauses the transport when `buffered` is over 2 × `limit`. */
   pauseOver(buffered: number, limit: number): void {
     if (!this.#paused && buffered > 2 * limit) {
       this.#paused = true;
-      this.#pause?.();
+      this.#hooks?.pause?.();
     }
   }
 
@@ -43,6 +44,6 @@ export class FlowControl {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#resume?.();
+    this.#hooks?.resume?.();
   }
 }

@@ -56,6 +56,15 @@ export function checkSignal(signal: unknown): AbortSignal | undefined {
 
 export { describe as describeValue };
 
+/** A separator of readUntil(): a non-empty string or Uint8Array, as a Buffer. */
+export function toSeparator(value: unknown): Buffer {
+  const bytes = toBytes('separator', value, true);
+  if (bytes.length === 0) {
+    throw new OutOfRangeError('Expected `separator` to be non-empty, got `` (string)');
+  }
+  return bytes;
+}
+
 /**
  * `value` as a Buffer over the same memory (a string, when `orString`, encoded as UTF-8); throws
  * an InvalidArgumentError naming `name` for anything else.

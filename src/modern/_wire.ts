@@ -1,16 +1,134 @@
 // Wires a connected socket (or any Duplex) to a StreamReader/StreamWriter pair (the job of asyncio's
 // StreamReaderProtocol). Internal: used by openConnection(), fromDuplex() and the servers.
+//
+// Cheap per connection: one Wire object holds the state, and the socket's listeners are shared
+// functions that find it through a symbol property of the socket (no closure per connection). A
+// Duplex wired a second time gets listeners of its own (closures), as every wire of it must.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConnectionClosedError } from './errors.js';
 import { StreamReader } from './reader.js';
-import { StreamWriter, onWriterClosing, type StreamWriterOptions } from './writer.js';
+import { wiredWriter, type StreamWriter, type StreamWriterOptions } from './writer.js';
 
 export interface WiredStreams {
   reader: StreamReader;
   writer: StreamWriter;
   /** Fails the reader with `error` (first error wins) and destroys the socket. */
   fail(error: unknown): void;
+}
+
+const kWire = Symbol('dispatch-bridge:wire');
+
+type WiredDuplex = Duplex & { [kWire]?: Wire };
+
+/**
+ * A wired socket (see {@link wireSocket}): the reader, the writer and their state; its
+ * pause()/resume() are the reader's flow-control hooks. A server's connection extends it, so that
+ * one object per connection holds all of it; it may override {@link closed} (calling super).
+ */
+export class Wire implements WiredStreams {
+  readonly reader: StreamReader;
+  readonly writer: StreamWriter;
+  readonly socket: Duplex;
+  // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
+  #done = false;
+  /**
+   * `forwardErrors`: the writer gets the socket's errors through this wire's listener instead of
+   * one of its own (a server's connection, one `'error'` listener per socket, no array): the
+   * subclass's error() must then call {@link forwardError} first.
+   */
+  constructor(
+    socket: Duplex,
+    limit: number | undefined,
+    writerOptions?: StreamWriterOptions,
+    forwardErrors = false,
+  ) {
+    this.socket = socket;
+    this.reader = new StreamReader({ limit });
+    this.reader.setTransport(this);
+    // Its 'close' comes through closed() below: one listener fewer on the socket.
+    this.writer = wiredWriter.create(socket, writerOptions, forwardErrors);
+    wiredWriter.onClosing(this.writer, this);
+    // TCP_NODELAY, as asyncio sets it: the writer already gathers small writes per tick. (A
+    // server's sockets have it already: then this costs nothing.)
+    if (socket instanceof net.Socket) socket.setNoDelay(true);
+    const wired = socket as WiredDuplex;
+    if (wired[kWire] === undefined) {
+      wired[kWire] = this;
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.on('error', onError);
+      socket.on('close', onClose);
+    } else {
+      socket.on('data', (chunk: Buffer) => this.data(chunk));
+      socket.on('end', () => this.end());
+      socket.on('error', (error) => this.error(error));
+      socket.on('close', () => this.closed());
+    }
+  }
+
+  pause(): void {
+    if (!this.#done) this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#done) this.socket.resume();
+  }
+
+  data(chunk: Buffer): void {
+    if (!this.#done) this.reader.feedData(chunk);
+  }
+
+  /** End-of-stream, a close, or the writer starting to close: the reader ends. */
+  end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.reader.feedEof();
+  }
+
+  /** The writer started closing (see wiredWriter.onClosing()). */
+  writerClosing(): void {
+    this.end();
+  }
+
+  /** Tells the writer of a wire made with `forwardErrors` about a socket error. */
+  protected forwardError(error: unknown): void {
+    wiredWriter.error(this.writer, error);
+  }
+
+  error(error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.reader.setException(new ConnectionClosedError('Connection lost', { cause: error }));
+  }
+
+  /** The socket closed: the writer learns it first, then the reader. */
+  closed(): void {
+    wiredWriter.closed(this.writer);
+    this.end();
+  }
+
+  fail(error: unknown): void {
+    if (!this.#done) {
+      this.#done = true;
+      this.reader.setException(error);
+    }
+    this.socket.destroy();
+  }
+}
+
+// The shared listeners: `this` is the socket.
+function onData(this: WiredDuplex, chunk: Buffer): void {
+  this[kWire]!.data(chunk);
+}
+function onEnd(this: WiredDuplex): void {
+  this[kWire]!.end();
+}
+function onError(this: WiredDuplex, error: unknown): void {
+  this[kWire]!.error(error);
+}
+function onClose(this: WiredDuplex): void {
+  this[kWire]!.closed();
 }
 
 /**
@@ -26,43 +144,5 @@ export function wireSocket(
   limit: number | undefined,
   writerOptions?: StreamWriterOptions,
 ): WiredStreams {
-  // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
-  let done = false;
-  const reader = new StreamReader({
-    limit,
-    pause: () => {
-      if (!done) socket.pause();
-    },
-    resume: () => {
-      if (!done) socket.resume();
-    },
-  });
-  const writer = new StreamWriter(socket, writerOptions);
-  // TCP_NODELAY, as asyncio sets it: the writer already gathers small writes per tick.
-  if (socket instanceof net.Socket) socket.setNoDelay(true);
-  const end = (): void => {
-    if (done) return;
-    done = true;
-    reader.feedEof();
-  };
-  const fail = (error: unknown): void => {
-    if (!done) {
-      done = true;
-      reader.setException(error);
-    }
-    socket.destroy();
-  };
-  onWriterClosing(writer, end);
-  socket.on('data', (chunk: Buffer) => {
-    if (!done) reader.feedData(chunk);
-  });
-  socket.on('end', end);
-  socket.on('error', (error) => {
-    if (!done) {
-      done = true;
-      reader.setException(new ConnectionClosedError('Connection lost', { cause: error }));
-    }
-  });
-  socket.on('close', end);
-  return { reader, writer, fail };
+  return new Wire(socket, limit, writerOptions);
 }

@@ -1,16 +1,20 @@
 /* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
-import {
-  IncompleteReadError,
-  InvalidStateError,
-  LimitOverrunError,
-  OutOfRangeError,
-} from './errors.js';
+import { IncompleteReadError, InvalidStateError, LimitOverrunError } from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
+import type { OwnedSignal } from './_owned-signal.js';
+import { ReadCancel } from './_read-cancel.js';
 import { serialGenerator } from './_serial-generator.js';
-import { checkInteger, checkPositiveInteger, checkSignal, toBytes } from './_validate.js';
+import { readerStats } from './_stats.js';
+import {
+  checkInteger,
+  checkPositiveInteger,
+  checkSignal,
+  toBytes,
+  toSeparator,
+} from './_validate.js';
 
 import {
   EMPTY,
@@ -23,12 +27,17 @@ import {
   LINE,
   CHUNK,
   NAMES,
-  type FlowControlHooks,
-  type ReadOptions,
-  type StreamReaderOptions,
 } from './_read-options.js';
+import type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read-options.js';
 
 export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read-options.js';
+
+/** @internal A connection's own signal: reads passing it add no listener and read no getter. */
+export let ownSignal: (reader: StreamReader, owned: OwnedSignal) => void;
+
+// The queue of every reader not fed a byte yet (never pushed to: it stays empty).
+const NO_BYTES = new ByteQueue();
+const NO_EXCEPTION = Symbol('no exception');
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -66,10 +75,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /** The buffer limit in bytes (see {@link StreamReaderOptions.limit}). */
   readonly limit: number;
 
-  #queue = new ByteQueue();
+  // NO_BYTES (shared, never fed) until the first byte arrives: an idle reader has no queue.
+  #queue = NO_BYTES;
   #eof = false;
-  #failed = false;
-  #exception: unknown = undefined;
+  // NO_EXCEPTION until setException().
+  #exception: unknown = NO_EXCEPTION;
   readonly #flow: FlowControl;
 
   // The pending read: set by a read method before its first step and cleared when it settles.
@@ -81,16 +91,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #searchFrom = 0;
   #resolve: ((value: Buffer) => void) | null = null;
   #reject: ((error: unknown) => void) | null = null;
-  // The signal of the pending read, listened to only while the read waits.
-  #signal: AbortSignal | undefined = undefined;
-  // Registered only while a read waits, and removed when it settles (EventTarget skips a
-  // listener removed during the dispatch, e.g. by an earlier listener that completed the read).
-  #onAbort = (): void => {
-    const reject = this.#reject!;
-    const reason = this.#signal!.reason as unknown;
-    this.#clearPending();
-    reject(reason);
-  };
+  // How the pending read listens to its signal: created by the first read that waits with one.
+  #cancel: ReadCancel | null = null;
+
+  static {
+    ownSignal = (reader, owned) => reader.#readCancel().own(owned);
+  }
 
   constructor(options: StreamReaderOptions = {}) {
     this.limit = checkPositiveInteger('limit', options.limit ?? 65536);
@@ -141,7 +147,22 @@ export class StreamReader implements AsyncIterable<Buffer> {
     const bytes = toBytes('data', data);
     if (this.#eof) throw new InvalidStateError('Cannot feed data: end-of-stream was already fed');
     if (bytes.length === 0) return;
-    this.#queue.push(bytes);
+    let queue = this.#queue;
+    // A readLine() waiting on an empty buffer for a chunk that is exactly one line (a request of
+    // a ping-pong protocol): it takes the chunk as it is.
+    if (this.#kind === LINE && this.#resolve !== null && queue.length === 0) {
+      const end = bytes.length - 1;
+      if (bytes[end] === 0x0a && end <= this.limit && bytes.indexOf(0x0a) === end) {
+        readerStats.bytesScanned += bytes.length;
+        const resolve = this.#resolve;
+        this.#clearPending();
+        this.#flow.resume();
+        resolve(bytes);
+        return;
+      }
+    }
+    if (queue === NO_BYTES) queue = this.#queue = new ByteQueue();
+    queue.push(bytes);
     if (this.#resolve !== null) this.#wake();
     // A read still waiting needs more bytes than are buffered: the transport goes on.
     if (this.#kind === NONE) this.#flow.pauseOver(this.#queue.length, this.limit);
@@ -171,10 +192,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   setException(error: unknown): void {
-    if (!this.#failed) {
-      this.#failed = true;
-      this.#exception = error;
-    }
+    if (this.#exception === NO_EXCEPTION) this.#exception = error;
     const reject = this.#reject;
     if (reject !== null) {
       this.#clearPending();
@@ -184,7 +202,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** The error stored by {@link setException}, if any (`undefined` otherwise). */
   exception(): unknown {
-    return this.#exception;
+    return this.#exception === NO_EXCEPTION ? undefined : this.#exception;
   }
 
   // ---------------------------------------------------------------- read side
@@ -248,14 +266,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
   readUntil(separator: string | Uint8Array, options?: ReadOptions): Promise<Buffer> {
     let sep: Buffer;
     try {
-      sep = toBytes('separator', separator, true);
+      sep = toSeparator(separator);
     } catch (error) {
       return Promise.reject(error);
-    }
-    if (sep.length === 0) {
-      return Promise.reject(
-        new OutOfRangeError('Expected `separator` to be non-empty, got `` (string)'),
-      );
     }
     return this.#read(UNTIL, options, 0, sep);
   }
@@ -278,7 +291,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     // Fast path, the common case of a server reading a burst of lines: a whole line sits in the
     // first buffered chunk.
     let from = 0;
-    if (this.#kind === NONE && !this.#failed && options?.signal === undefined) {
+    if (this.#kind === NONE && this.#exception === NO_EXCEPTION && options?.signal === undefined) {
       const index = this.#queue.indexOfInHead(0x0a);
       if (index !== -1 && index <= this.limit) return Promise.resolve(this.#take(index + 1));
       // The search goes on after the first chunk, or finds the same index past the limit.
@@ -341,9 +354,14 @@ export class StreamReader implements AsyncIterable<Buffer> {
         `Cannot call ${name}(): another read is already waiting for data`,
       );
     }
-    if (this.#failed) throw this.#exception;
+    if (this.#exception !== NO_EXCEPTION) throw this.#exception;
     const signal = options?.signal;
     if (signal === undefined) return undefined;
+    const owned = this.#cancel?.owner;
+    if (signal === owned?.signal) {
+      if (owned.aborted) throw signal.reason;
+      return signal;
+    }
     checkSignal(signal);
     if (signal.aborted) throw signal.reason;
     return signal;
@@ -395,10 +413,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   ): void {
     this.#resolve = resolve;
     this.#reject = reject;
-    if (signal !== undefined) {
-      this.#signal = signal;
-      signal.addEventListener('abort', this.#onAbort);
-    }
+    if (signal !== undefined) this.#readCancel().watch(signal);
     // A read that has to wait needs more bytes than the buffer holds: let the transport go on.
     this.#flow.resume();
   }
@@ -430,11 +445,17 @@ export class StreamReader implements AsyncIterable<Buffer> {
     this.#kind = NONE;
     this.#resolve = null;
     this.#reject = null;
-    const signal = this.#signal;
-    if (signal !== undefined) {
-      this.#signal = undefined;
-      signal.removeEventListener('abort', this.#onAbort);
-    }
+    this.#cancel?.unwatch();
+  }
+
+  #readCancel(): ReadCancel {
+    return (this.#cancel ??= new ReadCancel(() => {
+      // The pending read's signal aborted: it rejects with the reason, its bytes stay buffered.
+      const reject = this.#reject!;
+      const reason = this.#cancel!.signal!.reason as unknown;
+      this.#clearPending();
+      reject(reason);
+    }));
   }
 
   // One attempt of the pending read: its result, or undefined when it must wait for more data.

@@ -1,10 +1,10 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
-import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from './errors.js';
+import { InvalidArgumentError, InvalidStateError } from './errors.js';
 import type { StreamReader } from './reader.js';
 import type { Address, StreamWriter } from './writer.js';
-import { wireSocket } from './_wire.js';
+import { ServedConnection, type ServedHost } from './_served.js';
 import { checkMilliseconds } from './_validate.js';
 import { peerAddress } from '../_core/address.js';
 import { channels, publish } from '../_core/observe.js';
@@ -13,8 +13,9 @@ import type { ConnectionStats } from '../_core/stats.js';
 
 export type { ConnectionStats } from '../_core/stats.js';
 import { HandlerRunner } from '../_core/runner.js';
-import { ServerCore, type CoreConnection } from '../_core/server-core.js';
+import { ServerCore } from '../_core/server-core.js';
 import { checkServerOptions } from '../_core/server-options.js';
+import { ownSocketErrors } from '../_core/listener.js';
 
 /** What a handler knows about its connection. */
 export interface ConnectionContext {
@@ -151,6 +152,13 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   readonly #onError: ServerOptions['onError'];
   readonly #core: ServerCore;
   readonly #runner: HandlerRunner;
+  // What every connection of this server calls back (one object, not closures per connection).
+  readonly #host: ServedHost = {
+    handler: (reader, writer, context) => this.#handler(reader, writer, context),
+    report: (error, context) => this.#report(error, context),
+    refused: () => this.#core.refused(),
+    closed: (connection) => this.#core.delete(connection),
+  };
 
   /** Use {@link startServer}, which also starts listening. */
   constructor(handler: StreamHandler, options: ServerOptions = {}) {
@@ -255,42 +263,24 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   #accept(socket: net.Socket): void {
     const core = this.#core;
     const { path, limit, lingerTimeout } = core.limits;
-    const id = core.nextId();
-    const controller = new AbortController();
     const remoteAddress: Address =
       path !== undefined ? { path } : (peerAddress(socket) ?? { host: '', port: 0 });
-    const streams = wireSocket(socket, limit, {
-      lingerTimeout,
-      extraInfo: path === undefined ? undefined : { peername: { path }, sockname: { path } },
-    });
-    const context: ConnectionContext = { signal: controller.signal, id, remoteAddress };
-    const connection: CoreConnection = {
-      id,
+    // The wiring listens to the socket's errors from now on: the listener's placeholder goes
+    // first (the socket's 'error' listeners then fit an array of two).
+    ownSocketErrors(socket);
+    const connection = new ServedConnection(
+      this.#host,
       socket,
+      core.nextId(),
       remoteAddress,
-      abort: (reason) => {
-        if (!controller.signal.aborted) controller.abort(reason);
-        streams.fail(reason);
-      },
-    };
+      limit,
+      path === undefined
+        ? { lingerTimeout }
+        : { lingerTimeout, extraInfo: { peername: { path }, sockname: { path } } },
+    );
     core.add(connection);
-    socket.once('close', () => {
-      if (!controller.signal.aborted) {
-        controller.abort(new ConnectionClosedError('Connection closed'));
-      }
-      core.delete(connection);
-    });
-    this.emit('connection', context);
-    const { reader, writer } = streams;
-    void this.#runner.run({
-      start: () => this.#handler(reader, writer, context),
-      close: () => writer.close(),
-      report: (error) => this.#report(error, context),
-      refused: () => core.refused(),
-      controller,
-      socket,
-      fail: (reason: unknown) => streams.fail(reason),
-    });
+    this.emit('connection', connection.context);
+    void this.#runner.run(connection);
   }
 
   #report(error: unknown, context: ConnectionContext): void {

@@ -8,6 +8,7 @@ import type { Address } from '../address.js';
 import { localAddress, peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
 import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from './errors.js';
+import type { OwnedSignal } from './_owned-signal.js';
 import { checkSignal, describeValue } from './_validate.js';
 
 // Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
@@ -37,14 +38,44 @@ export interface StreamWriterOptions {
   lingerTimeout?: number | undefined;
 }
 
-// Internal: what runs when a writer starts closing (the wiring ends its reader). Not exported
-// from any index.
-const closingHooks = new WeakMap<StreamWriter, () => void>();
-
-/** @internal Runs `hook` once when `writer` starts closing (close(), abort()). */
-export function onWriterClosing(writer: StreamWriter, hook: () => void): void {
-  closingHooks.set(writer, hook);
+/** @internal What a writer tells when it starts closing (the wiring ends its reader). */
+export interface ClosingHook {
+  writerClosing(): void;
 }
+
+/**
+ * @internal The wiring's access to its writer (not exported from any index): `create()` makes a
+ * writer that leaves the stream's `'close'` (and with `errorsToo` its `'error'`) to the wiring,
+ * which tells it (`closed()`, `error()`): a listener fewer per stream; `onClosing()` calls the
+ * hook once when the writer starts closing (close(), abort()); `own()` gives it the connection's
+ * own signal, whose state drain() then reads from a field.
+ */
+export const wiredWriter = {} as {
+  create(
+    stream: Duplex,
+    options: StreamWriterOptions | undefined,
+    errorsToo: boolean,
+  ): StreamWriter;
+  onClosing(writer: StreamWriter, hook: ClosingHook): void;
+  own(writer: StreamWriter, owned: OwnedSignal): void;
+  closed(writer: StreamWriter): void;
+  error(writer: StreamWriter, error: unknown): void;
+};
+
+// What the wiring of the writer being made by wiredWriter.create() forwards.
+let closeForwarded = false;
+let errorForwarded = false;
+
+const kWriter = Symbol('dispatch-bridge:writer');
+
+type WrittenDuplex = Duplex & { [kWriter]?: StreamWriter };
+
+// process.nextTick(flushLater, writer): the gathered writes' flush, without a closure per writer
+// (assigned by StreamWriter's static block).
+let flushLater: (writer: StreamWriter) => void;
+
+// No extra info given: one shared empty record.
+const NO_EXTRA: Partial<Record<ExtraInfoName, unknown>> = Object.freeze({});
 
 interface DrainWaiter {
   resolve(): void;
@@ -88,23 +119,73 @@ export class StreamWriter implements AsyncDisposable {
   #closed = false;
   #error: unknown = undefined;
   #lingerTimeout: number | undefined;
-  #drainWaiters = new Set<DrainWaiter>();
-  #closeWaiters: (() => void)[] = [];
+  // The waiters of drain() and waitClosed(), created by the first one that waits.
+  #drainWaiters: Set<DrainWaiter> | null = null;
+  #closeWaiters: (() => void)[] | null = null;
   // Small writes of the current tick, gathered and handed to the transport as one Buffer on the
-  // next tick (or sooner: drain() under pressure, a big write, writeEof(), close()).
-  #pending: Buffer[] = [];
+  // next tick (or sooner: drain() under pressure, a big write, writeEof(), close()): the first one
+  // in #first (the common case of one write per tick needs no array), all of them in #pending
+  // once there are two or more (the array is reused from one tick to the next).
+  #first: Buffer | null = null;
+  #pending: Buffer[] | null = null;
   #pendingLength = 0;
   #flushScheduled = false;
+  #closingHook: ClosingHook | undefined = undefined;
+  // The connection's own signal (see wiredWriter.own()), if the writer has an owner.
+  #owned: OwnedSignal | undefined = undefined;
+
+  static {
+    flushLater = (writer) => writer.#flush();
+    Object.assign(wiredWriter, {
+      create(stream: Duplex, options: StreamWriterOptions | undefined, errorsToo: boolean) {
+        closeForwarded = true;
+        errorForwarded = errorsToo;
+        try {
+          return new StreamWriter(stream, options);
+        } finally {
+          closeForwarded = false;
+          errorForwarded = false;
+        }
+      },
+      onClosing: (writer: StreamWriter, hook: ClosingHook) => (writer.#closingHook = hook),
+      own: (writer: StreamWriter, owned: OwnedSignal) => (writer.#owned = owned),
+      closed: (writer: StreamWriter) => writer.#onClose(),
+      error: (writer: StreamWriter, error: unknown) => writer.#onError(error),
+    });
+  }
+
+  // The transport's listeners, shared by every writer: `this` is the stream, its writer is found
+  // through a symbol property (no closure per writer). A second writer of the same stream
+  // listens with closures of its own.
+  static #drainListener = function (this: WrittenDuplex): void {
+    this[kWriter]!.#onDrain();
+  };
+  static #errorListener = function (this: WrittenDuplex, error: unknown): void {
+    this[kWriter]!.#onError(error);
+  };
+  static #closeListener = function (this: WrittenDuplex): void {
+    this[kWriter]!.#onClose();
+  };
 
   constructor(stream: Duplex, options: StreamWriterOptions = {}) {
     this.#stream = stream;
-    this.#extra = options.extraInfo ?? {};
+    this.#extra = options.extraInfo ?? NO_EXTRA;
     this.#lingerTimeout = options.lingerTimeout;
     this.#closed = stream.closed;
-    stream.on('drain', this.#onDrain);
-    stream.on('finish', this.#onDrain);
-    stream.on('error', this.#onError);
-    stream.on('close', this.#onClose);
+    const written = stream as WrittenDuplex;
+    if (written[kWriter] === undefined) {
+      written[kWriter] = this;
+      stream.on('drain', StreamWriter.#drainListener);
+      stream.on('finish', StreamWriter.#drainListener);
+      if (!errorForwarded) stream.on('error', StreamWriter.#errorListener);
+      if (!closeForwarded) stream.on('close', StreamWriter.#closeListener);
+    } else {
+      const onDrain = (): void => this.#onDrain();
+      stream.on('drain', onDrain);
+      stream.on('finish', onDrain);
+      if (!errorForwarded) stream.on('error', (error: unknown) => this.#onError(error));
+      if (!closeForwarded) stream.on('close', () => this.#onClose());
+    }
   }
 
   /** The transport this writer writes to. */
@@ -148,14 +229,21 @@ export class StreamWriter implements AsyncDisposable {
       this.#stream.write(chunk);
       return;
     }
-    this.#pending.push(
-      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
-    );
+    const bytes = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const first = this.#first;
+    if (first === null) this.#first = bytes;
+    else {
+      const pending = (this.#pending ??= []);
+      if (pending.length === 0) pending.push(first);
+      pending.push(bytes);
+    }
     this.#pendingLength += chunk.length;
     if (this.#pendingLength >= BIG_WRITE) this.#flush();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(this.#flush);
+      process.nextTick(flushLater, this);
     }
   }
 
@@ -187,8 +275,12 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   drain(options?: { signal?: AbortSignal | undefined }): Promise<void> {
-    const signal = checkSignal(options?.signal);
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const signal = options?.signal;
+    // The connection's own signal: its state is a plain field (see _owned-signal.ts).
+    const owned = this.#owned;
+    const aborted =
+      owned !== undefined && signal === owned.signal ? owned.aborted : checkSignal(signal)?.aborted;
+    if (aborted === true) return Promise.reject(signal!.reason);
     if (this.#closed || this.#stream.destroyed) {
       return Promise.reject(this.#closedError('drain'));
     }
@@ -201,7 +293,7 @@ export class StreamWriter implements AsyncDisposable {
     if (!this.#stream.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
-        this.#drainWaiters.delete(waiter);
+        this.#drainWaiters?.delete(waiter);
         reject(signal?.reason);
       };
       const waiter: DrainWaiter = {
@@ -215,7 +307,7 @@ export class StreamWriter implements AsyncDisposable {
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#drainWaiters.add(waiter);
+      (this.#drainWaiters ??= new Set()).add(waiter);
     });
   }
 
@@ -284,7 +376,8 @@ export class StreamWriter implements AsyncDisposable {
   abort(): void {
     this.#closing = true;
     this.#runClosingHook();
-    this.#pending = [];
+    this.#first = null;
+    if (this.#pending !== null) this.#pending.length = 0;
     this.#pendingLength = 0;
     this.#stream.destroy();
   }
@@ -306,7 +399,7 @@ export class StreamWriter implements AsyncDisposable {
    */
   waitClosed(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.#closeWaiters ??= []).push(resolve));
   }
 
   /**
@@ -344,10 +437,10 @@ export class StreamWriter implements AsyncDisposable {
   }
 
   #runClosingHook(): void {
-    const hook = closingHooks.get(this);
+    const hook = this.#closingHook;
     if (hook === undefined) return;
-    closingHooks.delete(this);
-    hook();
+    this.#closingHook = undefined;
+    hook.writerClosing();
   }
 
   // True when the write may go ahead; false when the connection is gone (the bytes are dropped).
@@ -371,39 +464,45 @@ export class StreamWriter implements AsyncDisposable {
   }
 
   // Hands the gathered writes to the transport (dropped if it is already gone).
-  #flush = (): void => {
+  #flush(): void {
     this.#flushScheduled = false;
-    const count = this.#pending.length;
-    if (count === 0) return;
-    const data =
-      count === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingLength);
-    this.#pending = [];
+    let data = this.#first;
+    if (data === null) return;
+    this.#first = null;
+    const pending = this.#pending;
+    if (pending !== null && pending.length > 0) {
+      data = Buffer.concat(pending, this.#pendingLength);
+      pending.length = 0;
+    }
     this.#pendingLength = 0;
     if (!this.#stream.destroyed) this.#stream.write(data);
-  };
+  }
 
-  #onDrain = (): void => {
-    if (this.#drainWaiters.size === 0) return;
+  #onDrain(): void {
+    const drainWaiters = this.#drainWaiters;
+    if (drainWaiters === null || drainWaiters.size === 0) return;
     // A transport torn down mid-write may flush its callbacks first: that is no drain.
     if (this.#stream.destroyed) return;
-    const waiters = [...this.#drainWaiters];
-    this.#drainWaiters.clear();
+    const waiters = [...drainWaiters];
+    drainWaiters.clear();
     for (const waiter of waiters) waiter.resolve();
-  };
+  }
 
-  #onError = (error: unknown): void => {
+  #onError(error: unknown): void {
     this.#error ??= error;
-  };
+  }
 
-  #onClose = (): void => {
+  #onClose(): void {
     this.#closed = true;
-    if (this.#drainWaiters.size > 0) {
-      const waiters = [...this.#drainWaiters];
-      this.#drainWaiters.clear();
+    const drainWaiters = this.#drainWaiters;
+    if (drainWaiters !== null && drainWaiters.size > 0) {
+      const waiters = [...drainWaiters];
+      drainWaiters.clear();
       for (const waiter of waiters) waiter.reject(this.#closedError('drain'));
     }
     const closeWaiters = this.#closeWaiters;
-    this.#closeWaiters = [];
+    if (closeWaiters === null) return;
+    this.#closeWaiters = null;
     for (const resolve of closeWaiters) resolve();
-  };
+  }
 }

@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { expect } from 'chai';
 import { AbortError, ProxyProtocolError } from '../../src/errors.js';
-import { Listener, type ListenerOptions } from '../../src/_core/listener.js';
+import { Listener, ownSocketErrors, type ListenerOptions } from '../../src/_core/listener.js';
 import { peerAddress, localAddress } from '../../src/_core/address.js';
 import { ProxyHeaderReader } from '../../src/_proxy-protocol.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
@@ -116,6 +116,26 @@ describe('Listener (the accept path of every server)', () => {
     a.destroy();
     l.close();
     l.destroyAll();
+    await l.closed();
+  });
+
+  it('tracks each socket with one close listener and one error placeholder that ownSocketErrors() removes', async () => {
+    let closes = 0;
+    const { listener: l, accepted } = listener({ onSocketClose: () => closes++ });
+    await l.start();
+    const port = (l.addresses()[0] as { port: number }).port;
+    const clients = [await connect(port), await connect(port)];
+    expect(await within(1_000, () => accepted.length === 2)).to.equal(true);
+    const [first, second] = accepted as [net.Socket, net.Socket];
+    // One function for every socket of the server: no closure per connection.
+    expect(first.listeners('close')).to.have.length(1);
+    expect(first.listeners('close')[0]).to.equal(second.listeners('close')[0]);
+    expect(first.listenerCount('error')).to.equal(1);
+    ownSocketErrors(first);
+    expect(first.listenerCount('error')).to.equal(0);
+    for (const socket of [...clients, ...accepted]) socket.destroy();
+    expect(await within(1_000, () => l.socketCount === 0 && closes === 2)).to.equal(true);
+    l.close();
     await l.closed();
   });
 });

@@ -13,6 +13,7 @@ import {
 import type { Duplex } from 'node:stream';
 import { openConnection, startServer, type StreamHandler } from '../../src/modern/index.js';
 import { within } from '../helpers/peers.js';
+import { isObserved } from '../../src/_core/observe.js';
 
 const run = promisify(execFile);
 
@@ -68,6 +69,18 @@ class LegacyEcho extends AsyncChat {
     this.push(`${Buffer.concat(this.#parts.splice(0)).toString()}!\n`);
   }
 }
+
+describe('isObserved()', () => {
+  it('is true only while a channel has a subscriber (the debug log being off)', () => {
+    const channel = diagnostics.channel('dispatch-bridge:test:is-observed');
+    expect(isObserved(channel)).to.equal(false);
+    const subscriber = (): void => undefined;
+    channel.subscribe(subscriber);
+    expect(isObserved(channel)).to.equal(true);
+    channel.unsubscribe(subscriber);
+    expect(isObserved(channel)).to.equal(false);
+  });
+});
 
 describe('observability: diagnostics channels and NODE_DEBUG', () => {
   it('a modern connection publishes open, handler error and close with its id and layer', async () => {

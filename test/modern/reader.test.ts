@@ -297,6 +297,34 @@ describe('StreamReader', () => {
       expect((await reader.read(100)).toString()).to.equal(`${'x'.repeat(8)}${'y'.repeat(8)}\n`);
     });
 
+    it('takes a chunk that is exactly one line as it was fed, scanning it once', async () => {
+      const reader = new StreamReader();
+      const chunk = b('PING 1\n');
+      const before = readerStats.bytesScanned;
+      const pending = reader.readLine();
+      reader.feedData(chunk);
+      expect(await pending).to.equal(chunk);
+      expect(readerStats.bytesScanned - before).to.equal(chunk.length);
+      expect(reader.bufferedLength).to.equal(0);
+    });
+
+    it('keeps what follows the first line of a chunk that ends with a newline', async () => {
+      const reader = new StreamReader();
+      const pending = reader.readLine();
+      reader.feedData(b('one\ntwo\n'));
+      expect((await pending).toString()).to.equal('one\n');
+      expect(reader.bufferedLength).to.equal(4);
+      expect((await reader.readLine()).toString()).to.equal('two\n');
+    });
+
+    it('rejects a one-line chunk longer than the limit with LimitOverrunError, keeping it', async () => {
+      const reader = new StreamReader({ limit: 4 });
+      const pending = reader.readLine();
+      reader.feedData(b('123456\n'));
+      expect(await rejection(pending)).to.be.instanceOf(LimitOverrunError);
+      expect(reader.bufferedLength).to.equal(7);
+    });
+
     it('returns what is left at end-of-stream, then empty', async () => {
       const reader = new StreamReader();
       const pending = reader.readLine();

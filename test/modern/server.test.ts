@@ -399,6 +399,42 @@ describe('startServer()', () => {
     expect(error).to.be.instanceOf(TypeError);
   });
 
+  it('reads and drains passing context.signal add no abort listener of their own', async () => {
+    const counts: number[] = [];
+    const server = await serve(async (reader, writer, { signal }) => {
+      for (;;) {
+        const pending = reader.readLine({ signal });
+        counts.push(getEventListeners(signal, 'abort').length);
+        const line = await pending;
+        if (line.length === 0) return;
+        writer.write(line);
+        await writer.drain({ signal });
+      }
+    });
+    const { reader, writer } = await connect(server);
+    for (const line of ['a\n', 'b\n', 'c\n']) {
+      writer.write(line);
+      expect((await reader.readLine()).toString()).to.equal(line);
+    }
+    writer.writeEof();
+    expect((await reader.read()).length).to.equal(0);
+    expect(counts).to.deep.equal([1, 1, 1, 1]);
+  });
+
+  it("a connection's socket holds at most two listeners per event (no listener array grows)", async () => {
+    let socket: net.Socket | undefined;
+    const server = await serve(async (reader, writer) => {
+      socket = writer.getExtraInfo('socket') as net.Socket;
+      await reader.readLine();
+    });
+    const client = await connect(server);
+    while (socket === undefined) await tick();
+    for (const event of socket.eventNames()) {
+      expect(socket.listenerCount(event), String(event)).to.be.at.most(2);
+    }
+    client.writer.write('bye\n');
+  });
+
   it('handlers see an aborted context.signal stop their waits without leaking listeners', async () => {
     let signal: AbortSignal | undefined;
     const result = deferred<unknown>();

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { expect } from 'chai';
 import { ConnectionClosedError, StreamWriter } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { wiredWriter } from '../../src/modern/writer.js';
 import { tick, rejection } from '../helpers/async.js';
 
 /** Tracks whether a promise has settled, without affecting it. */
@@ -247,6 +248,27 @@ describe('StreamWriter (over an in-memory duplex pair)', () => {
       extraInfo: { peername: { path: '/tmp/x' } },
     });
     expect(custom.getExtraInfo('peername')).to.deep.equal({ path: '/tmp/x' });
+  });
+
+  it('a wired writer leaves close (and, if asked, error) to its wiring, which tells it', async () => {
+    for (const errorsToo of [false, true]) {
+      const [a, b] = duplexPair({ allowHalfOpen: true });
+      ends.push(a, b);
+      const writer = wiredWriter.create(a, undefined, errorsToo);
+      expect(a.listenerCount('close')).to.equal(0);
+      expect(a.listenerCount('error')).to.equal(errorsToo ? 0 : 1);
+      expect(a.listenerCount('drain')).to.equal(1);
+      // The afterEach hook resets the pair: nobody is under test then.
+      a.on('error', () => undefined);
+      b.on('error', () => undefined);
+      const closed = writer.waitClosed();
+      if (errorsToo) wiredWriter.error(writer, new Error('lost'));
+      wiredWriter.closed(writer);
+      await closed;
+      const error = await rejection(writer.drain());
+      expect(error).to.be.instanceOf(ConnectionClosedError);
+      expect((error as Error).cause === undefined).to.equal(!errorsToo);
+    }
   });
 
   it('adds one listener per event to its transport', async () => {
