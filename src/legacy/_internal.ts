@@ -95,3 +95,13 @@ export const kMember: unique symbol = Symbol('dispatch-bridge.member');
  * candidate in (a touch is one field check, not a Set lookup; the map's to set).
  */
 export const kGeneration: unique symbol = Symbol('dispatch-bridge.generation');
+/**
+ * `map[kAfterRound](dispatcher)`: call `dispatcher[kRoundEnd]()` once the round's handlers have
+ * run (while no round runs, at the end of this tick): AsyncChat's deferred send of the push()es
+ * of a handler call, with no nextTick of its own per message.
+ */
+export const kAfterRound: unique symbol = Symbol('dispatch-bridge.afterRound');
+/** `map[kEndRound]()`: the loop runs what kAfterRound queued in this round. */
+export const kEndRound: unique symbol = Symbol('dispatch-bridge.endRound');
+/** `dispatcher[kRoundEnd]()`: what kAfterRound asked for (a no-op in Dispatcher). */
+export const kRoundEnd: unique symbol = Symbol('dispatch-bridge.roundEnd');

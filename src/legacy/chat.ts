@@ -1,7 +1,6 @@
-import process from 'node:process';
 import { EMPTY, describeValue, toBuffer } from './_bytes.js';
 import { Incoming } from './_incoming.js';
-import { kAtEof, kQueued, kTakeOutput } from './_internal.js';
+import { kAfterRound, kAtEof, kQueued, kRoundEnd, kTakeOutput } from './_internal.js';
 import { Fifo } from './_fifo.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import type { Producer } from './producer.js';
@@ -102,11 +101,11 @@ export class AsyncChat extends Dispatcher {
   #sendScheduled = false;
   // Bytes of the Buffers in #fifo (producers count once they have produced).
   #queuedBytes = 0;
-  // The deferred send, one function for every AsyncChat (no closure per connection).
-  static #scheduledSend(chat: AsyncChat): void {
-    if (!chat.#sendScheduled) return;
-    chat.#sendScheduled = false;
-    if (!chat.closed) chat.#send(true);
+  /** @internal The deferred send: once the round's handlers ran (or at the end of the tick). */
+  override [kRoundEnd](): void {
+    if (!this.#sendScheduled) return;
+    this.#sendScheduled = false;
+    if (!this.closed) this.#send(true);
   }
 
   constructor(options: AsyncChatOptions = {}) {
@@ -316,7 +315,7 @@ export class AsyncChat extends Dispatcher {
   #scheduleSend(): void {
     if (!this.#sendScheduled) {
       this.#sendScheduled = true;
-      process.nextTick(AsyncChat.#scheduledSend, this);
+      this.map[kAfterRound](this);
     }
   }
 

@@ -14,6 +14,7 @@ import {
   kQueued,
   kRaise,
   kReady,
+  kRoundEnd,
   kRequestClose,
   kStats,
   kTakeOutput,
@@ -458,6 +459,8 @@ export class Dispatcher extends DispatcherHandlers {
 
   /** @internal Hook for subclasses of this package: runs before handleClose() at end-of-stream. */
   [kAtEof](): void {}
+
+  [kRoundEnd](): void {}
 
   /** @internal Bytes queued beyond the transport (DispatcherWithSend, AsyncChat). */
   [kQueued](): number {

@@ -3,6 +3,7 @@ import {
   kBeginLoop,
   kCollect,
   kDispatch,
+  kEndRound,
   kEndLoop,
   kInRound,
   kSlowHandlerMs,
@@ -175,6 +176,7 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
       try {
         for (const dispatcher of ready) dispatcher[kDispatch]();
       } finally {
+        map[kEndRound]();
         map[kInRound] = false;
         // Ready in this round: asked again in the next one (a busy writer stays busy).
         for (const dispatcher of ready) map[kTouch](dispatcher, false);

@@ -1,15 +1,18 @@
 import { StatsCounter, type ConnectionStats } from '../_core/stats.js';
 import {
   kAdd,
+  kAfterRound,
   kBeginLoop,
   kGeneration,
   kMember,
   kCollect,
   kDelete,
+  kEndRound,
   kEndLoop,
   kInRound,
   kSlowHandlerMs,
   kReady,
+  kRoundEnd,
   kStats,
   kTouch,
   kWait,
@@ -19,6 +22,16 @@ import {
 const CLOSE_ALL_PASSES = 100;
 import type { Dispatcher } from './dispatcher.js';
 import { InvalidStateError } from '../errors.js';
+import { kFail } from './_handlers.js';
+
+// A dispatcher's end-of-round step; what it throws goes to its handleError(), not to the loop.
+function roundEnd(dispatcher: Dispatcher): void {
+  try {
+    dispatcher[kRoundEnd]();
+  } catch (error) {
+    dispatcher[kFail](error);
+  }
+}
 
 /**
  * The set of dispatchers one `loop()` drives (asyncore's `socket_map`).
@@ -53,6 +66,8 @@ export class SocketMap implements Iterable<Dispatcher> {
   #generation = 1;
   #sweep = true;
   #looping = false;
+  // The dispatchers whose kRoundEnd runs once the current round's handlers have run, in order.
+  #afterRound: Dispatcher[] = [];
   /** @internal See `_internal.ts`: set by `loop()` while it dispatches a round. */
   [kInRound] = false;
   /** @internal See `_internal.ts`. */
@@ -167,6 +182,19 @@ export class SocketMap implements Iterable<Dispatcher> {
       if (dispatcher[kMember] === this && dispatcher[kReady]()) ready.push(dispatcher);
     }
     candidates.length = 0;
+  }
+
+  /** @internal See `_internal.ts`. */
+  [kAfterRound](dispatcher: Dispatcher): void {
+    if (this[kInRound]) this.#afterRound.push(dispatcher);
+    else process.nextTick(roundEnd, dispatcher);
+  }
+
+  /** @internal See `_internal.ts`: what one of them queues meanwhile runs too. */
+  [kEndRound](): void {
+    const queue = this.#afterRound;
+    for (let i = 0; i < queue.length; i++) roundEnd(queue[i]!);
+    queue.length = 0;
   }
 
   /** @internal */

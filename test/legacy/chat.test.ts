@@ -679,6 +679,54 @@ describe('AsyncChat', () => {
       b.destroy();
     });
 
+    it("inside loop(): a handler's push()es leave as one write once the round's handlers ran, its own and another chat's", async () => {
+      const map = new SocketMap();
+      const writes = new Map<string, number[]>();
+      const spy = (name: string, socket: Duplex): void => {
+        const list: number[] = [];
+        writes.set(name, list);
+        const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+        socket.write = ((chunk: Buffer) => {
+          list.push(chunk.length);
+          return write(chunk);
+        }) as typeof socket.write;
+      };
+      const [a, aPeer] = duplexPair();
+      const [b, bPeer] = duplexPair();
+      const other = new Sender({ socket: b, map });
+      let queuedAtReturn = -1;
+      // A reader that answers on its own connection and on the other chat's, piece by piece.
+      class Answering extends Sender {
+        override handleRead(): void {
+          if (this.recv(1024).length === 0) return;
+          this.push('ok');
+          this.push(' ');
+          this.push('done\n');
+          other.push('seen');
+          other.push('\n');
+          queuedAtReturn = this.outgoingQueueLength;
+        }
+      }
+      const chat = new Answering({ socket: a, map });
+      spy('chat', a);
+      spy('other', b);
+      const running = loop({ map, timeout: 1_000 });
+      const answered = readBytes(aPeer, 8);
+      const seen = readBytes(bPeer, 5);
+      aPeer.write('hello');
+      expect((await answered).toString()).to.equal('ok done\n');
+      expect((await seen).toString()).to.equal('seen\n');
+      // Still queued when the handler returned: sent after it, one write per chat.
+      expect(queuedAtReturn).to.equal(3);
+      expect(writes.get('chat')).to.deep.equal([8]);
+      expect(writes.get('other')).to.deep.equal([5]);
+      chat.close();
+      other.close();
+      aPeer.destroy();
+      bPeer.destroy();
+      await running;
+    });
+
     it('push() of the same short strings again and again, from two chats, sends each one', async () => {
       const map = new SocketMap();
       const [a1, b1] = duplexPair();
