@@ -460,6 +460,7 @@ export class Dispatcher extends DispatcherHandlers {
   /** @internal Hook for subclasses of this package: runs before handleClose() at end-of-stream. */
   [kAtEof](): void {}
 
+  /** @internal See `_internal.ts`. */
   [kRoundEnd](): void {}
 
   /** @internal Bytes queued beyond the transport (DispatcherWithSend, AsyncChat). */
