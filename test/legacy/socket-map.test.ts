@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Dispatcher, SocketMap, closeAll, loop, socketMap } from '../../src/legacy/index.js';
 import type { Duplex } from 'node:stream';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { kAfterRound, kRoundEnd } from '../../src/legacy/_internal.js';
 
 class Quiet extends Dispatcher {
   override writable(): boolean {
@@ -109,5 +110,50 @@ describe('SocketMap', () => {
     (left as Quiet).close();
     expect(map.size).to.equal(0);
     for (const end of peers) end.destroy();
+  });
+
+  it("runs the end-of-round steps a round's handlers queued once they all ran, and one that throws goes to its dispatcher's handleError() only", async () => {
+    const map = new SocketMap();
+    const order: string[] = [];
+    const errors: unknown[] = [];
+    class Stepping extends Quiet {
+      constructor(
+        socket: Duplex,
+        readonly name: string,
+        readonly fails: boolean,
+      ) {
+        super({ socket, map });
+      }
+      override handleRead(): void {
+        if (this.recv(64).length === 0) return;
+        order.push(`read ${this.name}`);
+        this.map[kAfterRound](this);
+      }
+      override [kRoundEnd](): void {
+        order.push(`end ${this.name}`);
+        if (this.fails) throw new Error(`${this.name} failed`);
+      }
+      override handleError(error: unknown): void {
+        errors.push(error);
+      }
+    }
+    const [peerA, a] = duplexPair();
+    const [peerB, b] = duplexPair();
+    const first = new Stepping(a, 'a', true);
+    const second = new Stepping(b, 'b', false);
+    peerA.write('x');
+    peerB.write('y');
+    await new Promise((resolve) => setImmediate(resolve));
+    await loop({ map, count: 1, timeout: 100 });
+    expect(order).to.deep.equal(['read a', 'read b', 'end a', 'end b']);
+    expect(errors.map((error) => (error as Error).message)).to.deep.equal(['a failed']);
+    // Outside a round, the step runs at the end of the tick.
+    first.map[kAfterRound](second);
+    expect(order).to.have.length(4);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(order.at(-1)).to.equal('end b');
+    map.closeAll();
+    peerA.destroy();
+    peerB.destroy();
   });
 });
