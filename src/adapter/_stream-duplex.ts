@@ -50,7 +50,7 @@ export class StreamDuplex extends Duplex {
   // The socket that feeds the reader (the servers wire it: its 'data' feeds the reader, its
   // 'end'/'close' end it), watched instead of keeping a read pending while the connection is
   // idle; undefined for any other transport (a read stays pending then).
-  readonly #watched: net.Socket | undefined;
+  readonly #watched: WatchedSocket | undefined;
   // _read() found nothing buffered: the next event of #watched reads.
   #waiting = false;
   // The listener of #watched's events, when it is not the shared one (a socket watched twice).
@@ -193,7 +193,7 @@ export class StreamDuplex extends Duplex {
   }
 
   #unwatch(): void {
-    const watched = this.#watched as WatchedSocket | undefined;
+    const watched = this.#watched;
     if (watched === undefined) return;
     const own = this.#ownListener;
     if (own === undefined) {

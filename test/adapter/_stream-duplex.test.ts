@@ -85,7 +85,7 @@ describe('StreamDuplex over a socket', () => {
 
   it('tells its close observer once when the watched socket closes', async () => {
     const parts = await connected();
-    const { duplex, peer } = parts;
+    const { duplex } = parts;
     expect(duplex.watchesTransport).to.equal(true);
     let told = 0;
     duplex.observeClose({ transportClosed: () => told++ });
