@@ -16,6 +16,17 @@ type Callback = (error?: Error | null) => void;
 
 const READ_SIZE = 65536;
 
+// The StreamDuplex watching a socket: the watch listeners are shared functions that find it
+// through this property of the socket (no closure per connection), as the wiring's own do.
+const kWatcher = Symbol('dispatch-bridge:stream-duplex');
+
+type WatchedSocket = net.Socket & { [kWatcher]?: StreamDuplex | undefined };
+
+/** Told when the watched socket closes (the legacy session: it closes its dispatcher). */
+export interface TransportCloseObserver {
+  transportClosed(): void;
+}
+
 function hasCode(error: unknown): error is Error & { code: string } {
   return error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
 }
@@ -39,9 +50,16 @@ export class StreamDuplex extends Duplex {
   // The socket that feeds the reader (the servers wire it: its 'data' feeds the reader, its
   // 'end'/'close' end it), watched instead of keeping a read pending while the connection is
   // idle; undefined for any other transport (a read stays pending then).
-  readonly #watched: net.Socket | undefined;
+  readonly #watched: WatchedSocket | undefined;
   // _read() found nothing buffered: the next event of #watched reads.
   #waiting = false;
+  // The listener of #watched's events, when it is not the shared one (a socket watched twice).
+  #ownListener: (() => void) | undefined = undefined;
+  #ownCloseListener: (() => void) | undefined = undefined;
+  #closeObserver: TransportCloseObserver | undefined = undefined;
+  // The read's callbacks, made on the first read (an idle connection never reads).
+  #onData: ((chunk: Buffer) => void) | undefined = undefined;
+  #onReadError: ((error: unknown) => void) | undefined = undefined;
 
   constructor(
     reader: StreamReader,
@@ -61,10 +79,32 @@ export class StreamDuplex extends Duplex {
     if (transport instanceof net.Socket && !transport.destroyed) {
       this.#watched = transport;
       // After the wiring's own listeners: when ours run, the reader has the bytes (or the end).
-      transport.on('data', this.#onTransportEvent);
-      transport.on('end', this.#onTransportEvent);
-      transport.on('close', this.#onTransportEvent);
+      const watched = transport as WatchedSocket;
+      if (watched[kWatcher] === undefined) {
+        watched[kWatcher] = this;
+        transport.on('data', onWatchedEvent);
+        transport.on('end', onWatchedEvent);
+        transport.on('close', onWatchedClose);
+      } else {
+        const listener = (): void => this.transportEvent();
+        const onClose = (): void => this.transportClose();
+        this.#ownListener = listener;
+        this.#ownCloseListener = onClose;
+        transport.on('data', listener);
+        transport.on('end', listener);
+        transport.on('close', onClose);
+      }
     }
+  }
+
+  /** Whether it watches a socket whose close it can report (see {@link observeClose}). */
+  get watchesTransport(): boolean {
+    return this.#watched !== undefined && !this.destroyed;
+  }
+
+  /** `observer` is told once the watched socket closes (before this Duplex is destroyed). */
+  observeClose(observer: TransportCloseObserver): void {
+    this.#closeObserver = observer;
   }
 
   /** Like `net.Socket#remoteAddress`, for legacy code that looks at its socket. */
@@ -130,20 +170,45 @@ export class StreamDuplex extends Duplex {
     }
     this.#waiting = false;
     this.#reading = true;
-    reader.read(READ_SIZE).then(this.#onData, this.#onReadError);
+    let onData = this.#onData;
+    let onReadError = this.#onReadError;
+    if (onData === undefined || onReadError === undefined) {
+      onData = this.#onData = (chunk) => this.#dataRead(chunk);
+      onReadError = this.#onReadError = (error) => this.#readFailed(error);
+    }
+    reader.read(READ_SIZE).then(onData, onReadError);
   }
 
-  // The watched socket delivered bytes, its end or its close: a waiting _read() reads now.
-  #onTransportEvent = (): void => {
+  /** The watched socket delivered bytes or its end: a waiting _read() reads now. */
+  transportEvent(): void {
     if (this.#waiting && !this.destroyed) this._read();
-  };
+  }
+
+  /** The watched socket closed: a waiting _read() reads now, then the observer is told. */
+  transportClose(): void {
+    this.transportEvent();
+    const observer = this.#closeObserver;
+    this.#closeObserver = undefined;
+    observer?.transportClosed();
+  }
 
   #unwatch(): void {
     const watched = this.#watched;
     if (watched === undefined) return;
-    watched.removeListener('data', this.#onTransportEvent);
-    watched.removeListener('end', this.#onTransportEvent);
-    watched.removeListener('close', this.#onTransportEvent);
+    const own = this.#ownListener;
+    if (own === undefined) {
+      if (watched[kWatcher] !== this) return;
+      watched[kWatcher] = undefined;
+      watched.removeListener('data', onWatchedEvent);
+      watched.removeListener('end', onWatchedEvent);
+      watched.removeListener('close', onWatchedClose);
+      return;
+    }
+    this.#ownListener = undefined;
+    watched.removeListener('data', own);
+    watched.removeListener('end', own);
+    watched.removeListener('close', this.#ownCloseListener!);
+    this.#ownCloseListener = undefined;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
@@ -199,13 +264,13 @@ export class StreamDuplex extends Duplex {
     void writer.waitClosed().then(() => callback(error));
   }
 
-  #onData = (chunk: Buffer): void => {
+  #dataRead(chunk: Buffer): void {
     this.#reading = false;
     if (this.destroyed) return;
     this.push(chunk.length === 0 ? null : chunk);
-  };
+  }
 
-  #onReadError = (error: unknown): void => {
+  #readFailed(error: unknown): void {
     this.#reading = false;
     if (this.destroyed) return;
     // A reset or a lost connection is a close for the dispatcher; anything else (an idle timeout,
@@ -216,5 +281,13 @@ export class StreamDuplex extends Duplex {
     } else {
       this.destroy(error instanceof Error ? error : new Error(String(error)));
     }
-  };
+  }
+}
+
+// The shared watch listeners: `this` is the socket.
+function onWatchedEvent(this: WatchedSocket): void {
+  this[kWatcher]?.transportEvent();
+}
+function onWatchedClose(this: WatchedSocket): void {
+  this[kWatcher]?.transportClose();
 }

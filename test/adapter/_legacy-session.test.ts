@@ -1,9 +1,13 @@
 import { expect } from 'chai';
-import { getEventListeners } from 'node:events';
+import { getEventListeners, once } from 'node:events';
+import net from 'node:net';
 import { Dispatcher } from '../../src/legacy/dispatcher.js';
 import { SocketMap } from '../../src/legacy/socket-map.js';
 import { LegacySession } from '../../src/adapter/_legacy-session.js';
 import { duplexPair } from '../../src/adapter/_duplex-pair.js';
+import type { ConnectionContext } from '../../src/modern/server.js';
+import { openConnection } from '../../src/modern/index.js';
+import { StreamDuplex } from '../../src/adapter/_stream-duplex.js';
 
 function setup(): {
   dispatcher: Dispatcher;
@@ -16,10 +20,14 @@ function setup(): {
   return { dispatcher, controller: new AbortController(), peer };
 }
 
+function contextOf(controller: AbortController): ConnectionContext {
+  return { id: 1, remoteAddress: { host: '127.0.0.1', port: 1 }, signal: controller.signal };
+}
+
 describe('LegacySession', () => {
   it('settles once the dispatcher has closed, and leaves no abort listener', async () => {
     const { dispatcher, controller } = setup();
-    const session = new LegacySession(dispatcher, dispatcher.socket!, controller.signal);
+    const session = new LegacySession(dispatcher, dispatcher.socket!, contextOf(controller));
     session.watchSignal();
     expect(getEventListeners(controller.signal, 'abort')).to.have.length(1);
     let settled = false;
@@ -33,7 +41,7 @@ describe('LegacySession', () => {
 
   it('closes the dispatcher when the signal aborts', async () => {
     const { dispatcher, controller } = setup();
-    const session = new LegacySession(dispatcher, dispatcher.socket!, controller.signal);
+    const session = new LegacySession(dispatcher, dispatcher.socket!, contextOf(controller));
     session.watchSignal();
     controller.abort(new Error('connection closed'));
     expect(dispatcher.closed).to.equal(true);
@@ -44,7 +52,7 @@ describe('LegacySession', () => {
   it('closes the dispatcher at once when the signal was already aborted', async () => {
     const { dispatcher, controller } = setup();
     controller.abort(new Error('gone'));
-    const session = new LegacySession(dispatcher, dispatcher.socket!, controller.signal);
+    const session = new LegacySession(dispatcher, dispatcher.socket!, contextOf(controller));
     session.watchSignal();
     expect(dispatcher.closed).to.equal(true);
     await session.done;
@@ -55,7 +63,7 @@ describe('LegacySession', () => {
     const [socket, peer] = duplexPair({ highWaterMark: 16 });
     const dispatcher = new Dispatcher({ socket, map: new SocketMap() });
     const controller = new AbortController();
-    const session = new LegacySession(dispatcher, socket, controller.signal);
+    const session = new LegacySession(dispatcher, socket, contextOf(controller));
     socket.write(Buffer.alloc(64, 1)); // more than the peer's buffer: not finished until read
     let settled = false;
     void session.done.then(() => (settled = true));
@@ -65,5 +73,36 @@ describe('LegacySession', () => {
     peer.resume();
     await session.done;
     expect(settled).to.equal(true);
+  });
+
+  it('over a StreamDuplex watching a socket, closes the dispatcher when the socket closes, never asking for the signal', async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const { reader, writer } = await openConnection({ host: '127.0.0.1', port });
+    const [peer] = await accepted;
+    const socket = new StreamDuplex(reader, writer, { host: '127.0.0.1', port }, 65536);
+    const dispatcher = new Dispatcher({ socket, map: new SocketMap() });
+    let asked = 0;
+    const context: ConnectionContext = {
+      id: 1,
+      remoteAddress: { host: '127.0.0.1', port },
+      get signal(): AbortSignal {
+        asked++;
+        return new AbortController().signal;
+      },
+    };
+    const session = new LegacySession(dispatcher, socket, context);
+    session.watchSignal();
+    expect(dispatcher.closed).to.equal(false);
+    writer.transport.destroy();
+    await once(writer.transport, 'close');
+    expect(dispatcher.closed).to.equal(true);
+    await session.done;
+    expect(asked).to.equal(0);
+    peer.destroy();
+    server.close();
   });
 });

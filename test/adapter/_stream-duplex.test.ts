@@ -9,6 +9,7 @@ async function connected(): Promise<{
   socket: net.Socket;
   peer: net.Socket;
   reader: import('../../src/modern/index.js').StreamReader;
+  writer: import('../../src/modern/index.js').StreamWriter;
   server: net.Server;
 }> {
   const server = net.createServer();
@@ -20,7 +21,7 @@ async function connected(): Promise<{
   const [peer] = await accepted;
   const socket = writer.transport as net.Socket;
   const duplex = new StreamDuplex(reader, writer, { host: '127.0.0.1', port }, 65536);
-  return { duplex, socket, peer, reader, server };
+  return { duplex, socket, peer, reader, writer, server };
 }
 
 async function teardown(parts: { duplex: StreamDuplex; peer: net.Socket; server: net.Server }) {
@@ -79,6 +80,39 @@ describe('StreamDuplex over a socket', () => {
     duplex.destroy();
     await once(duplex, 'close');
     expect(counts()).to.deep.equal(withDuplex.map((count) => count - 1));
+    await teardown(parts);
+  });
+
+  it('tells its close observer once when the watched socket closes', async () => {
+    const parts = await connected();
+    const { duplex } = parts;
+    expect(duplex.watchesTransport).to.equal(true);
+    let told = 0;
+    duplex.observeClose({ transportClosed: () => told++ });
+    parts.socket.destroy();
+    await once(parts.socket, 'close');
+    expect(told).to.equal(1);
+    await teardown(parts);
+  });
+
+  it('a second StreamDuplex over the same socket is told too, and removes only its own listeners', async () => {
+    const parts = await connected();
+    const { duplex, socket, reader, writer } = parts;
+    const counts = (): number[] =>
+      ['data', 'end', 'close'].map((name) => socket.listenerCount(name));
+    const withOne = counts();
+    const second = new StreamDuplex(reader, writer, { host: '127.0.0.1', port: 1 }, 65536);
+    expect(counts()).to.deep.equal(withOne.map((count) => count + 1));
+    let told = 0;
+    second.observeClose({ transportClosed: () => told++ });
+    // The first one's end closes the writer: the socket closes once the peer has answered.
+    duplex.destroy();
+    await once(duplex, 'close');
+    expect(told).to.equal(1);
+    expect(counts()).to.deep.equal(withOne);
+    second.destroy();
+    await once(second, 'close');
+    expect(counts()).to.deep.equal(withOne.map((count) => count - 1));
     await teardown(parts);
   });
 });
