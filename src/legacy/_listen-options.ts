@@ -6,6 +6,9 @@ import type { ProxyProtocolError } from '../errors.js';
 import { describeValue } from './_bytes.js';
 import { describeError, kLog, type LogType } from './_handlers.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { Dispatcher } from './dispatcher.js';
+import { kRaise, kStats, kTouch } from './_internal.js';
+import type { ListenerHooks } from './_listener.js';
 
 /**
  * The second argument of `Dispatcher.listen()`: a listener behind a load balancer that speaks
@@ -123,5 +126,25 @@ export function proxyErrorReporter(
     } catch (thrown) {
       dispatcher[kLog](`Error in onProxyError: ${describeError(thrown)}`);
     }
+  };
+}
+
+/**
+ * The hooks of a listening dispatcher's Listener: a pending connection asks the dispatcher in the
+ * next round, its server's errors reach handleError() there, refusals count in the map's stats,
+ * and the PROXY header's failures are reported (never to handleError()).
+ */
+export function listenerHooks(
+  dispatcher: Dispatcher,
+  proxy: ListenProxy | undefined,
+): ListenerHooks {
+  return {
+    pending: () => dispatcher.map[kTouch](dispatcher),
+    error: (error) => dispatcher[kRaise](error),
+    refused: () => {
+      dispatcher.map[kStats].refused++;
+    },
+    proxy: proxy?.reader,
+    proxyError: proxy && proxyErrorReporter(dispatcher, proxy.onProxyError),
   };
 }

@@ -21,7 +21,7 @@ import {
   kTouch,
 } from './_internal.js';
 import { Listener } from './_listener.js';
-import { checkListenOptions, proxyErrorReporter, type ListenOptions } from './_listen-options.js';
+import { checkListenOptions, listenerHooks, type ListenOptions } from './_listen-options.js';
 import { Lifecycle, PendingClose, State } from './_lifecycle.js';
 import { Transport, kTransportWake, type ConnectEvent } from './_transport.js';
 import { checkSocket, connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
@@ -249,15 +249,7 @@ export class Dispatcher extends DispatcherHandlers {
     if (this.#life.transport !== null || this.#life.listener !== null) {
       throw new InvalidStateError('Cannot listen(): the dispatcher already has a socket');
     }
-    const listener = new Listener(backlog, {
-      pending: () => this.map[kTouch](this),
-      error: (error) => this[kRaise](error),
-      refused: () => {
-        this.map[kStats].refused++;
-      },
-      proxy: proxy?.reader,
-      proxyError: proxy && proxyErrorReporter(this, proxy.onProxyError),
-    });
+    const listener = new Listener(backlog, listenerHooks(this, proxy));
     this.#life.listener = listener;
     this.#life.state = State.Listening;
     try {

@@ -8,6 +8,31 @@
 //   see _owned-signal.ts) has one listener, its OwnedSignal's: reads passing it add and remove
 //   none, which saves an addEventListener/removeEventListener pair per read of a `{ signal }` loop.
 import type { OwnedSignal } from './_owned-signal.js';
+import { checkSignal } from './_validate.js';
+
+/**
+ * The signal a read was given, checked (`undefined` when none): the owner's (its state read
+ * from a field, no getter) or a user's AbortSignal. Throws its reason when it already aborted.
+ *
+ * @example
+ * ```ts
+ * const signal = readSignal(options?.signal, this.#cancel); // before the read starts
+ * ```
+ */
+export function readSignal(
+  signal: AbortSignal | undefined,
+  cancel: ReadCancel | null,
+): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const owned = cancel?.owner;
+  if (signal === owned?.signal) {
+    if (owned.aborted) throw signal.reason;
+    return signal;
+  }
+  checkSignal(signal);
+  if (signal.aborted) throw signal.reason;
+  return signal;
+}
 
 /** The abort side of a reader's pending read. */
 export class ReadCancel {

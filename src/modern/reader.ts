@@ -5,16 +5,10 @@ import { IncompleteReadError, InvalidStateError, LimitOverrunError } from './err
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
 import type { OwnedSignal } from './_owned-signal.js';
-import { ReadCancel } from './_read-cancel.js';
+import { ReadCancel, readSignal } from './_read-cancel.js';
 import { serialGenerator } from './_serial-generator.js';
 import { readerStats } from './_stats.js';
-import {
-  checkInteger,
-  checkPositiveInteger,
-  checkSignal,
-  toBytes,
-  toSeparator,
-} from './_validate.js';
+import { checkInteger, checkPositiveInteger, toBytes, toSeparator } from './_validate.js';
 
 import {
   EMPTY,
@@ -355,16 +349,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
       );
     }
     if (this.#exception !== NO_EXCEPTION) throw this.#exception;
-    const signal = options?.signal;
-    if (signal === undefined) return undefined;
-    const owned = this.#cancel?.owner;
-    if (signal === owned?.signal) {
-      if (owned.aborted) throw signal.reason;
-      return signal;
-    }
-    checkSignal(signal);
-    if (signal.aborted) throw signal.reason;
-    return signal;
+    return readSignal(options?.signal, this.#cancel);
   }
 
   // Starts a read: its checks, then its first step, which settles it at once when it can;

@@ -2,14 +2,13 @@
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
 import type { Duplex } from 'node:stream';
-import net from 'node:net';
 import tls from 'node:tls';
 import type { Address } from '../address.js';
-import { localAddress, peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
 import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from './errors.js';
 import type { OwnedSignal } from './_owned-signal.js';
 import { checkSignal, describeValue } from './_validate.js';
+import { NO_EXTRA, transportInfo, type ExtraInfo, type ExtraInfoName } from './_extra-info.js';
 
 // Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
 const BIG_WRITE = 16 * 1024;
@@ -19,8 +18,7 @@ export type { Address };
 /** @deprecated The same type as {@link Address}, the name both layers share: use `Address`. */
 export type StreamAddress = Address;
 
-/** The names {@link StreamWriter.getExtraInfo} knows. */
-export type ExtraInfoName = 'peername' | 'sockname' | 'socket' | 'peercert';
+export type { ExtraInfoName } from './_extra-info.js';
 
 /** Options of {@link StreamWriter}. */
 export interface StreamWriterOptions {
@@ -29,7 +27,7 @@ export interface StreamWriterOptions {
    * stream (for example `peername` of a Unix-socket client, or the addresses of a non-socket
    * transport built by an adapter).
    */
-  extraInfo?: Partial<Record<ExtraInfoName, unknown>> | undefined;
+  extraInfo?: ExtraInfo | undefined;
   /**
    * How long {@link StreamWriter.close} may linger, in ms, while the peer does not take the
    * queued bytes or, once they are sent, does not end its side (default 5000). Then the transport
@@ -74,9 +72,6 @@ type WrittenDuplex = Duplex & { [kWriter]?: StreamWriter };
 // (assigned by StreamWriter's static block).
 let flushLater: (writer: StreamWriter) => void;
 
-// No extra info given: one shared empty record.
-const NO_EXTRA: Partial<Record<ExtraInfoName, unknown>> = Object.freeze({});
-
 interface DrainWaiter {
   resolve(): void;
   reject(error: unknown): void;
@@ -112,7 +107,7 @@ interface DrainWaiter {
  */
 export class StreamWriter implements AsyncDisposable {
   #stream: Duplex;
-  #extra: Partial<Record<ExtraInfoName, unknown>>;
+  #extra: ExtraInfo;
   #closing = false;
   #eofWritten = false;
   // Set once the stream emitted 'close'; the source of truth for "the connection is gone".
@@ -413,21 +408,7 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   getExtraInfo(name: ExtraInfoName): unknown {
-    if (name in this.#extra) return this.#extra[name];
-    const stream = this.#stream;
-    switch (name) {
-      case 'socket':
-        return stream;
-      case 'peername':
-        return peerAddress(stream);
-      case 'sockname':
-        return stream instanceof net.Socket ? localAddress(stream) : undefined;
-      case 'peercert':
-        if (stream instanceof tls.TLSSocket) return stream.getPeerCertificate();
-        return undefined;
-      default:
-        return undefined;
-    }
+    return name in this.#extra ? this.#extra[name] : transportInfo(this.#stream, name);
   }
 
   /** Closes and waits until closed: `await using writer = ...`. */
