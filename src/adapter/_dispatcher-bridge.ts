@@ -18,13 +18,13 @@
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { localAddress, peerAddress } from '../_core/address.js';
 import { kDelegate, kRaise, kRequestClose, type DispatcherDelegate } from '../legacy/_internal.js';
 import { Dispatcher } from '../legacy/dispatcher.js';
 import { DispatcherWithSend } from '../legacy/dispatcher-with-send.js';
 import { ConnectionClosedError } from '../modern/errors.js';
 import { StreamReader } from '../modern/reader.js';
 import { StreamWriter, type ExtraInfoName } from '../modern/writer.js';
+import { transportInfo } from '../modern/_extra-info.js';
 import { InvalidArgumentError, InvalidStateError, OutOfRangeError } from '../errors.js';
 import type { LazyController } from './_lazy-controller.js';
 
@@ -66,18 +66,11 @@ export function checkOptionalPositiveInteger(name: string, value: unknown): void
 export function socketInfo(socket: Duplex | null, name: ExtraInfoName): unknown {
   if (name === 'socket') return socket ?? undefined;
   if (!(socket instanceof net.Socket)) return undefined;
-  switch (name) {
-    case 'peername':
-      return peerAddress(socket);
-    case 'sockname': {
-      const address = localAddress(socket);
-      return address !== undefined && 'port' in address ? address : undefined;
-    }
-    case 'peercert':
-      return socket instanceof tls.TLSSocket ? socket.getPeerCertificate() : undefined;
-    default:
-      return undefined;
-  }
+  const value = transportInfo(socket, name);
+  // A socket's own address only when it has a port (not a Unix socket's path).
+  return name === 'sockname' && !(typeof value === 'object' && value !== null && 'port' in value)
+    ? undefined
+    : value;
 }
 
 // The writer's transport: a Duplex whose writes go through the dispatcher's send(). Only the

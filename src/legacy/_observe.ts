@@ -2,7 +2,7 @@
 // in its map's stats() and published on the channels and in the debug log.
 import type { Duplex } from 'node:stream';
 import { peerAddress } from '../_core/address.js';
-import { channels, debugEnabled, publish } from '../_core/observe.js';
+import { channels, isObserved, publish } from '../_core/observe.js';
 import type { StatsCounter } from '../_core/stats.js';
 
 // Connection ids of the legacy layer, for the debug log and the channels (from 1).
@@ -18,7 +18,7 @@ export function connectionOpened(stats: StatsCounter, socket: Duplex, dispatcher
   const id = ++nextId;
   stats.opened(socket as Counted);
   // The message (and the peer's address) only when someone will see it.
-  if (!channels.open.hasSubscribers && !debugEnabled()) return id;
+  if (!isObserved(channels.open)) return id;
   publish(channels.open, 'open', {
     id,
     layer: 'legacy',
@@ -32,7 +32,7 @@ export function connectionOpened(stats: StatsCounter, socket: Duplex, dispatcher
 export function connectionClosed(stats: StatsCounter, socket: Duplex, id: number): void {
   const counted = socket as Counted;
   stats.closedSocket(counted);
-  if (!channels.close.hasSubscribers && !debugEnabled()) return;
+  if (!isObserved(channels.close)) return;
   publish(channels.close, 'close', {
     id,
     layer: 'legacy',
