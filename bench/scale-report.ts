@@ -175,8 +175,12 @@ export interface GroupResult {
 }
 
 export interface IdleResult {
+  /** Idle connections held before the measured ones, and measured. */
   connections: number;
-  /** Bytes of server RSS per idle connection; raw net's is the mean of a run before and after. */
+  /**
+   * Live bytes (JS heap and external, after a full gc) one more idle connection adds, per row
+   * (see bench/scale.ts' idleBytes); raw net's is the mean of a run before and after the rows.
+   */
   bytesPerConnection: Record<string, number>;
 }
 
@@ -354,19 +358,19 @@ export function renderScale(
     const { connections, bytesPerConnection } = results.idle;
     const raw = bytesPerConnection[RAW]!;
     const lines = [
-      '| row | idle connections | bytes per connection | ratio | target |',
+      '| row | idle connections | live bytes per connection | ratio | target |',
       '| --- | ---: | ---: | ---: | ---: |',
-      `| ${RAW} | ${connections} | ${fmt(raw, 0)} | reference | |`,
+      `| ${RAW} | ${connections} + ${connections} | ${fmt(raw, 0)} | reference | |`,
     ];
     for (const { row, target } of IDLE_ROWS) {
       const bytes = bytesPerConnection[row];
       if (bytes === undefined) continue;
       const value = bytes / raw;
       lines.push(
-        `| ${row} | ${connections} | ${fmt(bytes, 0)} | ${fmt(value)}× ${RAW} | ≤ ${target}× |`,
+        `| ${row} | ${connections} + ${connections} | ${fmt(bytes, 0)} | ${fmt(value)}× ${RAW} | ≤ ${target}× |`,
       );
       verdicts.idle.push(
-        `- ${row}: bytes per idle connection at ${connections} ${fmt(value)}× ${RAW} (target ≤ ${target}×): ${verdict(value, target)}`,
+        `- ${row}: live bytes per idle connection (${connections} more beside ${connections}) ${fmt(value)}× ${RAW} (target ≤ ${target}×): ${verdict(value, target)}`,
       );
     }
     tables.idle = lines.join('\n');

@@ -115,9 +115,15 @@ class Child {
   static async start(
     name: string,
     wrapper: { execPath?: string; prefix: string[] },
+    nodeFlags: readonly string[] = [],
   ): Promise<Child> {
     const child = fork(new URL('./server-process.ts', import.meta.url), [name], {
-      execArgv: [...wrapper.prefix, ...(wrapper.execPath ? [process.execPath] : []), ...execArgv],
+      execArgv: [
+        ...wrapper.prefix,
+        ...(wrapper.execPath ? [process.execPath] : []),
+        ...nodeFlags,
+        ...execArgv,
+      ],
       ...(wrapper.execPath ? { execPath: wrapper.execPath } : {}),
     });
     try {
@@ -156,6 +162,11 @@ class Child {
 
   measure(): Promise<Usage> {
     return this.#request<Usage>({ type: 'measure' }, 'usage');
+  }
+
+  /** Live memory once the server's garbage is collected (started with --expose-gc). */
+  settle(): Promise<Settled> {
+    return this.#request<Settled>({ type: 'settle' }, 'settled');
   }
 
   async stop(): Promise<void> {
@@ -291,41 +302,106 @@ async function measureGroup(
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Bytes of server RSS per connection while `connections` idle clients are connected. */
+interface Settled {
+  /** Heap used plus external memory (Buffers), after a full gc. */
+  liveBytes: number;
+}
+
+/** A C client process and its stdout, read a line at a time. */
+class ClientProcess {
+  readonly #child: ChildProcess;
+  readonly #lines: string[] = [];
+  readonly closed: Promise<number | null>;
+  #stderr = '';
+  #partial = '';
+  #waiter: (() => void) | undefined;
+
+  constructor(binary: string, args: string[]) {
+    this.#child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.closed = new Promise((resolve) => this.#child.once('close', resolve));
+    void this.closed.then(() => this.#waiter?.());
+    this.#child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.#stderr += text));
+    this.#child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      const lines = (this.#partial + text).split('\n');
+      this.#partial = lines.pop()!;
+      this.#lines.push(...lines);
+      this.#waiter?.();
+    });
+  }
+
+  /** Sends a line to the client (which starts its next step) and waits for its next report. */
+  async step(what: string): Promise<string> {
+    this.#child.stdin!.write('\n');
+    return this.line(what);
+  }
+
+  /** The client's next report line. */
+  async line(what: string): Promise<string> {
+    while (this.#lines.length === 0) {
+      if (this.#child.exitCode !== null || this.#child.signalCode !== null) {
+        throw new Error(
+          `The load client (${what}) exited with ${this.#child.exitCode}: ${this.#stderr.trim()}`,
+        );
+      }
+      await new Promise<void>((resolve) => (this.#waiter = resolve));
+    }
+    return this.#lines.shift()!;
+  }
+
+  /** Closes its stdin (it closes its connections and exits), killing it if it lingers. */
+  async stop(): Promise<void> {
+    this.#child.stdin!.destroy();
+    await Promise.race([this.closed, pause(5_000)]);
+    this.#child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Bytes of live server memory (JS heap and external) per idle connection, marginal: what
+ * `connections` more idle clients add to a server that already holds as many, once its garbage
+ * is collected. The server first serves a burst of `connections` ping-pong clients for 2 s (as
+ * any server that has seen traffic has; it grows V8's young generation to its working size).
+ * RSS growth measured right after an accept burst was mostly that one-time young generation
+ * growth (8 → 16 MB for raw net, 8 → 32 MB for a server that allocates more while accepting),
+ * which is not per connection, and RSS deltas after a gc are page-granular (even negative).
+ */
 async function idleBytes(
   binary: string,
   name: string,
   connections: number,
   wrapper: { execPath?: string; prefix: string[] },
 ): Promise<number> {
-  const server = await Child.start(name, wrapper);
-  const holder = spawn(binary, ['idle', String(server.port), String(connections)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  holder.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const closed = new Promise<number | null>((resolve) => holder.once('close', resolve));
-  const timer = setTimeout(() => holder.kill('SIGKILL'), 120_000);
+  const server = await Child.start(name, wrapper, ['--expose-gc']);
+  const clients: ClientProcess[] = [];
+  const timer = setTimeout(() => {
+    for (const client of clients) void client.stop();
+  }, 180_000);
   try {
-    await pause(300);
-    const before = (await server.measure()).rssBytes;
-    holder.stdin.write('\n');
-    const open = await Promise.race([
-      new Promise<boolean>((resolve) => holder.stdout.once('data', () => resolve(true))),
-      closed.then(() => false),
+    const burst = new ClientProcess(binary, [
+      'timed',
+      String(server.port),
+      String(connections),
+      '2000',
+      '64',
     ]);
-    if (!open) {
-      throw new Error(`The load client (idle) exited with ${await closed}: ${stderr.trim()}`);
-    }
-    // Every connection is open: let the server accept them all and settle, then read its RSS.
-    await pause(1_000);
-    const after = (await server.measure()).rssBytes;
-    return (after - before) / connections;
+    clients.push(burst);
+    await burst.line('burst');
+    await burst.step('burst');
+    await burst.stop();
+    const hold = async (): Promise<Settled> => {
+      const holder = new ClientProcess(binary, ['idle', String(server.port), String(connections)]);
+      clients.push(holder);
+      await holder.step('idle');
+      // Every connection is open: let the server accept them all, then let its heap settle.
+      await pause(1_000);
+      return server.settle();
+    };
+    const first = await hold();
+    const second = await hold();
+    return (second.liveBytes - first.liveBytes) / connections;
   } finally {
-    holder.stdin.destroy();
-    await Promise.race([closed, pause(5_000)]);
-    holder.kill('SIGKILL');
     clearTimeout(timer);
+    await Promise.all(clients.map((client) => client.stop()));
     await server.stop();
   }
 }
@@ -368,7 +444,7 @@ export async function runScale(
   const binary = await loadClient();
   const largest = Math.max(
     ...(parts.includes('scale') ? config.scales : []),
-    parts.includes('idle') ? config.idleConnections : 0,
+    parts.includes('idle') ? 2 * config.idleConnections : 0,
     parts.includes('busy') ? config.busyIdle + 1 : 0,
     config.featureConnections,
   );

@@ -136,7 +136,11 @@ class LineEchoChat extends AsyncChat {
   }
   override foundTerminator(): void {
     const line = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
-    this.#parts = [];
+    // Emptied, not replaced: at 10,000 connections a new array per message lives until the
+    // connection's next message, so scavenges promote it, and once dead in the old generation it
+    // still keeps what it pointed to alive through the next scavenge (measured with
+    // --trace-gc-nvp: 485 → 125 B promoted per message; the guide's cost page explains).
+    this.#parts.length = 0;
     this.push(line);
     this.push('\n');
   }

@@ -36,6 +36,34 @@ interface Tagged {
 }
 const transportOf = (emitter: unknown): Transport | undefined => (emitter as Tagged)[kTransport];
 
+// What a Transport knows about its Duplex: independent facts, one bit each of one number (an
+// idle connection holds one field, not nine).
+const enum Fact {
+  // The connect (or TLS secureConnect) event arrived.
+  ConnectDone = 1,
+  // 'end' was seen: end-of-stream after the bytes queued.
+  Eof = 2,
+  // The Duplex emitted 'close', or was already closed when we got it.
+  Closed = 4,
+  // The Duplex failed or closed.
+  Failed = 8,
+  // The Duplex is paused because the queue reached its readableHighWaterMark.
+  Paused = 16,
+  // How the bytes come: flowing into the queue (a Duplex that allows half-open, as our
+  // listeners' and connect()'s sockets do), or left in the Duplex's own buffer in paused mode
+  // (one that ends its writable side at end-of-stream: in flowing mode its end would come as
+  // soon as the bytes are queued, before the handlers read them and answer; paused, only once
+  // they are read, as a kernel socket's FIN comes after the bytes before it).
+  Flowing = 32,
+  // release() ran.
+  Released = 64,
+  // The Duplex emitted 'close' while ours.
+  CloseEmitted = 128,
+  // Which connect event we listen to, if any.
+  OnConnect = 256,
+  OnSecureConnect = 512,
+}
+
 function onData(this: Duplex, chunk: Buffer | string): void {
   transportOf(this)?.onData(chunk);
 }
@@ -62,43 +90,28 @@ function onClose(this: Duplex): void {
 export class Transport {
   readonly socket: Duplex;
   readonly owner: TransportOwner;
-  /** The connect (or TLS secureConnect) event arrived. */
-  connectDone = false;
-  // 'end' was seen: end-of-stream after the bytes queued.
-  #eof = false;
-  // The Duplex emitted 'close', or was already closed when we got it.
-  #closed = false;
+  #facts = 0;
   // The first error the Duplex emitted (later ones are noise), until takeError() took it.
   #error: { value: unknown } | null = null;
-  #failed = false;
   // The bytes received and not yet read, oldest first (null until the first ones: an idle
   // connection holds no queue), and their total.
   #queue: Fifo<Buffer> | null = null;
   #queued = 0;
-  // The Duplex is paused because the queue reached its readableHighWaterMark.
-  #paused = false;
-  // How the bytes come: flowing into #queue (a Duplex that allows half-open, as our listeners'
-  // and connect()'s sockets do), or left in the Duplex's own buffer in paused mode (one that ends
-  // its writable side at end-of-stream: in flowing mode its end would come as soon as the bytes
-  // are queued, before the handlers read them and answer; paused, only once they are read, as a
-  // kernel socket's FIN comes after the bytes before it).
-  readonly #flowing: boolean;
-  readonly #connectEvent: ConnectEvent | null;
-  #released = false;
-  #closeEmitted = false;
 
   constructor(socket: Duplex, connectEvent: ConnectEvent | null, owner: TransportOwner) {
     this.socket = socket;
     this.owner = owner;
-    this.#connectEvent = connectEvent;
     (socket as Tagged)[kTransport] = this;
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.on('end', onEnd);
     socket.on('drain', onWake);
-    if (connectEvent !== null) socket.on(connectEvent, onConnect);
-    this.#flowing = socket.allowHalfOpen;
-    if (this.#flowing) {
+    if (connectEvent !== null) {
+      socket.on(connectEvent, onConnect);
+      this.#facts |= connectEvent === 'connect' ? Fact.OnConnect : Fact.OnSecureConnect;
+    }
+    if (socket.allowHalfOpen) {
+      this.#facts |= Fact.Flowing;
       // resume() too, for a Duplex its previous owner paused (the mixed server's sniffing, a
       // PROXY header's reader): what they left buffered flows first.
       socket.on('data', onData);
@@ -108,29 +121,40 @@ export class Transport {
       socket.on('readable', onReadable);
     }
     // A socket that closed before we got it (e.g. reset while waiting in the accept queue).
-    if (socket.destroyed && socket.closed) this.#closed = this.#failed = true;
+    if (socket.destroyed && socket.closed) this.#facts |= Fact.Closed | Fact.Failed;
+  }
+
+  #has(fact: Fact): boolean {
+    return (this.#facts & fact) !== 0;
+  }
+
+  /** The connect (or TLS secureConnect) event arrived. */
+  get connectDone(): boolean {
+    return this.#has(Fact.ConnectDone);
   }
 
   /** Bytes ready for `read()`. */
   get readableLength(): number {
     const socket = this.socket;
-    return this.#flowing || socket.destroyed ? this.#queued : this.#queued + socket.readableLength;
+    return this.#has(Fact.Flowing) || socket.destroyed
+      ? this.#queued
+      : this.#queued + socket.readableLength;
   }
 
   /** End-of-stream, a close or a failure: once the buffered bytes are read, nothing follows. */
   get ended(): boolean {
-    return this.#eof || this.#closed || this.socket.destroyed;
+    return this.#has(Fact.Eof | Fact.Closed) || this.socket.destroyed;
   }
 
   /** The Duplex is gone (closed or destroyed): writes can no longer reach the peer. */
   get gone(): boolean {
     const socket = this.socket;
-    return this.#closed || socket.destroyed || socket.writableEnded;
+    return this.#has(Fact.Closed) || socket.destroyed || socket.writableEnded;
   }
 
   /** The Duplex failed or closed: a close is due whatever the predicates say. */
   get failed(): boolean {
-    return this.#failed;
+    return this.#has(Fact.Failed);
   }
 
   /** The Duplex's first error, once (null when there is none, or it was taken). */
@@ -143,7 +167,9 @@ export class Transport {
   /** Up to `size` buffered bytes (several chunks joined when the first is shorter), or null. */
   read(size: number): Buffer | null {
     const queue = this.#queue;
-    if (queue === null || this.#queued === 0) return this.#flowing ? null : this.#readPaused(size);
+    if (queue === null || this.#queued === 0) {
+      return this.#has(Fact.Flowing) ? null : this.#readPaused(size);
+    }
     const first = queue.first() as Buffer;
     let chunk: Buffer;
     if (first.length > size) {
@@ -156,8 +182,8 @@ export class Transport {
       chunk = this.#join(size);
     }
     this.#queued -= chunk.length;
-    if (this.#paused && this.#queued < this.socket.readableHighWaterMark) {
-      this.#paused = false;
+    if (this.#has(Fact.Paused) && this.#queued < this.socket.readableHighWaterMark) {
+      this.#facts &= ~Fact.Paused;
       this.socket.resume();
     }
     return chunk;
@@ -221,12 +247,12 @@ export class Transport {
    * Duplex drains), then close it gracefully within `lingerTimeout`. Idempotent.
    */
   release(lingerTimeout: number | undefined, takeOutput: () => Buffer | null): void {
-    if (this.#released) return;
-    this.#released = true;
+    if (this.#has(Fact.Released)) return;
+    this.#facts |= Fact.Released;
     const socket = this.socket;
     // Errors of a socket we are only closing are not news for anyone: one listener of ours stays
     // until 'close' (a destroyed Duplex may still emit its 'error'), closeGracefully adds its own.
-    if (!this.#closeEmitted) {
+    if (!this.#has(Fact.CloseEmitted)) {
       socket.on('error', ignore);
       socket.once('close', () => socket.removeListener('error', ignore));
     }
@@ -236,7 +262,8 @@ export class Transport {
     socket.removeListener('drain', onWake);
     socket.removeListener('data', onData);
     socket.removeListener('readable', onReadable);
-    if (this.#connectEvent !== null) socket.removeListener(this.#connectEvent, onConnect);
+    if (this.#has(Fact.OnConnect)) socket.removeListener('connect', onConnect);
+    if (this.#has(Fact.OnSecureConnect)) socket.removeListener('secureConnect', onConnect);
     // Assigned, not deleted: the socket keeps its shape; the dispatcher is no longer reachable.
     (socket as Tagged)[kTransport] = undefined;
     this.#queue = null;
@@ -267,9 +294,9 @@ export class Transport {
   onData(chunk: Buffer | string): void {
     if (!this.#enqueue(chunk)) return;
     const socket = this.socket;
-    if (!this.#paused && this.#queued >= socket.readableHighWaterMark) {
+    if (!this.#has(Fact.Paused) && this.#queued >= socket.readableHighWaterMark) {
       // Backpressure: Node buffers up to its own high-water mark, then stops reading.
-      this.#paused = true;
+      this.#facts |= Fact.Paused;
       socket.pause();
     }
     this.owner[kTransportWake]();
@@ -285,30 +312,29 @@ export class Transport {
 
   /** @internal */
   onEnd(): void {
-    this.#eof = true;
+    this.#facts |= Fact.Eof;
     this.owner[kTransportWake]();
   }
 
   /** @internal */
   onConnect(): void {
-    this.connectDone = true;
+    this.#facts |= Fact.ConnectDone;
     this.owner[kTransportWake]();
   }
 
   /** @internal */
   onError(error: unknown): void {
     this.#rescue();
-    if (!this.#failed) this.#error = { value: error };
-    this.#failed = true;
+    if (!this.#has(Fact.Failed)) this.#error = { value: error };
+    this.#facts |= Fact.Failed;
     this.owner[kTransportWake]();
   }
 
   /** @internal */
   onClose(): void {
-    this.#closeEmitted = true;
+    this.#facts |= Fact.CloseEmitted;
     this.#rescue();
-    this.#closed = true;
-    this.#failed = true;
+    this.#facts |= Fact.Closed | Fact.Failed;
     this.owner[kTransportWake]();
   }
 

@@ -22,6 +22,10 @@ export interface AsyncChatOptions extends DispatcherOptions {
 // can sit in several queues at once.
 let lastString = '';
 let lastBytes: Buffer = EMPTY;
+// The same for setTerminator(): every connection of a protocol sets the same one ("\r\n"), and
+// the framing only reads it (getTerminator() hands out a copy), so the chats share its bytes.
+let lastTerminator = '';
+let lastTerminatorBytes: Buffer = EMPTY;
 
 function isProducer(item: Buffer | Producer): item is Producer {
   return !Buffer.isBuffer(item);
@@ -147,11 +151,15 @@ export class AsyncChat extends Dispatcher {
         );
       }
       checked = terminator;
-    } else if (typeof terminator === 'string' || terminator instanceof Uint8Array) {
+    } else if (typeof terminator === 'string') {
+      if (terminator !== lastTerminator) {
+        lastTerminatorBytes = Buffer.from(terminator, 'utf8');
+        lastTerminator = terminator;
+      }
+      checked = lastTerminatorBytes;
+    } else if (terminator instanceof Uint8Array) {
       // A copy: the caller may reuse its array.
-      checked = Buffer.from(
-        typeof terminator === 'string' ? Buffer.from(terminator, 'utf8') : terminator,
-      );
+      checked = Buffer.from(terminator);
     } else {
       throw new InvalidArgumentError(
         `Expected \`terminator\` to be a string, a Uint8Array, a number or null, got \`${describeValue(terminator)}\` (${typeof terminator})`,
@@ -160,9 +168,10 @@ export class AsyncChat extends Dispatcher {
     this.#in.setTerminator(checked);
   }
 
-  /** The current terminator: bytes, the count still to collect, or null. */
+  /** The current terminator: bytes (a copy), the count still to collect, or null. */
   getTerminator(): Buffer | number | null {
-    return this.#in.terminator;
+    const terminator = this.#in.terminator;
+    return Buffer.isBuffer(terminator) ? Buffer.from(terminator) : terminator;
   }
 
   /** Receives each piece of input (never empty). Override it; the default throws. */

@@ -116,7 +116,7 @@ describe('bench runner', function () {
     // Idle memory, busy beside idle, fairness.
     for (const { row } of IDLE_ROWS) {
       expect(section('idle')).to.match(
-        new RegExp(`^\\| ${row} \\| 200 \\| -?${number} \\| -?${number}× raw net \\|`, 'm'),
+        new RegExp(`^\\| ${row} \\| 200 \\+ 200 \\| -?${number} \\| -?${number}× raw net \\|`, 'm'),
       );
     }
     for (const { row } of BUSY_ROWS) {

@@ -118,9 +118,12 @@ describe('bench scale report', () => {
   });
 
   it('checks idle memory and busy-beside-idle in the right direction', () => {
+    expect(sections.idle!.table).to.include(
+      '| legacy AsyncChat | 200 + 200 | 6000 | 1.20× raw net | ≤ 1.25× |',
+    );
     expect(sections.idle!.verdicts).to.deep.equal([
-      '- legacy AsyncChat: bytes per idle connection at 200 1.20× raw net (target ≤ 1.25×): met',
-      '- mixed: bytes per idle connection at 200 1.60× raw net (target ≤ 1.5×): MISSED',
+      '- legacy AsyncChat: live bytes per idle connection (200 more beside 200) 1.20× raw net (target ≤ 1.25×): met',
+      '- mixed: live bytes per idle connection (200 more beside 200) 1.60× raw net (target ≤ 1.5×): MISSED',
     ]);
     expect(sections.busy!.verdicts).to.deep.equal([
       '- raw net: one busy connection beside 200 idle at 0.99× its rate alone (for information)',

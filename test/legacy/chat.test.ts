@@ -168,6 +168,23 @@ describe('AsyncChat', () => {
         Buffer.from([2]),
       ]);
     });
+
+    it('hands out a copy of its terminator: changing it changes no framing, its own or another chat’s', async () => {
+      let other: RecordingChat | undefined;
+      const chat = await feed('a;b;', {
+        setup: (c) => {
+          c.setTerminator(';');
+          other = new RecordingChat({ socket: duplexPair()[1], map: c.map });
+          other.setTerminator(';');
+          (c.getTerminator() as Buffer)[0] = 0x62; // 'b'
+          (other.getTerminator() as Buffer)[0] = 0x61; // 'a'
+          other.close();
+        },
+      });
+      expect(chat.messages).to.deep.equal(['a', 'b']);
+      expect(chat.getTerminator()).to.deep.equal(Buffer.from(';'));
+      expect(other!.getTerminator()).to.deep.equal(Buffer.from(';'));
+    });
   });
 
   describe('numeric terminators', () => {
