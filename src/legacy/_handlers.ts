@@ -61,10 +61,12 @@ const DEFAULT_IGNORED_LOG_TYPES: ReadonlySet<LogType> = new Set<LogType>(['warni
  * ```
  */
 export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> {
-  /** Log types `logInfo()` ignores; asyncore ignores `'warning'` by default. */
-  ignoreLogTypes: ReadonlySet<LogType> = DEFAULT_IGNORED_LOG_TYPES;
+  // These two default on the prototype (see below the class): an instance holds its own only
+  // once it is assigned (DESIGN's bytes per idle connection).
+  /** Log types `logInfo()` ignores; asyncore ignores `'warning'` by default. Assignable. */
+  declare ignoreLogTypes: ReadonlySet<LogType>;
   /** @internal The stream bridge's delegate (see `_internal.ts`), or null. */
-  [kDelegate]: DispatcherDelegate | null = null;
+  declare [kDelegate]: DispatcherDelegate | null;
   /** @internal See {@link kId}. */
   [kId] = 0;
   /** The map this dispatcher belongs to while open. */
@@ -265,3 +267,6 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
     }
   }
 }
+
+DispatcherHandlers.prototype.ignoreLogTypes = DEFAULT_IGNORED_LOG_TYPES;
+DispatcherHandlers.prototype[kDelegate] = null;

@@ -98,7 +98,8 @@ export class AsyncChat extends Dispatcher {
   // Outgoing queue: bytes, producers, and null for closeWhenDone().
   // A ring buffer: a congested transport can leave a million small pushes queued, and
   // Array.shift() would make sending them quadratic.
-  #fifo = new Fifo<Buffer | Producer | null>();
+  // Created on the first push(): a connection that never answered holds none.
+  #fifo: Fifo<Buffer | Producer | null> | null = null;
   // push() sends at the end of the current tick (or sooner, from handleWrite()), so that several
   // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
   // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
@@ -212,7 +213,7 @@ export class AsyncChat extends Dispatcher {
       bytes = toBuffer(data, 'push');
     }
     if (this.closed || bytes.length === 0) return;
-    this.#fifo.push(bytes);
+    (this.#fifo ??= new Fifo()).push(bytes);
     this.#queuedBytes += bytes.length;
     this.#scheduleSend();
   }
@@ -238,7 +239,7 @@ export class AsyncChat extends Dispatcher {
       );
     }
     if (this.closed) return;
-    this.#fifo.push(producer);
+    (this.#fifo ??= new Fifo()).push(producer);
     // asynchat's push_with_producer() sends at once, so the producer's first more() runs now,
     // before any later command of the same read can change what it produces.
     this.#send(true);
@@ -256,7 +257,7 @@ export class AsyncChat extends Dispatcher {
    */
   closeWhenDone(): void {
     if (this.closed) return;
-    this.#fifo.push(null);
+    (this.#fifo ??= new Fifo()).push(null);
     this.wake();
   }
 
@@ -272,18 +273,18 @@ export class AsyncChat extends Dispatcher {
    */
   discardBuffers(): void {
     this.#in.discard();
-    this.#fifo.clear();
+    this.#fifo?.clear();
     this.#queuedBytes = 0;
   }
 
   /** How many items (byte chunks, producers, a close mark) wait in the output queue. */
   get outgoingQueueLength(): number {
-    return this.#fifo.length;
+    return this.#fifo === null ? 0 : this.#fifo.length;
   }
 
   /** True while output is queued, or not yet connected (asynchat). */
   override writable(): boolean {
-    return this.#fifo.length > 0 || !this.connected;
+    return (this.#fifo !== null && this.#fifo.length > 0) || !this.connected;
   }
 
   override handleWrite(): void {
@@ -308,10 +309,10 @@ export class AsyncChat extends Dispatcher {
    */
   override send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
-    if (this.#fifo.length > 0) {
+    if (this.outgoingQueueLength > 0) {
       this.#sendScheduled = false;
       this.#send(true);
-      if (this.#fifo.length > 0) return 0;
+      if (this.outgoingQueueLength > 0) return 0;
     }
     return super.send(bytes);
   }
@@ -332,7 +333,7 @@ export class AsyncChat extends Dispatcher {
   // closeWhenDone() mark: the close itself is left to the loop (handlers run only in a loop).
   #send(stopAtClose: boolean): void {
     const fifo = this.#fifo;
-    while (fifo.length > 0 && this.connected) {
+    while (fifo !== null && fifo.length > 0 && this.connected) {
       const first = fifo.first() as Buffer | Producer | null;
       if (first === null) {
         if (stopAtClose) return;
@@ -363,19 +364,18 @@ export class AsyncChat extends Dispatcher {
         const transport = this.socket;
         const room =
           transport === null ? size : transport.writableHighWaterMark - transport.writableLength;
-        data = first.length < room ? this.#gather(first, room < size ? room : size) : first;
+        data = first.length < room ? this.#gather(fifo, first, room < size ? room : size) : first;
       }
       const sent = super.send(data);
       if (sent === 0) return;
-      this.#consume(sent);
+      this.#consume(fifo, sent);
       if (sent < data.length) return;
     }
   }
 
   // The byte chunks at the head of the queue joined into one Buffer of at most `limit` bytes
   // (whole chunks; `first` alone, uncopied, when the next one does not fit).
-  #gather(first: Buffer, limit: number): Buffer {
-    const fifo = this.#fifo;
+  #gather(fifo: Fifo<Buffer | Producer | null>, first: Buffer, limit: number): Buffer {
     const queued = fifo.length;
     let total = first.length;
     let count = 1;
@@ -398,8 +398,7 @@ export class AsyncChat extends Dispatcher {
   }
 
   // Drops the first `sent` bytes from the byte chunks at the head of the queue.
-  #consume(sent: number): void {
-    const fifo = this.#fifo;
+  #consume(fifo: Fifo<Buffer | Producer | null>, sent: number): void {
     this.#queuedBytes -= sent;
     let left = sent;
     while (left > 0) {
@@ -425,7 +424,7 @@ export class AsyncChat extends Dispatcher {
    */
   override [kTakeOutput](): Buffer | null {
     const fifo = this.#fifo;
-    while (fifo.length > 0) {
+    while (fifo !== null && fifo.length > 0) {
       const first = fifo.first() as Buffer | Producer | null;
       if (first === null) break;
       if (isProducer(first)) {
@@ -434,8 +433,8 @@ export class AsyncChat extends Dispatcher {
         fifo.shift();
         continue;
       }
-      const data = this.#gather(first, this.acOutBufferSize);
-      this.#consume(data.length);
+      const data = this.#gather(fifo, first, this.acOutBufferSize);
+      this.#consume(fifo, data.length);
       return data;
     }
     this.discardBuffers();

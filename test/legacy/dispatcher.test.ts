@@ -702,6 +702,12 @@ describe('Dispatcher', () => {
       dispatcher.ignoreLogTypes = new Set(['info', 'warning', 'error']);
       const out = capture(() => dispatcher.logInfo('nothing', 'error'));
       expect(out).to.deep.equal({ stdout: '', stderr: '' });
+      // Only that one: another dispatcher keeps the default.
+      const other = new Dispatcher({ map });
+      expect(capture(() => other.logInfo('broken', 'error'))).to.deep.equal({
+        stdout: '',
+        stderr: 'error: broken\n',
+      });
     });
   });
 
