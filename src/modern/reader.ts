@@ -6,7 +6,7 @@ import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
 import type { OwnedSignal } from './_owned-signal.js';
 import { ReadCancel, readSignal } from './_read-cancel.js';
-import { serialGenerator } from './_serial-generator.js';
+import { ChunkIterator, type PullChunk } from './_chunk-iterator.js';
 import { readerStats } from './_stats.js';
 import { checkInteger, checkPositiveInteger, toBytes, toSeparator } from './_validate.js';
 
@@ -29,9 +29,21 @@ export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read
 /** @internal A connection's own signal: reads passing it add no listener and read no getter. */
 export let ownSignal: (reader: StreamReader, owned: OwnedSignal) => void;
 
+// StreamReader#pullChunk for its ChunkIterators (assigned by the static block).
+let pullChunk: PullChunk<StreamReader>;
+
 // The queue of every reader not fed a byte yet (never pushed to: it stays empty).
 const NO_BYTES = new ByteQueue();
 const NO_EXCEPTION = Symbol('no exception');
+
+// The resolving functions of the promise a waiting read returns, taken out of its executor: one
+// shared executor instead of a closure per wait (`new Promise(capture)`, then read them at once).
+let capturedResolve: ((value: Buffer) => void) | null = null;
+let capturedReject: ((error: unknown) => void) | null = null;
+function capture(resolve: (value: Buffer) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -90,6 +102,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   static {
     ownSignal = (reader, owned) => reader.#readCancel().own(owned);
+    pullChunk = (reader, options, iterator) => reader.#pullChunk(options, iterator);
   }
 
   constructor(options: StreamReaderOptions = {}) {
@@ -325,18 +338,21 @@ export class StreamReader implements AsyncIterable<Buffer> {
   chunks(options?: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
     // Each next() runs the checks of every read; a waiting one is completed by feedData()/feedEof()
     // directly. The empty Buffer (end-of-stream) ends the iteration.
-    return serialGenerator<Buffer>((resolve, reject) => {
-      const signal = this.#start('chunks', options);
-      this.#kind = CHUNK;
-      // A CHUNK step never throws.
-      const chunk = this.#step();
-      if (chunk !== undefined) {
-        this.#kind = NONE;
-        return chunk;
-      }
-      this.#park(signal, resolve, reject);
-      return undefined;
-    }, EMPTY);
+    return new ChunkIterator(this, options, pullChunk);
+  }
+
+  // One next() of chunks(): the next chunk now, or undefined once the read waits.
+  #pullChunk(options: ReadOptions | undefined, iterator: ChunkIterator<StreamReader>) {
+    const signal = this.#start('chunks', options);
+    this.#kind = CHUNK;
+    // A CHUNK step never throws.
+    const chunk = this.#step();
+    if (chunk !== undefined) {
+      this.#kind = NONE;
+      return chunk;
+    }
+    this.#park(signal, iterator.resolver(), iterator.rejecter());
+    return undefined;
   }
 
   // ---------------------------------------------------------------- internals
@@ -385,9 +401,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
       this.#kind = NONE;
       return Promise.resolve(value);
     }
-    return new Promise<Buffer>((resolve, reject) => {
-      this.#park(signal, resolve, reject);
-    });
+    const promise = new Promise<Buffer>(capture);
+    const resolve = capturedResolve!;
+    const reject = capturedReject!;
+    capturedResolve = capturedReject = null;
+    this.#park(signal, resolve, reject);
+    return promise;
   }
 
   // Makes the read in #kind wait. Only a read that waits listens to its signal.
