@@ -16,17 +16,9 @@ export type Pull<T> = (
   reject: (error: unknown) => void,
 ) => T | undefined;
 
-const done = <T>(): IteratorResult<T, void> => ({ done: true, value: undefined });
+import { capture, captured, release } from './_capture.js';
 
-// The resolving functions of the promise of a next(), taken out of its executor (one shared
-// executor instead of a closure per item).
-// (Typed for any item type: the generator that made the promise reads them back as its own.)
-let capturedResolve: ((result: never) => void) | null = null;
-let capturedReject: ((error: unknown) => void) | null = null;
-function capture(resolve: (result: never) => void, reject: (error: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
+const done = <T>(): IteratorResult<T, void> => ({ done: true, value: undefined });
 
 /**
  * An async generator whose items come from {@link pull}, with generator semantics: `next()` calls
@@ -106,9 +98,9 @@ export abstract class SerialGenerator<T> implements AsyncGenerator<T, void, unde
     if (this.#finished) return Promise.resolve(done<T>());
     // Created before the pull, so that a pull settling from within (a hook it calls) finds it.
     const waiting = new Promise<IteratorResult<T, void>>(capture);
-    this.#resolveNext = capturedResolve as (result: IteratorResult<T, void>) => void;
-    this.#rejectNext = capturedReject;
-    capturedResolve = capturedReject = null;
+    this.#resolveNext = captured.resolve as (result: IteratorResult<T, void>) => void;
+    this.#rejectNext = captured.reject;
+    release();
     this.#pending = waiting;
     let value: T | undefined;
     try {

@@ -1,15 +1,16 @@
 /* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
-import { IncompleteReadError, InvalidStateError, LimitOverrunError } from './errors.js';
+import { IncompleteReadError, InvalidStateError } from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
 import type { OwnedSignal } from './_owned-signal.js';
 import { ReadCancel, readSignal } from './_read-cancel.js';
+import { capture, captured, release } from './_capture.js';
 import { ChunkIterator, type PullChunk } from './_chunk-iterator.js';
+import { searchSeparator } from './_separator-search.js';
 import { readerStats } from './_stats.js';
 import { checkInteger, checkPositiveInteger, toBytes, toSeparator } from './_validate.js';
-
 import {
   EMPTY,
   NEWLINE,
@@ -35,15 +36,6 @@ let pullChunk: PullChunk<StreamReader>;
 // The queue of every reader not fed a byte yet (never pushed to: it stays empty).
 const NO_BYTES = new ByteQueue();
 const NO_EXCEPTION = Symbol('no exception');
-
-// The resolving functions of the promise a waiting read returns, taken out of its executor: one
-// shared executor instead of a closure per wait (`new Promise(capture)`, then read them at once).
-let capturedResolve: ((value: Buffer) => void) | null = null;
-let capturedReject: ((error: unknown) => void) | null = null;
-function capture(resolve: (value: Buffer) => void, reject: (error: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -119,8 +111,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
   get paused(): boolean {
     return this.#flow.paused;
   }
-
-  // ---------------------------------------------------------------- producer side
 
   /**
    * Sets (or replaces, or with `null` removes) the flow-control hooks after construction. If the
@@ -211,8 +201,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
   exception(): unknown {
     return this.#exception === NO_EXCEPTION ? undefined : this.#exception;
   }
-
-  // ---------------------------------------------------------------- read side
 
   /** True when end-of-stream was fed and the buffer is empty. */
   atEof(): boolean {
@@ -336,12 +324,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   chunks(options?: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
-    // Each next() runs the checks of every read; a waiting one is completed by feedData()/feedEof()
-    // directly. The empty Buffer (end-of-stream) ends the iteration.
     return new ChunkIterator(this, options, pullChunk);
   }
 
-  // One next() of chunks(): the next chunk now, or undefined once the read waits.
+  // One next() of chunks(), with the checks of every read: the next chunk now, or undefined once
+  // it waits (feedData()/feedEof() complete it). The empty Buffer (end-of-stream) ends chunks().
   #pullChunk(options: ReadOptions | undefined, iterator: ChunkIterator<StreamReader>) {
     const signal = this.#start('chunks', options);
     this.#kind = CHUNK;
@@ -354,8 +341,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
     this.#park(signal, iterator.resolver(), iterator.rejecter());
     return undefined;
   }
-
-  // ---------------------------------------------------------------- internals
 
   // Common entry checks of every read: no other read pending, no stored error, signal not aborted.
   #start(name: string, options: ReadOptions | undefined): AbortSignal | undefined {
@@ -402,10 +387,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
       return Promise.resolve(value);
     }
     const promise = new Promise<Buffer>(capture);
-    const resolve = capturedResolve!;
-    const reject = capturedReject!;
-    capturedResolve = capturedReject = null;
-    this.#park(signal, resolve, reject);
+    this.#park(signal, captured.resolve as (value: Buffer) => void, captured.reject!);
+    release();
     return promise;
   }
 
@@ -423,8 +406,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   // New data or end-of-stream for the waiting read: it completes (taking its bytes now) or waits
-  // on. While its step runs, #resolve is null, so that data fed from within a flow-control hook
-  // is only buffered.
+  // on. #resolve is null while its step runs: data fed from a flow-control hook is only buffered.
   #wake(): void {
     const resolve = this.#resolve!;
     this.#resolve = null;
@@ -486,36 +468,22 @@ export class StreamReader implements AsyncIterable<Buffer> {
     }
   }
 
-  // readUntil()/readLine(): asyncio's readuntil loop body. The search resumes at #searchFrom, so
-  // each wake examines only the new bytes and the separator's length before them.
+  // readUntil()/readLine(): a look for the separator (see searchSeparator()), then end-of-stream.
   #searchStep(): Buffer | undefined {
-    const sep = this.#separator;
-    const sepLength = sep.length;
-    const length = this.#queue.length;
-    if (length - this.#searchFrom >= sepLength) {
-      const index = this.#queue.indexOf(sep, this.#searchFrom);
-      if (index !== -1) {
-        if (index > this.limit)
-          throw this.#overrun('the separator was found past', index + sepLength);
-        return this.#take(index + sepLength);
-      }
-      this.#searchFrom = length + 1 - sepLength;
-    }
-    // Also when readLine()'s first look searched the first chunk already.
-    if (this.#searchFrom > this.limit) {
-      throw this.#overrun('no separator found within', this.#searchFrom);
-    }
-    if (this.#eof) {
-      const partial = this.#take(length);
-      if (this.#kind === LINE) return partial;
-      throw new IncompleteReadError(partial, null);
-    }
-    return undefined;
-  }
-
-  #overrun(what: string, consumed: number): LimitOverrunError {
-    const message = `Cannot ${NAMES[this.#kind]}(): ${what} the limit of ${this.limit} bytes`;
-    return new LimitOverrunError(message, consumed);
+    const queue = this.#queue;
+    const found = searchSeparator(
+      queue,
+      this.#separator,
+      this.#searchFrom,
+      this.limit,
+      NAMES[this.#kind]!,
+    );
+    if (found > 0) return this.#take(found);
+    this.#searchFrom = -found;
+    if (!this.#eof) return undefined;
+    const partial = this.#take(queue.length);
+    if (this.#kind === LINE) return partial;
+    throw new IncompleteReadError(partial, null);
   }
 
   // Removes and returns the first `n` buffered bytes (n <= length).
