@@ -9,7 +9,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { ConnectionClosedError } from '../modern/errors.js';
-import type { StreamReader } from '../modern/reader.js';
+import { readNow, type StreamReader } from '../modern/reader.js';
 import type { Address, StreamWriter } from '../modern/writer.js';
 import { feedsReader, observeWire, unobserveWire, type WireObserver } from '../modern/_wire.js';
 
@@ -161,6 +161,18 @@ export class StreamDuplex extends Duplex implements WireObserver {
       return;
     }
     this.#waiting = false;
+    // What the reader holds (or its end, or its error) is taken at once: no promise per chunk.
+    let chunk: Buffer | undefined;
+    try {
+      chunk = readNow(reader, READ_SIZE);
+    } catch (error) {
+      this.#readFailed(error);
+      return;
+    }
+    if (chunk !== undefined) {
+      this.#dataRead(chunk);
+      return;
+    }
     this.#reading = true;
     let onData = this.#onData;
     let onReadError = this.#onReadError;

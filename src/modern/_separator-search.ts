@@ -3,6 +3,23 @@
 // bytes and the separator's length before them (linear in bytes, whatever the chunking).
 import { LimitOverrunError } from './errors.js';
 import type { ByteQueue } from './_byte-queue.js';
+import { readerStats } from './_stats.js';
+
+/**
+ * Whether `chunk` is exactly one line within `limit`: its only `"\n"` is its last byte (a request
+ * of a ping-pong protocol, which a waiting readLine() takes as it is). Counts the bytes scanned.
+ *
+ * @example
+ * ```ts
+ * if (isOneLine(chunk, this.limit)) resolve(chunk);
+ * ```
+ */
+export function isOneLine(chunk: Buffer, limit: number): boolean {
+  const end = chunk.length - 1;
+  if (chunk[end] !== 0x0a || end > limit || chunk.indexOf(0x0a) !== end) return false;
+  readerStats.bytesScanned += chunk.length;
+  return true;
+}
 
 /**
  * Looks for `separator` in `queue` from offset `from` (everything before it was searched).

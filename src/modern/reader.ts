@@ -8,8 +8,7 @@ import type { OwnedSignal } from './_owned-signal.js';
 import { ReadCancel, readSignal } from './_read-cancel.js';
 import { capture, captured, release } from './_capture.js';
 import { ChunkIterator, type PullChunk } from './_chunk-iterator.js';
-import { searchSeparator } from './_separator-search.js';
-import { readerStats } from './_stats.js';
+import { isOneLine, searchSeparator } from './_separator-search.js';
 import { checkInteger, checkPositiveInteger, toBytes, toSeparator } from './_validate.js';
 import {
   EMPTY,
@@ -29,13 +28,15 @@ export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read
 
 /** @internal A connection's own signal: reads passing it add no listener and read no getter. */
 export let ownSignal: (reader: StreamReader, owned: OwnedSignal) => void;
-
-// StreamReader#pullChunk for its ChunkIterators (assigned by the static block).
+/** @internal What `read(n)` settles with at once (undefined: it would wait); throws its error. */
+export let readNow: (reader: StreamReader, n: number) => Buffer | undefined;
+// StreamReader#pull for its ChunkIterators (assigned by the static block).
 let pullChunk: PullChunk<StreamReader>;
-
 // The queue of every reader not fed a byte yet (never pushed to: it stays empty).
 const NO_BYTES = new ByteQueue();
 const NO_EXCEPTION = Symbol('no exception');
+type Resolve = (value: Buffer) => void;
+type Reject = (error: unknown) => void;
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -87,14 +88,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #separator: Buffer = NEWLINE;
   // Everything before this offset has been searched already (asyncio's readuntil bookkeeping).
   #searchFrom = 0;
-  #resolve: ((value: Buffer) => void) | null = null;
-  #reject: ((error: unknown) => void) | null = null;
+  #resolve: Resolve | null = null;
+  #reject: Reject | null = null;
   // How the pending read listens to its signal: created by the first read that waits with one.
   #cancel: ReadCancel | null = null;
 
   static {
     ownSignal = (reader, owned) => reader.#readCancel().own(owned);
-    pullChunk = (reader, options, iterator) => reader.#pullChunk(options, iterator);
+    pullChunk = (reader, options, iterator) => reader.#pull(CHUNK, 0, options, iterator);
+    readNow = (reader, n) => reader.#pull(READ, n, undefined);
   }
 
   constructor(options: StreamReaderOptions = {}) {
@@ -148,9 +150,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     // A readLine() waiting on an empty buffer for a chunk that is exactly one line (a request of
     // a ping-pong protocol): it takes the chunk as it is.
     if (this.#kind === LINE && this.#resolve !== null && queue.length === 0) {
-      const end = bytes.length - 1;
-      if (bytes[end] === 0x0a && end <= this.limit && bytes.indexOf(0x0a) === end) {
-        readerStats.bytesScanned += bytes.length;
+      if (isOneLine(bytes, this.limit)) {
         const resolve = this.#resolve;
         this.#clearPending();
         this.#flow.resume();
@@ -327,16 +327,22 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return new ChunkIterator(this, options, pullChunk);
   }
 
-  // One next() of chunks(), with the checks of every read: the next chunk now, or undefined once
-  // it waits (feedData()/feedEof() complete it). The empty Buffer (end-of-stream) ends chunks().
-  #pullChunk(options: ReadOptions | undefined, iterator: ChunkIterator<StreamReader>) {
-    const signal = this.#start('chunks', options);
-    this.#kind = CHUNK;
-    // A CHUNK step never throws.
-    const chunk = this.#step();
-    if (chunk !== undefined) {
+  // A read(n) (READ) or a next() of chunks() (CHUNK) without a promise, with the checks of every
+  // read: its result now (its step never throws), or undefined. Only with an iterator does it wait
+  // (feedData()/feedEof() complete it with the iterator's callbacks; EMPTY ends chunks()).
+  #pull(
+    kind: number,
+    n: number,
+    options: ReadOptions | undefined,
+    iterator?: ChunkIterator<StreamReader>,
+  ): Buffer | undefined {
+    const signal = this.#start(NAMES[kind]!, options);
+    this.#kind = kind;
+    this.#n = n;
+    const value = this.#step();
+    if (value !== undefined || iterator === undefined) {
       this.#kind = NONE;
-      return chunk;
+      return value;
     }
     this.#park(signal, iterator.resolver(), iterator.rejecter());
     return undefined;
@@ -387,17 +393,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
       return Promise.resolve(value);
     }
     const promise = new Promise<Buffer>(capture);
-    this.#park(signal, captured.resolve as (value: Buffer) => void, captured.reject!);
+    this.#park(signal, captured.resolve as Resolve, captured.reject!);
     release();
     return promise;
   }
 
   // Makes the read in #kind wait. Only a read that waits listens to its signal.
-  #park(
-    signal: AbortSignal | undefined,
-    resolve: (value: Buffer) => void,
-    reject: (error: unknown) => void,
-  ): void {
+  #park(signal: AbortSignal | undefined, resolve: Resolve, reject: Reject): void {
     this.#resolve = resolve;
     this.#reject = reject;
     if (signal !== undefined) this.#readCancel().watch(signal);
@@ -435,10 +437,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   #readCancel(): ReadCancel {
-    return (this.#cancel ??= new ReadCancel(() => {
+    return (this.#cancel ??= new ReadCancel((reason) => {
       // The pending read's signal aborted: it rejects with the reason, its bytes stay buffered.
       const reject = this.#reject!;
-      const reason = this.#cancel!.signal!.reason as unknown;
       this.#clearPending();
       reject(reason);
     }));
