@@ -156,6 +156,11 @@ export class HandlerRunner {
       finish(run, stopIdle, error);
       return Promise.resolve();
     }
+    // Without an idle clock, the reaction's two functions are bound to the run (no closure
+    // context per connection).
+    if (stopIdle === noop) {
+      return Promise.resolve(result).then(fulfilled.bind(run), rejected.bind(run));
+    }
     return Promise.resolve(result).then(
       () => finish(run, stopIdle, NO_ERROR),
       (error: unknown) => finish(run, stopIdle, error),
@@ -184,6 +189,14 @@ const noop = (): void => {};
 
 // The handler settled without an error.
 const NO_ERROR = Symbol('no error');
+
+// The handler of the run `this` settled (without an idle clock).
+function fulfilled(this: HandlerRun): void {
+  finish(this, noop, NO_ERROR);
+}
+function rejected(this: HandlerRun, error: unknown): void {
+  finish(this, noop, error);
+}
 
 // The handler settled: an error that is not its own disconnect is reported (once), the idle clock
 // stops, and the connection is closed (unless a reported error's host closes it itself).

@@ -9,18 +9,13 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { ConnectionClosedError } from '../modern/errors.js';
-import type { StreamReader } from '../modern/reader.js';
+import { readNow, type StreamReader } from '../modern/reader.js';
 import type { Address, StreamWriter } from '../modern/writer.js';
+import { feedsReader, observeWire, unobserveWire, type WireObserver } from '../modern/_wire.js';
 
 type Callback = (error?: Error | null) => void;
 
 const READ_SIZE = 65536;
-
-// The StreamDuplex watching a socket: the watch listeners are shared functions that find it
-// through this property of the socket (no closure per connection), as the wiring's own do.
-const kWatcher = Symbol('dispatch-bridge:stream-duplex');
-
-type WatchedSocket = net.Socket & { [kWatcher]?: StreamDuplex | undefined };
 
 /** Told when the watched socket closes (the legacy session: it closes its dispatcher). */
 export interface TransportCloseObserver {
@@ -41,7 +36,7 @@ function toTransportError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-export class StreamDuplex extends Duplex {
+export class StreamDuplex extends Duplex implements WireObserver {
   readonly #reader: StreamReader;
   readonly #writer: StreamWriter;
   readonly #remote: Address;
@@ -49,11 +44,13 @@ export class StreamDuplex extends Duplex {
   #reading = false;
   // The socket that feeds the reader (the servers wire it: its 'data' feeds the reader, its
   // 'end'/'close' end it), watched instead of keeping a read pending while the connection is
-  // idle; undefined for any other transport (a read stays pending then).
-  readonly #watched: WatchedSocket | undefined;
+  // idle; undefined for any other transport (a read stays pending then). Watched as the wire's
+  // observer (no listener on the socket), or, when the wire has one already (a socket watched
+  // twice), with listeners of its own.
+  readonly #watched: net.Socket | undefined;
   // _read() found nothing buffered: the next event of #watched reads.
   #waiting = false;
-  // The listener of #watched's events, when it is not the shared one (a socket watched twice).
+  // The listener of #watched's events, when it is not the wire's observer.
   #ownListener: (() => void) | undefined = undefined;
   #ownCloseListener: (() => void) | undefined = undefined;
   #closeObserver: TransportCloseObserver | undefined = undefined;
@@ -76,16 +73,11 @@ export class StreamDuplex extends Duplex {
     this.#writer = writer;
     this.#remote = remoteAddress;
     const transport = writer.transport;
-    if (transport instanceof net.Socket && !transport.destroyed) {
+    if (transport instanceof net.Socket && !transport.destroyed && feedsReader(transport, reader)) {
       this.#watched = transport;
-      // After the wiring's own listeners: when ours run, the reader has the bytes (or the end).
-      const watched = transport as WatchedSocket;
-      if (watched[kWatcher] === undefined) {
-        watched[kWatcher] = this;
-        transport.on('data', onWatchedEvent);
-        transport.on('end', onWatchedEvent);
-        transport.on('close', onWatchedClose);
-      } else {
+      // Told after the wire: the reader has the bytes (or the end) by then.
+      if (!observeWire(transport, reader, this)) {
+        // After the wiring's own listeners, for the same reason.
         const listener = (): void => this.transportEvent();
         const onClose = (): void => this.transportClose();
         this.#ownListener = listener;
@@ -169,6 +161,18 @@ export class StreamDuplex extends Duplex {
       return;
     }
     this.#waiting = false;
+    // What the reader holds (or its end, or its error) is taken at once: no promise per chunk.
+    let chunk: Buffer | undefined;
+    try {
+      chunk = readNow(reader, READ_SIZE);
+    } catch (error) {
+      this.#readFailed(error);
+      return;
+    }
+    if (chunk !== undefined) {
+      this.#dataRead(chunk);
+      return;
+    }
     this.#reading = true;
     let onData = this.#onData;
     let onReadError = this.#onReadError;
@@ -197,11 +201,7 @@ export class StreamDuplex extends Duplex {
     if (watched === undefined) return;
     const own = this.#ownListener;
     if (own === undefined) {
-      if (watched[kWatcher] !== this) return;
-      watched[kWatcher] = undefined;
-      watched.removeListener('data', onWatchedEvent);
-      watched.removeListener('end', onWatchedEvent);
-      watched.removeListener('close', onWatchedClose);
+      unobserveWire(watched, this);
       return;
     }
     this.#ownListener = undefined;
@@ -282,12 +282,4 @@ export class StreamDuplex extends Duplex {
       this.destroy(error instanceof Error ? error : new Error(String(error)));
     }
   }
-}
-
-// The shared watch listeners: `this` is the socket.
-function onWatchedEvent(this: WatchedSocket): void {
-  this[kWatcher]?.transportEvent();
-}
-function onWatchedClose(this: WatchedSocket): void {
-  this[kWatcher]?.transportClose();
 }

@@ -37,15 +37,15 @@ export function readSignal(
 /** The abort side of a reader's pending read. */
 export class ReadCancel {
   // Called when the signal of the waiting read aborts.
-  readonly #abort: () => void;
+  readonly #abort: (reason: unknown) => void;
   // The signal of the waiting read, if it passed one.
   #waiting: AbortSignal | undefined = undefined;
   #owner: OwnedSignal | undefined = undefined;
   // The listener on a user's signal (on the owner's, a listener of its own).
-  readonly #onAbort = (): void => this.#abort();
+  readonly #onAbort = (): void => this.#abort(this.#waiting!.reason);
 
-  /** `abort` cancels the waiting read (with {@link signal}'s reason). */
-  constructor(abort: () => void) {
+  /** `abort` cancels the waiting read with its signal's reason. */
+  constructor(abort: (reason: unknown) => void) {
     this.#abort = abort;
   }
 
@@ -63,7 +63,7 @@ export class ReadCancel {
   own(owned: OwnedSignal): void {
     this.#owner = owned;
     owned.onAbort = () => {
-      if (this.#waiting === owned.signal) this.#abort();
+      if (this.#waiting === owned.signal) this.#abort(owned.signal.reason);
     };
   }
 

@@ -19,6 +19,18 @@ export interface WiredStreams {
 
 const kWire = Symbol('dispatch-bridge:wire');
 
+/**
+ * Told of the wired socket's events once the wire has handled them (the reader has the bytes,
+ * the end, the close): what an adapter over the reader would otherwise listen to on the socket
+ * (see {@link observeWire}).
+ */
+export interface WireObserver {
+  /** The socket delivered bytes or its end. */
+  transportEvent(): void;
+  /** The socket closed. */
+  transportClose(): void;
+}
+
 type WiredDuplex = Duplex & { [kWire]?: Wire };
 
 /**
@@ -32,6 +44,8 @@ export class Wire implements WiredStreams {
   readonly socket: Duplex;
   // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
   #done = false;
+  /** The one observer of the socket's events (see {@link observeWire}), if any. */
+  observer: WireObserver | undefined = undefined;
   /**
    * `forwardErrors`: the writer gets the socket's errors through this wire's listener instead of
    * one of its own (a server's connection, one `'error'` listener per socket, no array): the
@@ -60,11 +74,29 @@ export class Wire implements WiredStreams {
       socket.on('error', onError);
       socket.on('close', onClose);
     } else {
-      socket.on('data', (chunk: Buffer) => this.data(chunk));
-      socket.on('end', () => this.end());
+      socket.on('data', (chunk: Buffer) => this.socketData(chunk));
+      socket.on('end', () => this.socketEnd());
       socket.on('error', (error) => this.error(error));
-      socket.on('close', () => this.closed());
+      socket.on('close', () => this.socketClose());
     }
+  }
+
+  /** The socket's 'data': the reader is fed, then the observer told. */
+  socketData(chunk: Buffer): void {
+    this.data(chunk);
+    this.observer?.transportEvent();
+  }
+
+  /** The socket's 'end'. */
+  socketEnd(): void {
+    this.end();
+    this.observer?.transportEvent();
+  }
+
+  /** The socket's 'close': {@link closed}, then the observer is told. */
+  socketClose(): void {
+    this.closed();
+    this.observer?.transportClose();
   }
 
   pause(): void {
@@ -119,16 +151,44 @@ export class Wire implements WiredStreams {
 
 // The shared listeners: `this` is the socket.
 function onData(this: WiredDuplex, chunk: Buffer): void {
-  this[kWire]!.data(chunk);
+  this[kWire]!.socketData(chunk);
 }
 function onEnd(this: WiredDuplex): void {
-  this[kWire]!.end();
+  this[kWire]!.socketEnd();
 }
 function onError(this: WiredDuplex, error: unknown): void {
   this[kWire]!.error(error);
 }
 function onClose(this: WiredDuplex): void {
-  this[kWire]!.closed();
+  this[kWire]!.socketClose();
+}
+
+/**
+ * Makes `observer` the observer of the wire that feeds `reader` from `socket` (its first wire):
+ * it is told of the socket's data, end and close after the wire handled them, with no listener
+ * of its own on the socket. False when `socket` has no such wire, or it has an observer already.
+ *
+ * @example
+ * ```ts
+ * if (!observeWire(socket, reader, this)) socket.on('data', () => this.transportEvent());
+ * ```
+ */
+export function observeWire(socket: Duplex, reader: StreamReader, observer: WireObserver): boolean {
+  const wire = (socket as WiredDuplex)[kWire];
+  if (wire === undefined || wire.reader !== reader || wire.observer !== undefined) return false;
+  wire.observer = observer;
+  return true;
+}
+
+/** Whether `socket` has a wire that feeds `reader` (its events reach the reader). */
+export function feedsReader(socket: Duplex, reader: StreamReader): boolean {
+  return (socket as WiredDuplex)[kWire]?.reader === reader;
+}
+
+/** Removes `observer` (see {@link observeWire}); nothing when it is not the wire's observer. */
+export function unobserveWire(socket: Duplex, observer: WireObserver): void {
+  const wire = (socket as WiredDuplex)[kWire];
+  if (wire?.observer === observer) wire.observer = undefined;
 }
 
 /**

@@ -1,15 +1,15 @@
 /* eslint-disable @typescript-eslint/prefer-promise-reject-errors --
    Cancelled waits reject with `signal.reason` unchanged and stored errors are rethrown as given,
    whatever their type (DESIGN: "rejects with the signal's reason"). */
-import { IncompleteReadError, InvalidStateError, LimitOverrunError } from './errors.js';
+import { IncompleteReadError, InvalidStateError } from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
 import type { OwnedSignal } from './_owned-signal.js';
 import { ReadCancel, readSignal } from './_read-cancel.js';
-import { serialGenerator } from './_serial-generator.js';
-import { readerStats } from './_stats.js';
+import { capture, captured, release } from './_capture.js';
+import { ChunkIterator, type PullChunk } from './_chunk-iterator.js';
+import { isOneLine, searchSeparator } from './_separator-search.js';
 import { checkInteger, checkPositiveInteger, toBytes, toSeparator } from './_validate.js';
-
 import {
   EMPTY,
   NEWLINE,
@@ -28,10 +28,15 @@ export type { FlowControlHooks, ReadOptions, StreamReaderOptions } from './_read
 
 /** @internal A connection's own signal: reads passing it add no listener and read no getter. */
 export let ownSignal: (reader: StreamReader, owned: OwnedSignal) => void;
-
+/** @internal What `read(n)` settles with at once (undefined: it would wait); throws its error. */
+export let readNow: (reader: StreamReader, n: number) => Buffer | undefined;
+// StreamReader#pull for its ChunkIterators (assigned by the static block).
+let pullChunk: PullChunk<StreamReader>;
 // The queue of every reader not fed a byte yet (never pushed to: it stays empty).
 const NO_BYTES = new ByteQueue();
 const NO_EXCEPTION = Symbol('no exception');
+type Resolve = (value: Buffer) => void;
+type Reject = (error: unknown) => void;
 
 /**
  * An asyncio-style stream reader: a buffer of incoming bytes with awaitable reads.
@@ -83,13 +88,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
   #separator: Buffer = NEWLINE;
   // Everything before this offset has been searched already (asyncio's readuntil bookkeeping).
   #searchFrom = 0;
-  #resolve: ((value: Buffer) => void) | null = null;
-  #reject: ((error: unknown) => void) | null = null;
+  #resolve: Resolve | null = null;
+  #reject: Reject | null = null;
   // How the pending read listens to its signal: created by the first read that waits with one.
   #cancel: ReadCancel | null = null;
 
   static {
     ownSignal = (reader, owned) => reader.#readCancel().own(owned);
+    pullChunk = (reader, options, iterator) => reader.#pull(CHUNK, 0, options, iterator);
+    readNow = (reader, n) => reader.#pull(READ, n, undefined);
   }
 
   constructor(options: StreamReaderOptions = {}) {
@@ -106,8 +113,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
   get paused(): boolean {
     return this.#flow.paused;
   }
-
-  // ---------------------------------------------------------------- producer side
 
   /**
    * Sets (or replaces, or with `null` removes) the flow-control hooks after construction. If the
@@ -145,9 +150,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     // A readLine() waiting on an empty buffer for a chunk that is exactly one line (a request of
     // a ping-pong protocol): it takes the chunk as it is.
     if (this.#kind === LINE && this.#resolve !== null && queue.length === 0) {
-      const end = bytes.length - 1;
-      if (bytes[end] === 0x0a && end <= this.limit && bytes.indexOf(0x0a) === end) {
-        readerStats.bytesScanned += bytes.length;
+      if (isOneLine(bytes, this.limit)) {
         const resolve = this.#resolve;
         this.#clearPending();
         this.#flow.resume();
@@ -198,8 +201,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
   exception(): unknown {
     return this.#exception === NO_EXCEPTION ? undefined : this.#exception;
   }
-
-  // ---------------------------------------------------------------- read side
 
   /** True when end-of-stream was fed and the buffer is empty. */
   atEof(): boolean {
@@ -323,23 +324,29 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   chunks(options?: ReadOptions): AsyncGenerator<Buffer, void, undefined> {
-    // Each next() runs the checks of every read; a waiting one is completed by feedData()/feedEof()
-    // directly. The empty Buffer (end-of-stream) ends the iteration.
-    return serialGenerator<Buffer>((resolve, reject) => {
-      const signal = this.#start('chunks', options);
-      this.#kind = CHUNK;
-      // A CHUNK step never throws.
-      const chunk = this.#step();
-      if (chunk !== undefined) {
-        this.#kind = NONE;
-        return chunk;
-      }
-      this.#park(signal, resolve, reject);
-      return undefined;
-    }, EMPTY);
+    return new ChunkIterator(this, options, pullChunk);
   }
 
-  // ---------------------------------------------------------------- internals
+  // A read(n) (READ) or a next() of chunks() (CHUNK) without a promise, with the checks of every
+  // read: its result now (its step never throws), or undefined. Only with an iterator does it wait
+  // (feedData()/feedEof() complete it with the iterator's callbacks; EMPTY ends chunks()).
+  #pull(
+    kind: number,
+    n: number,
+    options: ReadOptions | undefined,
+    iterator?: ChunkIterator<StreamReader>,
+  ): Buffer | undefined {
+    const signal = this.#start(NAMES[kind]!, options);
+    this.#kind = kind;
+    this.#n = n;
+    const value = this.#step();
+    if (value !== undefined || iterator === undefined) {
+      this.#kind = NONE;
+      return value;
+    }
+    this.#park(signal, iterator.resolver(), iterator.rejecter());
+    return undefined;
+  }
 
   // Common entry checks of every read: no other read pending, no stored error, signal not aborted.
   #start(name: string, options: ReadOptions | undefined): AbortSignal | undefined {
@@ -385,17 +392,14 @@ export class StreamReader implements AsyncIterable<Buffer> {
       this.#kind = NONE;
       return Promise.resolve(value);
     }
-    return new Promise<Buffer>((resolve, reject) => {
-      this.#park(signal, resolve, reject);
-    });
+    const promise = new Promise<Buffer>(capture);
+    this.#park(signal, captured.resolve as Resolve, captured.reject!);
+    release();
+    return promise;
   }
 
   // Makes the read in #kind wait. Only a read that waits listens to its signal.
-  #park(
-    signal: AbortSignal | undefined,
-    resolve: (value: Buffer) => void,
-    reject: (error: unknown) => void,
-  ): void {
+  #park(signal: AbortSignal | undefined, resolve: Resolve, reject: Reject): void {
     this.#resolve = resolve;
     this.#reject = reject;
     if (signal !== undefined) this.#readCancel().watch(signal);
@@ -404,8 +408,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   // New data or end-of-stream for the waiting read: it completes (taking its bytes now) or waits
-  // on. While its step runs, #resolve is null, so that data fed from within a flow-control hook
-  // is only buffered.
+  // on. #resolve is null while its step runs: data fed from a flow-control hook is only buffered.
   #wake(): void {
     const resolve = this.#resolve!;
     this.#resolve = null;
@@ -434,10 +437,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   #readCancel(): ReadCancel {
-    return (this.#cancel ??= new ReadCancel(() => {
+    return (this.#cancel ??= new ReadCancel((reason) => {
       // The pending read's signal aborted: it rejects with the reason, its bytes stay buffered.
       const reject = this.#reject!;
-      const reason = this.#cancel!.signal!.reason as unknown;
       this.#clearPending();
       reject(reason);
     }));
@@ -467,36 +469,22 @@ export class StreamReader implements AsyncIterable<Buffer> {
     }
   }
 
-  // readUntil()/readLine(): asyncio's readuntil loop body. The search resumes at #searchFrom, so
-  // each wake examines only the new bytes and the separator's length before them.
+  // readUntil()/readLine(): a look for the separator (see searchSeparator()), then end-of-stream.
   #searchStep(): Buffer | undefined {
-    const sep = this.#separator;
-    const sepLength = sep.length;
-    const length = this.#queue.length;
-    if (length - this.#searchFrom >= sepLength) {
-      const index = this.#queue.indexOf(sep, this.#searchFrom);
-      if (index !== -1) {
-        if (index > this.limit)
-          throw this.#overrun('the separator was found past', index + sepLength);
-        return this.#take(index + sepLength);
-      }
-      this.#searchFrom = length + 1 - sepLength;
-    }
-    // Also when readLine()'s first look searched the first chunk already.
-    if (this.#searchFrom > this.limit) {
-      throw this.#overrun('no separator found within', this.#searchFrom);
-    }
-    if (this.#eof) {
-      const partial = this.#take(length);
-      if (this.#kind === LINE) return partial;
-      throw new IncompleteReadError(partial, null);
-    }
-    return undefined;
-  }
-
-  #overrun(what: string, consumed: number): LimitOverrunError {
-    const message = `Cannot ${NAMES[this.#kind]}(): ${what} the limit of ${this.limit} bytes`;
-    return new LimitOverrunError(message, consumed);
+    const queue = this.#queue;
+    const found = searchSeparator(
+      queue,
+      this.#separator,
+      this.#searchFrom,
+      this.limit,
+      NAMES[this.#kind]!,
+    );
+    if (found > 0) return this.#take(found);
+    this.#searchFrom = -found;
+    if (!this.#eof) return undefined;
+    const partial = this.#take(queue.length);
+    if (this.#kind === LINE) return partial;
+    throw new IncompleteReadError(partial, null);
   }
 
   // Removes and returns the first `n` buffered bytes (n <= length).

@@ -68,6 +68,10 @@ const kWriter = Symbol('dispatch-bridge:writer');
 
 type WrittenDuplex = Duplex & { [kWriter]?: StreamWriter };
 
+// What drain() returns when the transport is not congested: one settled promise for every call
+// (a settled promise never changes, so sharing it is safe).
+const RESOLVED = Promise.resolve();
+
 // process.nextTick(flushLater, writer): the gathered writes' flush, without a closure per writer
 // (assigned by StreamWriter's static block).
 let flushLater: (writer: StreamWriter) => void;
@@ -285,7 +289,7 @@ export class StreamWriter implements AsyncDisposable {
     if (this.#pendingLength + this.#stream.writableLength >= this.#stream.writableHighWaterMark) {
       this.#flush();
     }
-    if (!this.#stream.writableNeedDrain) return Promise.resolve();
+    if (!this.#stream.writableNeedDrain) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         this.#drainWaiters?.delete(waiter);

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { IncompleteReadError, LimitOverrunError, StreamReader } from '../../src/modern/index.js';
 import { byteQueueStats } from '../../src/modern/_byte-queue.js';
+import { readNow } from '../../src/modern/reader.js';
 import { readerStats } from '../../src/modern/_stats.js';
 import { wireSocket } from '../../src/modern/_wire.js';
 import { tick, rejection } from '../helpers/async.js';
@@ -927,6 +928,28 @@ describe('StreamReader', () => {
       expect((await all).length).to.equal(20);
       // No pause()/resume() churn on the transport either.
       expect(calls).to.deep.equal([]);
+    });
+  });
+
+  describe('readNow() (adapters: read(n) without a promise)', () => {
+    it('takes up to n buffered bytes, is undefined when read(n) would wait, and gives the end and the stored error', () => {
+      const reader = new StreamReader();
+      expect(readNow(reader, 4)).to.equal(undefined);
+      reader.feedData(b('abcdef'));
+      expect(readNow(reader, 4)?.toString()).to.equal('abcd');
+      expect(readNow(reader, 4)?.toString()).to.equal('ef');
+      expect(readNow(reader, 4)).to.equal(undefined);
+      // It leaves no read pending: a read() may wait next.
+      const pending = reader.read(1);
+      expect(() => readNow(reader, 1)).to.throw(/another read is already waiting/);
+      reader.feedEof();
+      return pending.then((last) => {
+        expect(last.length).to.equal(0);
+        expect(readNow(reader, 4)?.length).to.equal(0);
+        const boom = new Error('boom');
+        reader.setException(boom);
+        expect(() => readNow(reader, 4)).to.throw(boom);
+      });
     });
   });
 });
