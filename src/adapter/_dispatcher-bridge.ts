@@ -88,6 +88,35 @@ class DispatcherSink extends Duplex {
 
   override _read(): void {}
 
+  // The writer's one-argument write of a Buffer with nothing queued before it goes straight to
+  // the dispatcher's send(): no Writable bookkeeping and no after-write tick per message. Any
+  // other write (a callback or an encoding, behind a partial send, after end(), as big as the
+  // high-water mark) takes Writable's path, so writableLength, 'drain' and end() keep their
+  // meaning.
+  override write(
+    chunk: unknown,
+    encoding?: BufferEncoding | Callback,
+    callback?: Callback,
+  ): boolean {
+    if (
+      encoding === undefined &&
+      chunk instanceof Buffer &&
+      chunk.length < this.writableHighWaterMark &&
+      this.writableLength === 0 &&
+      !this.writableEnded &&
+      !this.destroyed &&
+      this.writableCorked === 0
+    ) {
+      const sent = this.#bridge.sendNow(chunk);
+      if (sent === chunk.length) return true;
+      // Partly sent: the rest is an ordinary write, waiting for the socket as before.
+      if (sent > 0) return super.write(chunk.subarray(sent));
+    }
+    return typeof encoding === 'function'
+      ? super.write(chunk, encoding)
+      : super.write(chunk, encoding as BufferEncoding, callback);
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
     this.#bridge.sinkWrite(chunk, callback);
   }
@@ -143,6 +172,9 @@ export class DispatcherBridge implements DispatcherDelegate {
   // The sink's end() waits for #pending to be sent.
   #finalCallback: Callback | null = null;
   #lostDone = false;
+  // Not a DispatcherWithSend (whose send() takes everything, its out buffer the backlog): the
+  // sink may hand a write to send() directly (DispatcherSink.write()).
+  readonly #direct: boolean;
 
   constructor(dispatcher: Dispatcher, options: BridgeOptions = {}, lost?: LazyController) {
     if (!(dispatcher instanceof Dispatcher)) {
@@ -167,12 +199,12 @@ export class DispatcherBridge implements DispatcherDelegate {
       throw new InvalidStateError('Cannot adapt the dispatcher: it is already adapted to streams');
     }
     this.#dispatcher = dispatcher;
+    this.#direct = !(dispatcher instanceof DispatcherWithSend);
     this.#lost = lost;
-    this.reader = new StreamReader({
-      limit: options.limit,
-      // readable() looks at reader.paused; a resume must make a waiting loop look again.
-      resume: () => dispatcher.wake(),
-    });
+    this.reader = new StreamReader({ limit: options.limit });
+    // The bridge is the reader's flow-control hooks (its resume() on the prototype): no options
+    // object, closure or context kept per connection.
+    this.reader.setTransport(this);
     this.#sink = new DispatcherSink(this, options.highWaterMark ?? 65536);
     this.writer = new DispatcherWriter(this.#sink, dispatcher);
     dispatcher[kDelegate] = this;
@@ -185,6 +217,14 @@ export class DispatcherBridge implements DispatcherDelegate {
    */
   raise(error: unknown): void {
     this.#dispatcher[kRaise](error);
+  }
+
+  /**
+   * The reader's `resume()` hook: readable() looks at `reader.paused`, so a resume makes a
+   * waiting loop look again.
+   */
+  resume(): void {
+    this.#dispatcher.wake();
   }
 
   // ---- the dispatcher's side (its delegate: called only from its dispatch path) ---------------
@@ -282,6 +322,18 @@ export class DispatcherBridge implements DispatcherDelegate {
   }
 
   // ---- the writer's side (DispatcherSink) -----------------------------------------------------
+
+  /**
+   * The sink's direct write: how many bytes of `chunk` are done with (all of it when send() took
+   * it whole, or the connection is gone and it is dropped; 0 when it must take the sink's queued
+   * path: nothing was sent, a write is pending, or a DispatcherWithSend buffers its sends).
+   */
+  sendNow(chunk: Buffer): number {
+    const dispatcher = this.#dispatcher;
+    if (!this.#direct || dispatcher.closed || this.#pending !== null) return 0;
+    const sent = dispatcher.send(chunk);
+    return dispatcher.closed ? chunk.length : sent;
+  }
 
   sinkWrite(chunk: Buffer, callback: Callback): void {
     const dispatcher = this.#dispatcher;

@@ -29,6 +29,21 @@ export interface ServedConnection {
   readonly lazy: LazyController;
 }
 
+/** Where an implementation's errors go: an object with a method, not a closure per start. */
+export interface Reporter {
+  report(error: unknown): void;
+}
+
+/** A connection whose primary runs on its own socket, without a shadow. */
+export interface PrimaryConnection extends ServedConnection, Reporter {
+  primary: Run | undefined;
+}
+
+// A dispatcher's 'error' listener, shared: eventemitter3 calls it with its reporter as `this`.
+function reportTo(this: Reporter, error: unknown): void {
+  this.report(error);
+}
+
 export interface ImplementationsOptions {
   legacy: LegacyHandlerClass | Upstream;
   modern: StreamHandler | Upstream;
@@ -62,6 +77,38 @@ export class Implementations {
   }
 
   /**
+   * Starts the primary of a connection without a shadow on its own socket (`connection.primary`
+   * is its run); resolves once it has finished. A modern handler's promise is its runner's own
+   * (no promise, resolve functions or callbacks of its own per connection); errors go to
+   * `connection.report()`.
+   */
+  servePrimary(connection: PrimaryConnection, implementation: Implementation): Promise<void> {
+    const chosen = implementation === 'legacy' ? this.#options.legacy : this.#options.modern;
+    if (implementation === 'modern' && !isUpstream(chosen)) {
+      const run = this.#startModern(
+        chosen as StreamHandler,
+        connection,
+        connection.socket,
+        'primary',
+        connection,
+        undefined,
+      );
+      connection.primary = run;
+      return run.finished;
+    }
+    return new Promise<void>((resolve) => {
+      connection.primary = this.start(
+        connection,
+        implementation,
+        connection.socket,
+        'primary',
+        connection,
+        resolve,
+      );
+    });
+  }
+
+  /**
    * Starts `implementation` on `transport` (the socket, or an in-memory end in shadow mode);
    * `done` is called once it has finished. Undefined when it could not start (reported).
    */
@@ -70,26 +117,28 @@ export class Implementations {
     implementation: Implementation,
     transport: Duplex,
     role: 'primary' | 'shadow',
-    onError: (error: unknown) => void,
+    reporter: Reporter,
     done: () => void,
   ): Run | undefined {
     const chosen = implementation === 'legacy' ? this.#options.legacy : this.#options.modern;
-    if (isUpstream(chosen)) return proxy(chosen, transport, onError, done);
+    if (isUpstream(chosen)) {
+      return proxy(chosen, transport, (error) => reporter.report(error), done);
+    }
     if (implementation === 'legacy') {
       // A primary over the in-memory end of shadow mode keeps the real socket's view.
       if (role === 'primary' && transport !== connection.socket) {
         lendSocketView(transport, connection.socket);
       }
-      return this.#startLegacy(chosen as LegacyHandlerClass, transport, role, onError, done);
+      return this.#startLegacy(chosen as LegacyHandlerClass, transport, role, reporter, done);
     }
-    return this.#startModern(chosen as StreamHandler, connection, transport, role, onError, done);
+    return this.#startModern(chosen as StreamHandler, connection, transport, role, reporter, done);
   }
 
   #startLegacy(
     Legacy: LegacyHandlerClass,
     transport: Duplex,
     role: 'primary' | 'shadow',
-    onError: (error: unknown) => void,
+    reporter: Reporter,
     done: () => void,
   ): Run | undefined {
     const shadow = role === 'shadow';
@@ -98,12 +147,12 @@ export class Implementations {
     try {
       dispatcher = new Legacy({ socket: transport, map, shadow });
     } catch (error) {
-      onError(error);
+      reporter.report(error);
       transport.destroy();
       done();
       return undefined;
     }
-    dispatcher.on('error', onError);
+    dispatcher.on('error', reportTo, reporter);
     if (dispatcher.closed) done();
     else dispatcher.once('close', done);
     this.#ensureLoop(map);
@@ -115,9 +164,9 @@ export class Implementations {
     connection: ServedConnection,
     transport: Duplex,
     role: 'primary' | 'shadow',
-    onError: (error: unknown) => void,
-    done: () => void,
-  ): Run {
+    reporter: Reporter,
+    done: (() => void) | undefined,
+  ): ModernRun {
     const { path, limit, lingerTimeout } = this.#options.limits;
     const socket = connection.socket;
     const direct = transport === socket;
@@ -144,8 +193,10 @@ export class Implementations {
       role === 'shadow',
     );
     if (!direct) transport.on('close', () => abortClosed(lazy));
-    const run = new ModernRun(handler, streams, context, lazy, transport, onError);
-    void this.#runner.run(run).finally(done);
+    const run = new ModernRun(handler, streams, context, lazy, transport, reporter);
+    // The runner's promise never rejects.
+    run.finished = this.#runner.run(run);
+    if (done !== undefined) void run.finished.then(done);
     return run;
   }
 
@@ -162,6 +213,8 @@ export class Implementations {
     this.#loops.set(map, running);
   }
 }
+
+const SETTLED = Promise.resolve();
 
 function abortClosed(lazy: LazyController): void {
   if (!lazy.aborted) lazy.abort(new ConnectionClosedError('Connection closed'));
@@ -186,11 +239,13 @@ class LegacyRun implements Run {
 // A modern implementation: the runner's view of its handler, and how it is stopped.
 class ModernRun implements HandlerRun, Run {
   readonly socket: Duplex;
+  /** Settles (never rejects) once the handler has finished and its connection is closed. */
+  finished: Promise<void> = SETTLED;
   readonly #handler: StreamHandler;
   readonly #streams: WiredStreams;
   readonly #context: ConnectionContext;
   readonly #lazy: LazyController;
-  readonly #onError: (error: unknown) => void;
+  readonly #reporter: Reporter;
 
   constructor(
     handler: StreamHandler,
@@ -198,14 +253,14 @@ class ModernRun implements HandlerRun, Run {
     context: ConnectionContext,
     lazy: LazyController,
     transport: Duplex,
-    onError: (error: unknown) => void,
+    reporter: Reporter,
   ) {
     this.#handler = handler;
     this.#streams = streams;
     this.#context = context;
     this.#lazy = lazy;
     this.socket = transport;
-    this.#onError = onError;
+    this.#reporter = reporter;
   }
 
   get controller(): AbortController {
@@ -221,7 +276,7 @@ class ModernRun implements HandlerRun, Run {
   }
 
   report(error: unknown): void {
-    this.#onError(error);
+    this.#reporter.report(error);
   }
 
   fail(reason: unknown): void {

@@ -21,6 +21,8 @@ export interface MixedHost {
   report(error: unknown, connection: MixedConnection): void;
   /** Counts a connection refused for want of a concurrency slot. */
   refused(): void;
+  /** The connection's socket closed. */
+  closed(connection: MixedConnection): void;
 }
 
 export class MixedConnection implements CoreConnection, HandlerRun {
@@ -76,6 +78,11 @@ export class MixedConnection implements CoreConnection, HandlerRun {
 
   refused(): void {
     this.#host.refused();
+  }
+
+  /** Its socket closed (the socket's 'close' event). */
+  socketClosed(): void {
+    this.#host.closed(this);
   }
 
   fail(reason: unknown): void {

@@ -84,6 +84,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     report: (error, connection) =>
       this.#report(error, connection, 'primary', connection.implementation),
     refused: () => this.#core.refused(),
+    closed: (connection) => this.#onClose(connection),
   };
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
@@ -262,8 +263,10 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     };
     const connection = new MixedConnection(info, socket, this.#host);
     core.add(connection);
-    // 'close' comes once: on() spares the wrapper once() would make per connection.
-    socket.on('close', () => this.#onClose(connection));
+    // 'close' comes once: on() spares the wrapper once() would make per connection, and the
+    // listener is shared (the connection found on the socket): no closure per connection.
+    (socket as TaggedSocket)[kConnection] = connection;
+    socket.on('close', onSocketClose);
     connection.cancelRoute = this.#router.route(socket, info, (decision) => {
       connection.cancelRoute = undefined;
       this.#routed(connection, decision);
@@ -313,11 +316,9 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     shadowKind: Implementation | undefined,
   ): Promise<void> {
     const { socket } = connection;
-    if (shadowKind === undefined) {
-      return new Promise<void>((resolve) => {
-        connection.primary = this.#start(connection, implementation, socket, 'primary', resolve);
-      });
-    }
+    // Its errors go to connection.report(): the primary's, as #start()'s would.
+    if (shadowKind === undefined)
+      return this.#implementations.servePrimary(connection, implementation);
     return new Promise<void>((resolve) => {
       const session = new ShadowSession(
         {
@@ -364,13 +365,15 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     role: 'primary' | 'shadow',
     done: () => void,
   ): Run | undefined {
-    const onError = (error: unknown): void => {
-      // What a shadow does after we stopped it (e.g. fails a write) is no news.
-      if (role === 'shadow' && connection.shadow?.done === true) return;
-      this.#report(error, connection, role, implementation);
-      if (role === 'shadow') connection.shadow?.drop('error');
+    const reporter = {
+      report: (error: unknown): void => {
+        // What a shadow does after we stopped it (e.g. fails a write) is no news.
+        if (role === 'shadow' && connection.shadow?.done === true) return;
+        this.#report(error, connection, role, implementation);
+        if (role === 'shadow') connection.shadow?.drop('error');
+      },
     };
-    return this.#implementations.start(connection, implementation, transport, role, onError, done);
+    return this.#implementations.start(connection, implementation, transport, role, reporter, done);
   }
 
   // ---- closing -----------------------------------------------------------------------------
@@ -422,6 +425,15 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 }
 
 const noop = (): void => {};
+
+const kConnection = Symbol('dispatch-bridge:mixed-connection');
+
+type TaggedSocket = net.Socket & { [kConnection]?: MixedConnection };
+
+// Every accepted socket's 'close' listener: its connection is gone.
+function onSocketClose(this: TaggedSocket): void {
+  this[kConnection]?.socketClosed();
+}
 
 /**
  * Starts a mixed-style server, listening once the promise resolves: one port where each

@@ -13,6 +13,7 @@ function setup(): { connection: MixedConnection; calls: string[]; socket: net.So
     closeUnserved: () => calls.push('closeUnserved'),
     report: (error) => calls.push(`report ${String(error)}`),
     refused: () => calls.push('refused'),
+    closed: (connection) => calls.push(`closed ${connection.id}`),
   };
   const [end, peer] = duplexPair();
   peer.on('error', () => {}); // the reset a destroyed end sends its peer
@@ -29,7 +30,8 @@ describe('MixedConnection', () => {
     await connection.start();
     connection.report('boom');
     connection.refused();
-    expect(calls).to.deep.equal(['serve', 'report boom', 'refused']);
+    connection.socketClosed();
+    expect(calls).to.deep.equal(['serve', 'report boom', 'refused', 'closed 3']);
   });
 
   it('closes through its host only while nothing serves it', () => {
