@@ -405,7 +405,7 @@ if (scaleParts.length > 0) {
     `Scale work: ${config.scales.join(' and ')} connections (PROXY header and diagnostics rows: ` +
     `${config.featureConnections}), segments of ${config.segmentMs} ms in a palindrome (row, ` +
     `references, references, row)${config.warmUp ? ' after one warm-up segment each' : ''}; ` +
-    `${config.idleConnections} idle connections for memory; one busy connection × ` +
+    `${config.idleConnections} more idle connections beside as many for memory; one busy connection × ` +
     `${config.busyMessages} round trips beside ${config.busyIdle} idle; ${fmt(
       (performance.now() - scaleStarted) / 60_000,
     )} minutes.`;
