@@ -205,6 +205,11 @@ class Load {
     ]() as AsyncIterator<string, undefined>;
   }
 
+  /** Starts the client, without waiting for its first report (the idle mode reports later). */
+  static start(binary: string, args: string[], limitMs: number): Load {
+    return new Load(binary, args, limitMs);
+  }
+
   /** Starts the client; resolves once its connections are open. */
   static async open(binary: string, args: string[], limitMs: number): Promise<Load> {
     const load = new Load(binary, args, limitMs);
@@ -228,11 +233,16 @@ class Load {
     return JSON.parse(value) as Record<string, number>;
   }
 
+  /** Starts the client's next step (a segment, or the idle mode's connections): its report. */
+  step(): Promise<Record<string, number>> {
+    this.#client.stdin.write('\n');
+    return this.#next();
+  }
+
   /** One segment against `server`. */
   async run(server: Child): Promise<Segment> {
     await server.mark();
-    this.#client.stdin.write('\n');
-    const client = (await this.#next()) as unknown as ClientResult;
+    const client = (await this.step()) as unknown as ClientResult;
     const usage = await server.measure();
     if (client.mismatches > 0) {
       throw new Error(`${server.name}: ${client.mismatches} echoed bytes differed`);
@@ -307,55 +317,6 @@ interface Settled {
   liveBytes: number;
 }
 
-/** A C client process and its stdout, read a line at a time. */
-class ClientProcess {
-  readonly #child: ChildProcess;
-  readonly #lines: string[] = [];
-  readonly closed: Promise<number | null>;
-  #stderr = '';
-  #partial = '';
-  #waiter: (() => void) | undefined;
-
-  constructor(binary: string, args: string[]) {
-    this.#child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.closed = new Promise((resolve) => this.#child.once('close', resolve));
-    void this.closed.then(() => this.#waiter?.());
-    this.#child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.#stderr += text));
-    this.#child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      const lines = (this.#partial + text).split('\n');
-      this.#partial = lines.pop()!;
-      this.#lines.push(...lines);
-      this.#waiter?.();
-    });
-  }
-
-  /** Sends a line to the client (which starts its next step) and waits for its next report. */
-  async step(what: string): Promise<string> {
-    this.#child.stdin!.write('\n');
-    return this.line(what);
-  }
-
-  /** The client's next report line. */
-  async line(what: string): Promise<string> {
-    while (this.#lines.length === 0) {
-      if (this.#child.exitCode !== null || this.#child.signalCode !== null) {
-        throw new Error(
-          `The load client (${what}) exited with ${this.#child.exitCode}: ${this.#stderr.trim()}`,
-        );
-      }
-      await new Promise<void>((resolve) => (this.#waiter = resolve));
-    }
-    return this.#lines.shift()!;
-  }
-
-  /** Closes its stdin (it closes its connections and exits), killing it if it lingers. */
-  async stop(): Promise<void> {
-    this.#child.stdin!.destroy();
-    await Promise.race([this.closed, pause(5_000)]);
-    this.#child.kill('SIGKILL');
-  }
-}
-
 /**
  * Bytes of live server memory (JS heap and external) per idle connection, marginal: what
  * `connections` more idle clients add to a server that already holds as many, once its garbage
@@ -372,26 +333,24 @@ async function idleBytes(
   wrapper: { execPath?: string; prefix: string[] },
 ): Promise<number> {
   const server = await Child.start(name, wrapper, ['--expose-gc']);
-  const clients: ClientProcess[] = [];
-  const timer = setTimeout(() => {
-    for (const client of clients) void client.stop();
-  }, 180_000);
+  const limitMs = 180_000;
+  const clients: Load[] = [];
   try {
-    const burst = new ClientProcess(binary, [
-      'timed',
-      String(server.port),
-      String(connections),
-      '2000',
-      '64',
-    ]);
-    clients.push(burst);
-    await burst.line('burst');
-    await burst.step('burst');
-    await burst.stop();
+    const args = ['timed', String(server.port), String(connections), '2000', '64'];
+    const burst = await Load.open(binary, args, limitMs);
+    try {
+      await burst.step();
+    } finally {
+      await burst.close();
+    }
     const hold = async (): Promise<Settled> => {
-      const holder = new ClientProcess(binary, ['idle', String(server.port), String(connections)]);
+      const holder = Load.start(
+        binary,
+        ['idle', String(server.port), String(connections)],
+        limitMs,
+      );
       clients.push(holder);
-      await holder.step('idle');
+      await holder.step();
       // Every connection is open: let the server accept them all, then let its heap settle.
       await pause(1_000);
       return server.settle();
@@ -400,8 +359,7 @@ async function idleBytes(
     const second = await hold();
     return (second.liveBytes - first.liveBytes) / connections;
   } finally {
-    clearTimeout(timer);
-    await Promise.all(clients.map((client) => client.stop()));
+    await Promise.all(clients.map((client) => client.close()));
     await server.stop();
   }
 }
