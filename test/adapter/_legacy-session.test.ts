@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { getEventListeners, once } from 'node:events';
-import net from 'node:net';
+import { loopbackServer } from '../helpers/peers.js';
 import { Dispatcher } from '../../src/legacy/dispatcher.js';
 import { SocketMap } from '../../src/legacy/socket-map.js';
 import { LegacySession } from '../../src/adapter/_legacy-session.js';
@@ -76,13 +76,9 @@ describe('LegacySession', () => {
   });
 
   it('over a StreamDuplex watching a socket, closes the dispatcher when the socket closes, never asking for the signal', async () => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const { server, port, accepted } = await loopbackServer();
     const { reader, writer } = await openConnection({ host: '127.0.0.1', port });
-    const [peer] = await accepted;
+    const peer = await accepted;
     const socket = new StreamDuplex(reader, writer, { host: '127.0.0.1', port }, 65536);
     const dispatcher = new Dispatcher({ socket, map: new SocketMap() });
     let asked = 0;

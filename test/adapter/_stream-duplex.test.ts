@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import net from 'node:net';
+import { loopbackServer } from '../helpers/peers.js';
 import { StreamDuplex } from '../../src/adapter/_stream-duplex.js';
 import { openConnection } from '../../src/modern/index.js';
 
@@ -12,13 +13,9 @@ async function connected(): Promise<{
   writer: import('../../src/modern/index.js').StreamWriter;
   server: net.Server;
 }> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const { server, port, accepted } = await loopbackServer();
   const { reader, writer } = await openConnection({ host: '127.0.0.1', port });
-  const [peer] = await accepted;
+  const peer = await accepted;
   const socket = writer.transport as net.Socket;
   const duplex = new StreamDuplex(reader, writer, { host: '127.0.0.1', port }, 65536);
   return { duplex, socket, peer, reader, writer, server };

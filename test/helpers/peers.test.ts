@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { expect } from 'chai';
-import { fdCount, halfHandshake, neverReads, slowReader, within } from './peers.js';
+import { fdCount, halfHandshake, loopbackServer, neverReads, slowReader, within } from './peers.js';
 
 describe('test helpers: peers', () => {
   let server: net.Server;
@@ -15,6 +15,21 @@ describe('test helpers: peers', () => {
     port = (server.address() as net.AddressInfo).port;
   });
   afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('loopbackServer() listens on 127.0.0.1 and hands over the socket it accepted', async () => {
+    const loopback = await loopbackServer();
+    const client = net.connect(loopback.port, '127.0.0.1');
+    const peer = await loopback.accepted;
+    try {
+      expect(loopback.server.listening).to.equal(true);
+      expect(peer.remotePort).to.equal(client.localPort);
+      expect(peer.localAddress).to.equal('127.0.0.1');
+    } finally {
+      client.destroy();
+      peer.destroy();
+      loopback.server.close();
+    }
+  });
 
   it('fdCount() sees a new socket and within() waits for a condition, or gives up', async () => {
     const before = fdCount();

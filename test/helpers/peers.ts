@@ -8,6 +8,18 @@ export function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
+/** A plain loopback server (127.0.0.1), listening: its port and its first accepted socket. */
+export async function loopbackServer(): Promise<{
+  server: net.Server;
+  port: number;
+  accepted: Promise<net.Socket>;
+}> {
+  const server = net.createServer();
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as net.AddressInfo).port, accepted };
+}
+
 /** Polls `check` every 10 ms until it returns true, for at most `ms`; false on time-out. */
 export async function within(ms: number, check: () => boolean): Promise<boolean> {
   const deadline = Date.now() + ms;

@@ -4,15 +4,14 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { transportInfo } from '../../src/modern/_extra-info.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { loopbackServer } from '../helpers/peers.js';
 
 describe('transportInfo() (_extra-info)', () => {
   it('gives a TCP socket its addresses, itself, and no certificate', async () => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
+    const { server, port, accepted } = await loopbackServer();
     const client = net.connect(port, '127.0.0.1');
     await once(client, 'connect');
+    const peer = await accepted;
     try {
       expect(transportInfo(client, 'peername')).to.deep.equal({
         host: '127.0.0.1',
@@ -24,6 +23,7 @@ describe('transportInfo() (_extra-info)', () => {
       expect(transportInfo(client, 'peercert')).to.equal(undefined);
     } finally {
       client.destroy();
+      peer.destroy();
       server.close();
     }
   });

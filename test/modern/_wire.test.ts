@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import net from 'node:net';
+import { loopbackServer } from '../helpers/peers.js';
 import { StreamReader } from '../../src/modern/reader.js';
 import { observeWire, unobserveWire, wireSocket } from '../../src/modern/_wire.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
@@ -22,14 +23,10 @@ function recorder(reader: StreamReader): {
 
 describe('Wire observer (observeWire)', () => {
   it('over loopback TCP, is told of data, end and close after the reader got them, with no listener of its own', async () => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const { server, port, accepted } = await loopbackServer();
     const socket = net.connect(port, '127.0.0.1');
     await once(socket, 'connect');
-    const [peer] = await accepted;
+    const peer = await accepted;
     const { reader } = wireSocket(socket, undefined);
     const listeners = ['data', 'end', 'close'].map((name) => socket.listenerCount(name));
     const observer = recorder(reader);
