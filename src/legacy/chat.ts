@@ -282,9 +282,13 @@ export class AsyncChat extends Dispatcher {
     return this.#fifo === null ? 0 : this.#fifo.length;
   }
 
+  get #hasOutput(): boolean {
+    return this.#fifo !== null && this.#fifo.length > 0;
+  }
+
   /** True while output is queued, or not yet connected (asynchat). */
   override writable(): boolean {
-    return (this.#fifo !== null && this.#fifo.length > 0) || !this.connected;
+    return this.#hasOutput || !this.connected;
   }
 
   override handleWrite(): void {
@@ -309,10 +313,10 @@ export class AsyncChat extends Dispatcher {
    */
   override send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
-    if (this.outgoingQueueLength > 0) {
+    if (this.#hasOutput) {
       this.#sendScheduled = false;
       this.#send(true);
-      if (this.outgoingQueueLength > 0) return 0;
+      if (this.#hasOutput) return 0;
     }
     return super.send(bytes);
   }
