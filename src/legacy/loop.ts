@@ -111,7 +111,12 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
   signal?.addEventListener('abort', wake, { once: true });
   // One timer for the whole loop, re-armed with refresh() before each wait: cheaper than a new
   // timer per round. A firing while nobody waits is a harmless no-op wake().
-  const timer = Number.isFinite(timeout) ? setTimeout(wake, timeout) : null;
+  let fired: boolean;
+  const onTimer = (): void => {
+    fired = true;
+    wake();
+  };
+  const timer = Number.isFinite(timeout) ? setTimeout(onTimer, timeout) : null;
   const ready: Dispatcher[] = [];
   // Handlers ran since the last pass over every dispatcher, and when that pass was.
   let dirty = false;
@@ -137,21 +142,22 @@ export async function loop(options: LoopOptions = {}): Promise<void> {
       if (ready.length === 0) {
         const deadline = timer === null ? Infinity : performance.now() + timeout;
         // refresh() re-arms the shared timer for the full timeout, once per round: a spurious
-        // early wake-up loops back without re-arming it, so a round never outlasts `timeout`.
-        // After such a wake-up (only then: no timer is created in the common case of one wait
-        // per round), a timer for what is left also covers a shared timer that fired early.
+        // wake-up (a wake() that finds nothing ready) loops back without re-arming it, so a
+        // round never outlasts `timeout`, and it creates no timer: the shared one still runs.
+        // Only a timer that fired before the deadline (timers round to the millisecond) gets
+        // one for what is left.
         timer?.refresh();
-        let spurious = false;
+        fired = false;
         let rest: NodeJS.Timeout | undefined;
         try {
           while (ready.length === 0 && map.size > 0 && !signal?.aborted) {
             const left = deadline - performance.now();
             if (left <= 0) break;
-            if (spurious && timer !== null) {
+            if (fired) {
+              fired = false;
               clearTimeout(rest);
-              rest = setTimeout(wake, left);
+              rest = setTimeout(onTimer, left);
             }
-            spurious = true;
             // Handlers ran since the last full pass: come back for one when it is due.
             // One timer per sweep interval of activity, not one per round: it outlives the round.
             if (dirty && nudge === undefined) {

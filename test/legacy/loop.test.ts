@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { getEventListeners } from 'node:events';
 import { Dispatcher, SocketMap, loop } from '../../src/legacy/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { activeResources } from '../helpers/leaks.js';
 
 /** A connected dispatcher over an in-memory pair whose handlers count their calls. */
 class Counting extends Dispatcher {
@@ -110,6 +111,26 @@ describe('loop()', () => {
       clearTimeout(waking);
     }
     expect(map.size).to.equal(1);
+  });
+
+  it('a wake() that finds nothing ready leaves no timer behind: the round waits on its one timer', async () => {
+    const dispatcher = make();
+    dispatcher.wantWrite = false;
+    const controller = new AbortController();
+    const running = loop({ map, timeout: 10_000, signal: controller.signal });
+    try {
+      await new Promise((resolve) => setImmediate(resolve));
+      const timers = activeResources().Timeout ?? 0;
+      for (let i = 0; i < 5; i++) {
+        map.wake();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(dispatcher.reads + dispatcher.writes, 'nothing was ready').to.equal(0);
+      expect(activeResources().Timeout ?? 0, 'timers after five spurious wakes').to.equal(timers);
+    } finally {
+      controller.abort();
+      await running;
+    }
   });
 
   it('calls handleRead only when data is buffered and readable() says yes', async () => {
