@@ -209,7 +209,15 @@ async function mixedServer(
     // By first byte, the load client knows which half each connection is in (bench/native's
     // client starts even-numbered connections' lines with "L", odd ones' with "M").
     route: byFirstByte
-      ? { by: 'sniff', bytes: 1, choose: (head) => (head[0] === 0x4c ? 'legacy' : 'modern') }
+      ? {
+          by: 'sniff',
+          bytes: 1,
+          choose: (head) => (head[0] === 0x4c ? 'legacy' : 'modern'),
+          // The client opens every connection, then sends first when the segments start: at
+          // 10,000 connections that is well after the default 1 s, which would route almost
+          // every connection by an empty head (to modern) instead of in halves.
+          timeout: 600_000,
+        }
       : { by: 'fraction', modern: 0.5 },
     host: '127.0.0.1',
     port: 0,

@@ -9,8 +9,14 @@ export const kDelete: unique symbol = Symbol('dispatch-bridge.delete');
 /** `map[kBeginLoop]()` / `map[kEndLoop]()`: claim and release the map for one `loop()`. */
 export const kBeginLoop: unique symbol = Symbol('dispatch-bridge.beginLoop');
 export const kEndLoop: unique symbol = Symbol('dispatch-bridge.endLoop');
-/** `map[kWait](ms)`: resolves on the next `wake()` or after `ms` (the loop's only wait). */
+/** `map[kWait]()`: resolves on the next `wake()` (the loop owns the timer that also wakes it). */
 export const kWait: unique symbol = Symbol('dispatch-bridge.wait');
+/**
+ * `map[kBetweenRounds](gapMs)`: resolves when the loop may start its next round: at the next
+ * `setImmediate` (after the I/O of this event-loop turn), or sooner on a wake that comes at
+ * least `gapMs` after the call (a transport event in a long poll phase).
+ */
+export const kBetweenRounds: unique symbol = Symbol('dispatch-bridge.betweenRounds');
 /**
  * `map[kInRound]`: true while `loop()` dispatches the ready dispatchers of a round (the only time
  * handlers may run). A close noticed while it is false is recorded and dispatched by the next

@@ -3,6 +3,7 @@ import {
   kAdd,
   kAfterRound,
   kBeginLoop,
+  kBetweenRounds,
   kGeneration,
   kMember,
   kCollect,
@@ -57,6 +58,16 @@ export class SocketMap implements Iterable<Dispatcher> {
   #dispatchers = new Set<Dispatcher>();
   // Resolver of the loop's pending wait, or null when the loop is not waiting.
   #waker: (() => void) | null = null;
+  // Between rounds (kBetweenRounds): a wake before this time (performance.now()) is left to the
+  // pending immediate; 0 when the loop is not between rounds.
+  #notBefore = 0;
+  #immediatePending = false;
+  #onImmediate = (): void => {
+    this.#immediatePending = false;
+    if (this.#notBefore === 0) return;
+    this.#notBefore = 0;
+    this.#wakeLoop();
+  };
   // The dispatchers whose predicates the next round asks (DESIGN: O(ready) rounds): those with an
   // event of their own, those ready in the last round; everyone after wake() (#sweep). Each one
   // once: a dispatcher's candidacy remembers the generation it was listed in (a field check per
@@ -147,10 +158,13 @@ export class SocketMap implements Iterable<Dispatcher> {
 
   #wakeLoop(): void {
     const waker = this.#waker;
-    if (waker !== null) {
-      this.#waker = null;
-      waker();
+    if (waker === null) return;
+    if (this.#notBefore !== 0) {
+      if (performance.now() < this.#notBefore) return;
+      this.#notBefore = 0;
     }
+    this.#waker = null;
+    waker();
   }
 
   /** @internal See `_internal.ts`; `wakeLoop` false: only remember it (ready last round). */
@@ -230,6 +244,17 @@ export class SocketMap implements Iterable<Dispatcher> {
     this.#looping = false;
     this[kInRound] = false;
     this.#waker = null;
+    this.#notBefore = 0;
+  }
+
+  /** @internal See `_internal.ts`: one immediate pending at a time, however many rounds run. */
+  [kBetweenRounds](gapMs: number): Promise<void> {
+    this.#notBefore = performance.now() + gapMs;
+    if (!this.#immediatePending) {
+      this.#immediatePending = true;
+      setImmediate(this.#onImmediate);
+    }
+    return this[kWait]();
   }
 
   /** @internal Resolves on the next `wake()`; the caller owns the timer that also wakes it. */

@@ -186,6 +186,67 @@ describe('loop()', () => {
     expect(map.size).to.equal(0);
   });
 
+  it('starts a round on a transport event late in a long event-loop phase, before the check phase', async () => {
+    // A busy writer keeps the loop between rounds (waiting for its next setImmediate). Two timers
+    // due together run in one timers phase: the first one, 2 ms into it (a long phase, as a poll
+    // phase is with thousands of connections), gives the reader bytes; by the second one the
+    // round has run, without waiting for the check phase.
+    const busy = make();
+    const [peer, socket] = duplexPair();
+    peers.push(peer);
+    const reader = new Counting({ socket, map });
+    reader.wantWrite = false;
+    let readsAtSecondTimer = -1;
+    let immediateRan = false;
+    setTimeout(() => {
+      setImmediate(() => (immediateRan = true));
+      const end = performance.now() + 2;
+      while (performance.now() < end);
+      peer.write('late');
+    }, 5);
+    setTimeout(() => {
+      readsAtSecondTimer = immediateRan ? -2 : reader.reads;
+      busy.close();
+      reader.close();
+    }, 5);
+    await loop({ map });
+    expect(readsAtSecondTimer, 'reads before the check phase').to.equal(1);
+    expect(reader.received).to.equal(4);
+    expect(busy.writes).to.be.greaterThan(1);
+  });
+
+  it('leaves what a round causes for the next turn: an in-memory ping-pong never starves timers', async () => {
+    // Two dispatchers of one map echo each other over an in-memory pair: every round causes the
+    // next one's event at once. The timer must still fire, between exchanges.
+    class Echo extends Counting {
+      override handleRead(): void {
+        this.reads++;
+        const data = this.recv(1024);
+        this.received += data.length;
+        // Bounded: a loop that starved timers ends here instead of hanging the test.
+        if (this.reads > 20_000) this.close();
+        else this.send(data);
+      }
+    }
+    const [a, b] = duplexPair();
+    const left = new Echo({ socket: a, map });
+    const right = new Echo({ socket: b, map });
+    left.wantWrite = right.wantWrite = false;
+    left.send(Buffer.from('ping'));
+    let exchangesAtTimer = -1;
+    const timer = setTimeout(() => {
+      exchangesAtTimer = left.reads + right.reads;
+      map.closeAll();
+    }, 20);
+    try {
+      await loop({ map });
+    } finally {
+      clearTimeout(timer);
+    }
+    expect(exchangesAtTimer, 'the ping-pong ran meanwhile').to.be.greaterThan(2);
+    expect(map.size).to.equal(0);
+  });
+
   it('resolves when the signal aborts, and removes its abort listener', async () => {
     const dispatcher = make();
     dispatcher.wantWrite = false;
