@@ -32,7 +32,7 @@ export function isOneLine(chunk: Buffer, limit: number): boolean {
  * ```ts
  * const found = searchSeparator(queue, NEWLINE, this.#searchFrom, this.limit, 'readLine');
  * if (found > 0) return queue.take(found);
- * this.#searchFrom = -found;
+ * this.#searchFrom = 0 - found;
  * ```
  */
 export function searchSeparator(
@@ -56,7 +56,8 @@ export function searchSeparator(
   }
   // Also when readLine()'s first look searched the first chunk already.
   if (next > limit) throw overrun(name, 'no separator found within', limit, next);
-  return -next;
+  // 0 - next, not -next: never -0, which would turn the caller's offset field into a boxed double.
+  return 0 - next;
 }
 
 function overrun(name: string, what: string, limit: number, consumed: number): LimitOverrunError {

@@ -480,7 +480,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
       NAMES[this.#kind]!,
     );
     if (found > 0) return this.#take(found);
-    this.#searchFrom = -found;
+    // 0 - found, not -found: never -0 (a -0 makes the field a boxed double in every reader).
+    this.#searchFrom = 0 - found;
     if (!this.#eof) return undefined;
     const partial = this.#take(queue.length);
     if (this.#kind === LINE) return partial;

@@ -25,7 +25,15 @@ describe('searchSeparator()', () => {
   });
 
   it('with fewer new bytes than the separator, does not look and keeps its start', () => {
-    expect(searchSeparator(queueOf('a'), CRLF, 0, 100, 'readUntil')).to.equal(-0);
+    expect(searchSeparator(queueOf('a'), CRLF, 0, 100, 'readUntil')).to.equal(0);
+  });
+
+  it('never returns -0: a reader storing minus it keeps an integer offset, not a boxed double', () => {
+    for (const input of ['', 'a', 'ab']) {
+      const found = searchSeparator(queueOf(input), CRLF, 0, 100, 'readUntil');
+      expect(Object.is(found, -0), `for ${JSON.stringify(input)}`).to.equal(false);
+      expect(Object.is(0 - found, -0)).to.equal(false);
+    }
   });
 
   it('rejects a separator found past the limit, naming the read', () => {
