@@ -480,8 +480,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
       NAMES[this.#kind]!,
     );
     if (found > 0) return this.#take(found);
-    // 0 - found, not -found: never -0 (a -0 makes the field a boxed double in every reader).
-    this.#searchFrom = 0 - found;
+    this.#searchFrom = 0 - found; // not -found: a -0 would make the field a boxed double
     if (!this.#eof) return undefined;
     const partial = this.#take(queue.length);
     if (this.#kind === LINE) return partial;
