@@ -47,6 +47,8 @@ import { InvalidStateError } from '../errors.js';
 
 export type { AcceptedConnection } from './_listener.js';
 
+const kLingerTimeout: unique symbol = Symbol('dispatch-bridge.lingerTimeout');
+
 export type { Address } from './_address.js';
 export type { DispatcherOptions } from './_connect.js';
 export type { DispatcherEvents, LogType } from './_handlers.js';
@@ -120,13 +122,15 @@ export class Dispatcher extends DispatcherHandlers {
   /** @internal */
   [kIo]: Transport | Listener | null = null;
   #bound: Address | null = null;
-  readonly #lingerTimeout: number;
+  /** @internal The `lingerTimeout` option; own only when it is not the default (see below). */
+  declare readonly [kLingerTimeout]: number;
 
   constructor(options: DispatcherOptions = {}) {
     const checked = validateOptions(options, DEFAULT_LINGER_TIMEOUT);
     super(checked.maxOutgoing);
     this.map = options.map ?? socketMap;
-    this.#lingerTimeout = checked.lingerTimeout;
+    if (checked.lingerTimeout !== DEFAULT_LINGER_TIMEOUT)
+      this[kLingerTimeout] = checked.lingerTimeout;
     const attached = checkSocket(options.socket);
     if (attached !== undefined) attach(this, attached.socket, attached.connectEvent);
   }
@@ -436,7 +440,7 @@ export class Dispatcher extends DispatcherHandlers {
     this.map[kDelete](this);
     listenerOf(this)?.close();
     const transport = transportOf(this);
-    transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
+    transport?.release(this[kLingerTimeout], () => this[kTakeOutput]());
     if (transport !== null) connectionClosed(this.map[kStats], transport.socket, this[kId]);
     try {
       this.emit('close');
@@ -505,6 +509,10 @@ export class Dispatcher extends DispatcherHandlers {
     this.map[kTouch](this);
   }
 }
+
+// The default lingerTimeout, on the prototype: an instance holds its own only when given another
+// (DESIGN's bytes per idle connection).
+(Dispatcher.prototype as { [kLingerTimeout]: number })[kLingerTimeout] = DEFAULT_LINGER_TIMEOUT;
 
 // Module functions, not private methods: a class that declares `#private()` methods gives each of
 // its instances a brand slot (DESIGN's bytes per idle connection).
