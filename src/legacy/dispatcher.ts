@@ -10,7 +10,7 @@ import {
   kDelete,
   kDispatch,
   kGeneration,
-  kMember,
+  NOT_A_MEMBER,
   kQueued,
   kRaise,
   kReady,
@@ -109,9 +109,7 @@ export class Dispatcher extends DispatcherHandlers {
   /** The map this dispatcher belongs to while open. */
   readonly map: SocketMap;
   /** @internal See `_internal.ts`: the map's bookkeeping. */
-  [kMember]: SocketMap | null = null;
-  /** @internal See `_internal.ts`. */
-  [kGeneration] = 0;
+  [kGeneration] = NOT_A_MEMBER;
 
   // The dispatch path's state (see `_lifecycle.ts`): the State and its flags, the error for the
   // next round, the transport or the listener.
