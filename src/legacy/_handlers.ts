@@ -12,6 +12,7 @@ import {
   type DispatcherDelegate,
 } from './_internal.js';
 import type { SocketMap } from './socket-map.js';
+import { DEFAULT_MAX_OUTGOING } from './_connect.js';
 
 // The one dispatch path, shared with dispatcher.ts (not exported from any barrel).
 export const kCall: unique symbol = Symbol('dispatch-bridge.call');
@@ -23,6 +24,8 @@ export const kFail: unique symbol = Symbol('dispatch-bridge.fail');
 export const kLog: unique symbol = Symbol('dispatch-bridge.log');
 /** The connection's id in the debug log and the channels' messages (0: not a connection yet). */
 export const kId: unique symbol = Symbol('dispatch-bridge.id');
+/** The most output bytes queued beyond the transport before reading stops (`maxOutgoing`). */
+const kMaxOutgoing: unique symbol = Symbol('dispatch-bridge.maxOutgoing');
 
 /** The `type` of {@link Dispatcher.logInfo}. */
 export type LogType = 'info' | 'warning' | 'error';
@@ -62,7 +65,7 @@ const DEFAULT_IGNORED_LOG_TYPES: ReadonlySet<LogType> = new Set<LogType>(['warni
  */
 export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> {
   // These two default on the prototype (see below the class): an instance holds its own only
-  // once it is assigned (DESIGN's bytes per idle connection).
+  // once it is assigned (DESIGN's bytes per idle connection). So does kMaxOutgoing.
   /** Log types `logInfo()` ignores; asyncore ignores `'warning'` by default. Assignable. */
   declare ignoreLogTypes: ReadonlySet<LogType>;
   /** @internal The stream bridge's delegate (see `_internal.ts`), or null. */
@@ -72,11 +75,12 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
   /** The map this dispatcher belongs to while open. */
   abstract readonly map: SocketMap;
 
-  readonly #maxOutgoing: number;
+  /** @internal The `maxOutgoing` option; own only when it is not the default (see below). */
+  declare readonly [kMaxOutgoing]: number;
 
   constructor(maxOutgoing: number) {
     super();
-    this.#maxOutgoing = maxOutgoing;
+    if (maxOutgoing !== DEFAULT_MAX_OUTGOING) this[kMaxOutgoing] = maxOutgoing;
   }
 
   /** True after `close()`. */
@@ -169,62 +173,21 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
     const slow = this.map[kSlowHandlerMs];
     const started = slow === undefined ? 0 : performance.now();
     try {
-      this.#run(event);
+      run(this, event);
       this.emit(event);
     } catch (error) {
       this[kFail](error);
     }
     if (slow !== undefined) {
       const ms = performance.now() - started;
-      if (ms > slow) this.#reportSlow(event, ms);
+      if (ms > slow) reportSlow(this, event, ms);
     }
     return !this.closed;
   }
 
-  #reportSlow(event: string, ms: number): void {
-    const handler = `handle${event[0]!.toUpperCase()}${event.slice(1)}`;
-    const name = this.constructor.name;
-    publish(channels.slowHandler, 'slow-handler', {
-      id: this[kId],
-      layer: 'legacy',
-      dispatcher: name,
-      handler,
-      ms,
-    });
-    try {
-      this.logInfo(`slow handler: ${name}.${handler}() took ${ms.toFixed(1)} ms`, 'warning');
-    } catch {
-      // A logger that throws must not take the loop down.
-    }
-  }
-
-  // The handler of `event`: the stream bridge's for read and write when one is installed.
-  #run(event: HandlerEvent): void {
-    switch (event) {
-      case 'read': {
-        const delegate = this[kDelegate];
-        if (delegate === null) this.handleRead();
-        else delegate.handleRead();
-        return;
-      }
-      case 'write': {
-        const delegate = this[kDelegate];
-        if (delegate === null) this.handleWrite();
-        else delegate.handleWrite();
-        return;
-      }
-      case 'connect':
-        this.handleConnect();
-        return;
-      case 'accept':
-        this.handleAccept();
-        return;
-    }
-  }
-
   /** @internal */
   [kCanRead](): boolean {
-    if (this[kQueued]() > this.#maxOutgoing) return false;
+    if (this[kQueued]() > this[kMaxOutgoing]) return false;
     const delegate = this[kDelegate];
     return delegate === null ? this.readable() : delegate.readable();
   }
@@ -270,3 +233,48 @@ export abstract class DispatcherHandlers extends EventEmitter<DispatcherEvents> 
 
 DispatcherHandlers.prototype.ignoreLogTypes = DEFAULT_IGNORED_LOG_TYPES;
 DispatcherHandlers.prototype[kDelegate] = null;
+(DispatcherHandlers.prototype as { [kMaxOutgoing]: number })[kMaxOutgoing] = DEFAULT_MAX_OUTGOING;
+
+// Module functions, not private methods: a class that declares `#private()` methods gives each of
+// its instances a brand slot (DESIGN's bytes per idle connection).
+
+function reportSlow(d: DispatcherHandlers, event: string, ms: number): void {
+  const handler = `handle${event[0]!.toUpperCase()}${event.slice(1)}`;
+  const name = d.constructor.name;
+  publish(channels.slowHandler, 'slow-handler', {
+    id: d[kId],
+    layer: 'legacy',
+    dispatcher: name,
+    handler,
+    ms,
+  });
+  try {
+    d.logInfo(`slow handler: ${name}.${handler}() took ${ms.toFixed(1)} ms`, 'warning');
+  } catch {
+    // A logger that throws must not take the loop down.
+  }
+}
+
+// The handler of `event`: the stream bridge's for read and write when one is installed.
+function run(d: DispatcherHandlers, event: HandlerEvent): void {
+  switch (event) {
+    case 'read': {
+      const delegate = d[kDelegate];
+      if (delegate === null) d.handleRead();
+      else delegate.handleRead();
+      return;
+    }
+    case 'write': {
+      const delegate = d[kDelegate];
+      if (delegate === null) d.handleWrite();
+      else delegate.handleWrite();
+      return;
+    }
+    case 'connect':
+      d.handleConnect();
+      return;
+    case 'accept':
+      d.handleAccept();
+      return;
+  }
+}

@@ -94,13 +94,14 @@ export const kStats: unique symbol = Symbol('dispatch-bridge.stats');
 export const kTouch: unique symbol = Symbol('dispatch-bridge.touch');
 /** `map[kCollect](ready)`: the dispatchers ready now: the touched ones, or all after `wake()`. */
 export const kCollect: unique symbol = Symbol('dispatch-bridge.collect');
-/** `dispatcher[kMember]`: the map the dispatcher is in, null when in none (the map's to set). */
-export const kMember: unique symbol = Symbol('dispatch-bridge.member');
 /**
- * `dispatcher[kGeneration]`: the map's collect generation the dispatcher was last listed as a
- * candidate in (a touch is one field check, not a Set lookup; the map's to set).
+ * `dispatcher[kGeneration]`: whether the dispatcher is in its map, and the map's collect
+ * generation it was last listed as a candidate in (a touch is one field check, not a Set lookup;
+ * the map's to set): {@link NOT_A_MEMBER} while it is in no map, 0 once in it and not listed yet.
  */
 export const kGeneration: unique symbol = Symbol('dispatch-bridge.generation');
+/** `dispatcher[kGeneration]` of a dispatcher that is in no map (never added, or deleted). */
+export const NOT_A_MEMBER = -1;
 /**
  * `map[kAfterRound](dispatcher)`: call `dispatcher[kRoundEnd]()` once the round's handlers have
  * run (while no round runs, at the end of this tick): AsyncChat's deferred send of the push()es

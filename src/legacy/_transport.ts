@@ -124,37 +124,33 @@ export class Transport {
     if (socket.destroyed && socket.closed) this.#facts |= Fact.Closed | Fact.Failed;
   }
 
-  #has(fact: Fact): boolean {
-    return (this.#facts & fact) !== 0;
-  }
-
   /** The connect (or TLS secureConnect) event arrived. */
   get connectDone(): boolean {
-    return this.#has(Fact.ConnectDone);
+    return (this.#facts & Fact.ConnectDone) !== 0;
   }
 
   /** Bytes ready for `read()`. */
   get readableLength(): number {
     const socket = this.socket;
-    return this.#has(Fact.Flowing) || socket.destroyed
+    return (this.#facts & Fact.Flowing) !== 0 || socket.destroyed
       ? this.#queued
       : this.#queued + socket.readableLength;
   }
 
   /** End-of-stream, a close or a failure: once the buffered bytes are read, nothing follows. */
   get ended(): boolean {
-    return this.#has(Fact.Eof | Fact.Closed) || this.socket.destroyed;
+    return (this.#facts & (Fact.Eof | Fact.Closed)) !== 0 || this.socket.destroyed;
   }
 
   /** The Duplex is gone (closed or destroyed): writes can no longer reach the peer. */
   get gone(): boolean {
     const socket = this.socket;
-    return this.#has(Fact.Closed) || socket.destroyed || socket.writableEnded;
+    return (this.#facts & Fact.Closed) !== 0 || socket.destroyed || socket.writableEnded;
   }
 
   /** The Duplex failed or closed: a close is due whatever the predicates say. */
   get failed(): boolean {
-    return this.#has(Fact.Failed);
+    return (this.#facts & Fact.Failed) !== 0;
   }
 
   /** The Duplex's first error, once (null when there is none, or it was taken). */
@@ -168,7 +164,7 @@ export class Transport {
   read(size: number): Buffer | null {
     const queue = this.#queue;
     if (queue === null || this.#queued === 0) {
-      return this.#has(Fact.Flowing) ? null : this.#readPaused(size);
+      return (this.#facts & Fact.Flowing) !== 0 ? null : Transport.#readPaused(this, size);
     }
     const first = queue.first() as Buffer;
     let chunk: Buffer;
@@ -179,27 +175,27 @@ export class Transport {
       queue.shift();
       chunk = first;
     } else {
-      chunk = this.#join(size);
+      chunk = Transport.#join(this, size);
     }
     this.#queued -= chunk.length;
-    if (this.#has(Fact.Paused) && this.#queued < this.socket.readableHighWaterMark) {
+    if ((this.#facts & Fact.Paused) !== 0 && this.#queued < this.socket.readableHighWaterMark) {
       this.#facts &= ~Fact.Paused;
       this.socket.resume();
     }
     return chunk;
   }
 
-  #enqueue(chunk: Buffer | string): boolean {
+  static #enqueue(t: Transport, chunk: Buffer | string): boolean {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (bytes.length === 0) return false;
-    (this.#queue ??= new Fifo<Buffer>()).push(bytes);
-    this.#queued += bytes.length;
+    (t.#queue ??= new Fifo<Buffer>()).push(bytes);
+    t.#queued += bytes.length;
     return true;
   }
 
   // Paused mode: from the Duplex's own buffer.
-  #readPaused(size: number): Buffer | null {
-    const socket = this.socket;
+  static #readPaused(t: Transport, size: number): Buffer | null {
+    const socket = t.socket;
     const available = socket.destroyed ? 0 : socket.readableLength;
     if (available === 0) return null;
     const chunk = socket.read(available < size ? available : size) as Buffer | null;
@@ -209,9 +205,9 @@ export class Transport {
   }
 
   // The chunks at the head of the queue joined into one Buffer of min(size, queued) bytes.
-  #join(size: number): Buffer {
-    const queue = this.#queue as Fifo<Buffer>;
-    const total = Math.min(size, this.#queued);
+  static #join(t: Transport, size: number): Buffer {
+    const queue = t.#queue as Fifo<Buffer>;
+    const total = Math.min(size, t.#queued);
     const joined = Buffer.allocUnsafe(total);
     let offset = 0;
     while (offset < total) {
@@ -247,12 +243,12 @@ export class Transport {
    * Duplex drains), then close it gracefully within `lingerTimeout`. Idempotent.
    */
   release(lingerTimeout: number | undefined, takeOutput: () => Buffer | null): void {
-    if (this.#has(Fact.Released)) return;
+    if ((this.#facts & Fact.Released) !== 0) return;
     this.#facts |= Fact.Released;
     const socket = this.socket;
     // Errors of a socket we are only closing are not news for anyone: one listener of ours stays
     // until 'close' (a destroyed Duplex may still emit its 'error'), closeGracefully adds its own.
-    if (!this.#has(Fact.CloseEmitted)) {
+    if ((this.#facts & Fact.CloseEmitted) === 0) {
       socket.on('error', ignore);
       socket.once('close', () => socket.removeListener('error', ignore));
     }
@@ -262,8 +258,9 @@ export class Transport {
     socket.removeListener('drain', onWake);
     socket.removeListener('data', onData);
     socket.removeListener('readable', onReadable);
-    if (this.#has(Fact.OnConnect)) socket.removeListener('connect', onConnect);
-    if (this.#has(Fact.OnSecureConnect)) socket.removeListener('secureConnect', onConnect);
+    if ((this.#facts & Fact.OnConnect) !== 0) socket.removeListener('connect', onConnect);
+    if ((this.#facts & Fact.OnSecureConnect) !== 0)
+      socket.removeListener('secureConnect', onConnect);
     // Assigned, not deleted: the socket keeps its shape; the dispatcher is no longer reachable.
     (socket as Tagged)[kTransport] = undefined;
     this.#queue = null;
@@ -292,9 +289,9 @@ export class Transport {
 
   /** @internal 'data': queue the bytes; pause the Duplex once the queue is full. */
   onData(chunk: Buffer | string): void {
-    if (!this.#enqueue(chunk)) return;
+    if (!Transport.#enqueue(this, chunk)) return;
     const socket = this.socket;
-    if (!this.#has(Fact.Paused) && this.#queued >= socket.readableHighWaterMark) {
+    if ((this.#facts & Fact.Paused) === 0 && this.#queued >= socket.readableHighWaterMark) {
       // Backpressure: Node buffers up to its own high-water mark, then stops reading.
       this.#facts |= Fact.Paused;
       socket.pause();
@@ -324,8 +321,8 @@ export class Transport {
 
   /** @internal */
   onError(error: unknown): void {
-    this.#rescue();
-    if (!this.#has(Fact.Failed)) this.#error = { value: error };
+    Transport.#rescue(this);
+    if ((this.#facts & Fact.Failed) === 0) this.#error = { value: error };
     this.#facts |= Fact.Failed;
     this.owner[kTransportWake]();
   }
@@ -333,7 +330,7 @@ export class Transport {
   /** @internal */
   onClose(): void {
     this.#facts |= Fact.CloseEmitted;
-    this.#rescue();
+    Transport.#rescue(this);
     this.#facts |= Fact.Closed | Fact.Failed;
     this.owner[kTransportWake]();
   }
@@ -342,13 +339,13 @@ export class Transport {
   // it out before it is gone, so that handleRead() gets it before the close (asyncore on Linux
   // does). read() emits 'data' for what it returns unless the Duplex already reported its error
   // or close: queued once either way.
-  #rescue(): void {
-    const socket = this.socket;
+  static #rescue(t: Transport): void {
+    const socket = t.socket;
     while (socket.readableLength > 0) {
-      const before = this.#queued;
+      const before = t.#queued;
       const chunk = socket.read() as Buffer | string | null;
       if (chunk === null) break;
-      if (this.#queued === before) this.#enqueue(chunk);
+      if (t.#queued === before) Transport.#enqueue(t, chunk);
     }
   }
 }

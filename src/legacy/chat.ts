@@ -27,6 +27,13 @@ let lastBytes: Buffer = EMPTY;
 let lastTerminator = '';
 let lastTerminatorBytes: Buffer = EMPTY;
 
+// The default `maxIncoming`.
+const DEFAULT_MAX_INCOMING = 1024 * 1024;
+
+// The deferred and direct sends from the queue: a symbol-keyed method, not a `#private()` one
+// (which would give every chat a brand slot); not exported, so user code cannot reach it.
+const kSendQueue: unique symbol = Symbol('dispatch-bridge.sendQueue');
+
 function isProducer(item: Buffer | Producer): item is Producer {
   return !Buffer.isBuffer(item);
 }
@@ -87,14 +94,17 @@ function isProducer(item: Buffer | Producer): item is Producer {
  */
 export class AsyncChat extends Dispatcher {
   /** How many bytes one `handleRead()` receives at most (asynchat `ac_in_buffer_size`). */
-  acInBufferSize = 65536;
+  declare acInBufferSize: number;
   /** How many bytes one send takes from the queue at most (asynchat `ac_out_buffer_size`). */
-  acOutBufferSize = 65536;
+  declare acOutBufferSize: number;
   /** The bound on one message's size while waiting for a byte-string terminator. */
-  readonly maxIncoming: number;
+  declare readonly maxIncoming: number;
 
   // The input side: terminator, held-back bytes, the current message, the maxIncoming rule.
-  readonly #in: Incoming;
+  // Created on the first input (a connection that never sent anything holds none); until then
+  // #terminator holds what setTerminator() set.
+  #in: Incoming | null = null;
+  #terminator: Buffer | number | null = null;
   // Outgoing queue: bytes, producers, and null for closeWhenDone().
   // A ring buffer: a congested transport can leave a million small pushes queued, and
   // Array.shift() would make sending them quadratic.
@@ -110,12 +120,12 @@ export class AsyncChat extends Dispatcher {
   override [kRoundEnd](): void {
     if (!this.#sendScheduled) return;
     this.#sendScheduled = false;
-    if (!this.closed) this.#send(true);
+    if (!this.closed) this[kSendQueue](true);
   }
 
   constructor(options: AsyncChatOptions = {}) {
     super(options);
-    const maxIncoming = options.maxIncoming ?? 1024 * 1024;
+    const maxIncoming = options.maxIncoming ?? DEFAULT_MAX_INCOMING;
     if (
       typeof maxIncoming !== 'number' ||
       !(Number.isSafeInteger(maxIncoming) || maxIncoming === Infinity) ||
@@ -125,8 +135,7 @@ export class AsyncChat extends Dispatcher {
         `Expected \`maxIncoming\` to be a positive integer or Infinity, got \`${describeValue(maxIncoming)}\` (${typeof maxIncoming})`,
       );
     }
-    this.maxIncoming = maxIncoming;
-    this.#in = new Incoming(this);
+    if (maxIncoming !== DEFAULT_MAX_INCOMING) this.maxIncoming = maxIncoming;
   }
 
   /**
@@ -166,12 +175,13 @@ export class AsyncChat extends Dispatcher {
         `Expected \`terminator\` to be a string, a Uint8Array, a number or null, got \`${describeValue(terminator)}\` (${typeof terminator})`,
       );
     }
-    this.#in.setTerminator(checked);
+    if (this.#in === null) this.#terminator = checked;
+    else this.#in.setTerminator(checked);
   }
 
   /** The current terminator: bytes (a copy), the count still to collect, or null. */
   getTerminator(): Buffer | number | null {
-    const terminator = this.#in.terminator;
+    const terminator = this.#in === null ? this.#terminator : this.#in.terminator;
     return Buffer.isBuffer(terminator) ? Buffer.from(terminator) : terminator;
   }
 
@@ -215,7 +225,10 @@ export class AsyncChat extends Dispatcher {
     if (this.closed || bytes.length === 0) return;
     (this.#fifo ??= new Fifo()).push(bytes);
     this.#queuedBytes += bytes.length;
-    this.#scheduleSend();
+    if (!this.#sendScheduled) {
+      this.#sendScheduled = true;
+      this.map[kAfterRound](this);
+    }
   }
 
   /**
@@ -242,7 +255,7 @@ export class AsyncChat extends Dispatcher {
     (this.#fifo ??= new Fifo()).push(producer);
     // asynchat's push_with_producer() sends at once, so the producer's first more() runs now,
     // before any later command of the same read can change what it produces.
-    this.#send(true);
+    this[kSendQueue](true);
   }
 
   /**
@@ -272,7 +285,7 @@ export class AsyncChat extends Dispatcher {
    * ```
    */
   discardBuffers(): void {
-    this.#in.discard();
+    this.#in?.discard();
     this.#fifo?.clear();
     this.#queuedBytes = 0;
   }
@@ -282,13 +295,9 @@ export class AsyncChat extends Dispatcher {
     return this.#fifo === null ? 0 : this.#fifo.length;
   }
 
-  get #hasOutput(): boolean {
-    return this.#fifo !== null && this.#fifo.length > 0;
-  }
-
   /** True while output is queued, or not yet connected (asynchat). */
   override writable(): boolean {
-    return this.#hasOutput || !this.connected;
+    return hasOutput(this.#fifo) || !this.connected;
   }
 
   override handleWrite(): void {
@@ -298,6 +307,11 @@ export class AsyncChat extends Dispatcher {
   override handleRead(): void {
     const data = this.recv(this.acInBufferSize);
     if (data.length === 0) return;
+    if (this.#in === null) {
+      this.#in = new Incoming(this);
+      this.#in.setTerminator(this.#terminator);
+      this.#terminator = null;
+    }
     this.#in.feed(data);
   }
 
@@ -313,29 +327,23 @@ export class AsyncChat extends Dispatcher {
    */
   override send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
-    if (this.#hasOutput) {
+    if (hasOutput(this.#fifo)) {
       this.#sendScheduled = false;
-      this.#send(true);
-      if (this.#hasOutput) return 0;
+      this[kSendQueue](true);
+      if (hasOutput(this.#fifo)) return 0;
     }
     return super.send(bytes);
   }
 
   /** Send from the queue until the transport is congested (asynchat `initiate_send`). */
   initiateSend(): void {
-    this.#send(false);
-  }
-
-  #scheduleSend(): void {
-    if (!this.#sendScheduled) {
-      this.#sendScheduled = true;
-      this.map[kAfterRound](this);
-    }
+    this[kSendQueue](false);
   }
 
   // Sends from the queue until the transport is congested. The deferred send of push() stops at a
   // closeWhenDone() mark: the close itself is left to the loop (handlers run only in a loop).
-  #send(stopAtClose: boolean): void {
+  /** @internal */
+  [kSendQueue](stopAtClose: boolean): void {
     const fifo = this.#fifo;
     while (fifo !== null && fifo.length > 0 && this.connected) {
       const first = fifo.first() as Buffer | Producer | null;
@@ -368,42 +376,18 @@ export class AsyncChat extends Dispatcher {
         const transport = this.socket;
         const room =
           transport === null ? size : transport.writableHighWaterMark - transport.writableLength;
-        data = first.length < room ? this.#gather(fifo, first, room < size ? room : size) : first;
+        data = first.length < room ? gather(fifo, first, room < size ? room : size) : first;
       }
       const sent = super.send(data);
       if (sent === 0) return;
-      this.#consume(fifo, sent);
+      AsyncChat.#consume(this, fifo, sent);
       if (sent < data.length) return;
     }
   }
 
-  // The byte chunks at the head of the queue joined into one Buffer of at most `limit` bytes
-  // (whole chunks; `first` alone, uncopied, when the next one does not fit).
-  #gather(fifo: Fifo<Buffer | Producer | null>, first: Buffer, limit: number): Buffer {
-    const queued = fifo.length;
-    let total = first.length;
-    let count = 1;
-    while (count < queued) {
-      const next = fifo.at(count);
-      if (next === null || next === undefined || isProducer(next)) break;
-      if (total + next.length > limit) break;
-      total += next.length;
-      count++;
-    }
-    if (count === 1) return first;
-    const out = Buffer.allocUnsafe(total);
-    let offset = 0;
-    for (let i = 0; i < count; i++) {
-      const piece = fifo.at(i) as Buffer;
-      out.set(piece, offset);
-      offset += piece.length;
-    }
-    return out;
-  }
-
   // Drops the first `sent` bytes from the byte chunks at the head of the queue.
-  #consume(fifo: Fifo<Buffer | Producer | null>, sent: number): void {
-    this.#queuedBytes -= sent;
+  static #consume(c: AsyncChat, fifo: Fifo<Buffer | Producer | null>, sent: number): void {
+    c.#queuedBytes -= sent;
     let left = sent;
     while (left > 0) {
       const first = fifo.first() as Buffer;
@@ -437,8 +421,8 @@ export class AsyncChat extends Dispatcher {
         fifo.shift();
         continue;
       }
-      const data = this.#gather(fifo, first, this.acOutBufferSize);
-      this.#consume(fifo, data.length);
+      const data = gather(fifo, first, this.acOutBufferSize);
+      AsyncChat.#consume(this, fifo, data.length);
       return data;
     }
     this.discardBuffers();
@@ -447,6 +431,41 @@ export class AsyncChat extends Dispatcher {
 
   /** @internal Bytes held back waiting for the rest of a terminator are delivered at EOF. */
   override [kAtEof](): void {
-    this.#in.atEof();
+    this.#in?.atEof();
   }
 }
+
+// The byte chunks at the head of the queue joined into one Buffer of at most `limit` bytes
+// (whole chunks; `first` alone, uncopied, when the next one does not fit).
+function gather(fifo: Fifo<Buffer | Producer | null>, first: Buffer, limit: number): Buffer {
+  const queued = fifo.length;
+  let total = first.length;
+  let count = 1;
+  while (count < queued) {
+    const next = fifo.at(count);
+    if (next === null || next === undefined || isProducer(next)) break;
+    if (total + next.length > limit) break;
+    total += next.length;
+    count++;
+  }
+  if (count === 1) return first;
+  const out = Buffer.allocUnsafe(total);
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    const piece = fifo.at(i) as Buffer;
+    out.set(piece, offset);
+    offset += piece.length;
+  }
+  return out;
+}
+
+// Whether output is queued.
+function hasOutput(fifo: Fifo<Buffer | Producer | null> | null): boolean {
+  return fifo !== null && fifo.length > 0;
+}
+
+// asynchat's class attributes, on the prototype: an instance holds its own only once assigned
+// (or given another `maxIncoming`), DESIGN's bytes per idle connection.
+AsyncChat.prototype.acInBufferSize = 65536;
+AsyncChat.prototype.acOutBufferSize = 65536;
+(AsyncChat.prototype as { maxIncoming: number }).maxIncoming = DEFAULT_MAX_INCOMING;

@@ -7,31 +7,46 @@ import {
   kAdd,
   kAtEof,
   kDelegate,
-  kDelete,
   kDispatch,
   kGeneration,
-  kMember,
+  NOT_A_MEMBER,
   kQueued,
   kRaise,
   kReady,
   kRoundEnd,
   kRequestClose,
-  kStats,
   kTakeOutput,
   kTouch,
 } from './_internal.js';
 import { Listener } from './_listener.js';
 import { checkListenOptions, listenerHooks, type ListenOptions } from './_listen-options.js';
-import { Lifecycle, PendingClose, State } from './_lifecycle.js';
-import { Transport, kTransportWake, type ConnectEvent } from './_transport.js';
+import {
+  Life,
+  State,
+  dispatch,
+  hasFlag,
+  kIo,
+  kLife,
+  kRaised,
+  listenerOf,
+  noticeClose,
+  attachTransport,
+  closeDispatcher,
+  ready,
+  setState,
+  stateOf,
+  transportOf,
+} from './_lifecycle.js';
+import { kTransportWake, type Transport } from './_transport.js';
 import { checkSocket, connectSocket, validateOptions, type DispatcherOptions } from './_connect.js';
-import { DispatcherHandlers, describeError, kId, kLog } from './_handlers.js';
+import { DispatcherHandlers } from './_handlers.js';
 import { socketMap, type SocketMap } from './socket-map.js';
-import { connectionClosed, connectionOpened } from './_observe.js';
 import type { AcceptedConnection } from './_listener.js';
 import { InvalidStateError } from '../errors.js';
 
 export type { AcceptedConnection } from './_listener.js';
+
+const kLingerTimeout: unique symbol = Symbol('dispatch-bridge.lingerTimeout');
 
 export type { Address } from './_address.js';
 export type { DispatcherOptions } from './_connect.js';
@@ -93,23 +108,28 @@ export class Dispatcher extends DispatcherHandlers {
   /** The map this dispatcher belongs to while open. */
   readonly map: SocketMap;
   /** @internal See `_internal.ts`: the map's bookkeeping. */
-  [kMember]: SocketMap | null = null;
-  /** @internal See `_internal.ts`. */
-  [kGeneration] = 0;
+  [kGeneration] = NOT_A_MEMBER;
 
-  // The state, the pending close or error, the transport and the listener: the dispatch path.
-  readonly #life = new Lifecycle(this);
+  // The dispatch path's state (see `_lifecycle.ts`): the State and its flags, the error for the
+  // next round, the transport or the listener.
+  /** @internal */
+  [kLife] = State.Initial as number;
+  /** @internal */
+  [kRaised]: { value: unknown } | null = null;
+  /** @internal */
+  [kIo]: Transport | Listener | null = null;
   #bound: Address | null = null;
-  #reuseAddr = false;
-  readonly #lingerTimeout: number;
+  /** @internal The `lingerTimeout` option; own only when it is not the default (see below). */
+  declare readonly [kLingerTimeout]: number;
 
   constructor(options: DispatcherOptions = {}) {
     const checked = validateOptions(options, DEFAULT_LINGER_TIMEOUT);
     super(checked.maxOutgoing);
     this.map = options.map ?? socketMap;
-    this.#lingerTimeout = checked.lingerTimeout;
+    if (checked.lingerTimeout !== DEFAULT_LINGER_TIMEOUT)
+      this[kLingerTimeout] = checked.lingerTimeout;
     const attached = checkSocket(options.socket);
-    if (attached !== undefined) this.#attach(attached.socket, attached.connectEvent);
+    if (attached !== undefined) attachTransport(this, attached.socket, attached.connectEvent);
   }
 
   /**
@@ -117,39 +137,40 @@ export class Dispatcher extends DispatcherHandlers {
    * Assignable for asyncore parity (`this.connected = true` marks an attached socket connected).
    */
   get connected(): boolean {
-    return this.#life.state === State.Connected;
+    return stateOf(this) === State.Connected;
   }
 
   /** asyncore parity (`self.connected = True`): ignored once listening or closed. */
   set connected(value: boolean) {
-    if (this.#life.state >= State.Listening) return;
-    if (value) this.#life.state = State.Connected;
-    else if (this.#life.state === State.Connected) this.#life.state = State.Initial;
+    const state = stateOf(this);
+    if (state >= State.Listening) return;
+    if (value) setState(this, State.Connected);
+    else if (state === State.Connected) setState(this, State.Initial);
   }
 
   /** True while listening (from `listen()` until `close()`). */
   get accepting(): boolean {
-    return this.#life.state === State.Listening;
+    return stateOf(this) === State.Listening;
   }
 
   /** True between `connect()` and the connect event. */
   get connecting(): boolean {
-    return this.#life.state === State.Connecting;
+    return stateOf(this) === State.Connecting;
   }
 
   /** True after `close()`. */
   get closed(): boolean {
-    return this.#life.state === State.Closed;
+    return stateOf(this) === State.Closed;
   }
 
   /** The transport, or null (not connected yet, listening, or never given one). */
   get socket(): Duplex | null {
-    return this.#life.transport?.socket ?? null;
+    return transportOf(this)?.socket ?? null;
   }
 
   /** The listening `net.Server` after `listen()`, else null. */
   get server(): net.Server | null {
-    return this.#life.listener?.server ?? null;
+    return listenerOf(this)?.server ?? null;
   }
 
   // ---- setup -------------------------------------------------------------------------------
@@ -164,7 +185,7 @@ export class Dispatcher extends DispatcherHandlers {
    * ```
    */
   createSocket(): void {
-    this.#assertOpen('createSocket');
+    assertOpen(this, 'createSocket');
     this.map[kAdd](this);
   }
 
@@ -179,12 +200,12 @@ export class Dispatcher extends DispatcherHandlers {
    * ```
    */
   setReuseAddr(): void {
-    this.#reuseAddr = true;
+    this[kLife] |= Life.ReuseAddr;
   }
 
   /** Whether `setReuseAddr()` was called. */
   get reuseAddr(): boolean {
-    return this.#reuseAddr;
+    return hasFlag(this, Life.ReuseAddr);
   }
 
   /**
@@ -202,7 +223,7 @@ export class Dispatcher extends DispatcherHandlers {
    */
   bind(address: Address): void {
     const checked = validateAddress(address, 'bind');
-    this.#assertOpen('bind');
+    assertOpen(this, 'bind');
     if (this.#bound !== null)
       throw new InvalidStateError('Cannot bind(): the dispatcher is already bound');
     this.#bound = checked;
@@ -243,15 +264,16 @@ export class Dispatcher extends DispatcherHandlers {
   async listen(backlog = 511, options?: ListenOptions): Promise<void> {
     validatePositiveInteger(backlog, 'backlog');
     const proxy = checkListenOptions(options);
-    this.#assertOpen('listen');
+    assertOpen(this, 'listen');
     const bound = this.#bound;
     if (bound === null) throw new InvalidStateError('Cannot listen(): call bind() first');
-    if (this.#life.transport !== null || this.#life.listener !== null) {
+    if (this[kIo] !== null) {
       throw new InvalidStateError('Cannot listen(): the dispatcher already has a socket');
     }
     const listener = new Listener(backlog, listenerHooks(this, proxy));
-    this.#life.listener = listener;
-    this.#life.state = State.Listening;
+    this[kIo] = listener;
+    this[kLife] |= Life.HasListener;
+    setState(this, State.Listening);
     try {
       await listener.listen(bound, backlog);
     } catch (error) {
@@ -276,11 +298,11 @@ export class Dispatcher extends DispatcherHandlers {
    */
   connect(address: Address): void {
     const checked = validateAddress(address, 'connect');
-    this.#assertOpen('connect');
-    if (this.#life.transport !== null || this.#life.listener !== null) {
+    assertOpen(this, 'connect');
+    if (this[kIo] !== null) {
       throw new InvalidStateError('Cannot connect(): the dispatcher already has a socket');
     }
-    this.#attach(connectSocket(checked, this.#bound), 'connect');
+    attachTransport(this, connectSocket(checked, this.#bound), 'connect');
   }
 
   /**
@@ -294,7 +316,8 @@ export class Dispatcher extends DispatcherHandlers {
    * ```
    */
   address(): Address | null {
-    if (this.#life.listener !== null) return this.#life.listener.address();
+    const listener = listenerOf(this);
+    if (listener !== null) return listener.address();
     const socket = this.socket as Partial<net.Socket> | null;
     if (socket !== null && typeof socket.address === 'function') return toAddress(socket.address());
     return null;
@@ -315,7 +338,7 @@ export class Dispatcher extends DispatcherHandlers {
    * ```
    */
   accept(): AcceptedConnection | null {
-    return this.#life.listener?.accept() ?? null;
+    return listenerOf(this)?.accept() ?? null;
   }
 
   // ---- I/O ---------------------------------------------------------------------------------
@@ -339,12 +362,12 @@ export class Dispatcher extends DispatcherHandlers {
    */
   send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
-    if (this.#life.state === State.Closed) return 0;
-    const transport = this.#life.transport;
+    if (stateOf(this) === State.Closed) return 0;
+    const transport = transportOf(this);
     if (transport === null)
       throw new InvalidStateError('Cannot send(): the dispatcher is not connected');
     if (transport.gone) {
-      this.#life.noticeClose();
+      noticeClose(this);
       return 0;
     }
     return transport.write(bytes);
@@ -369,16 +392,16 @@ export class Dispatcher extends DispatcherHandlers {
    */
   recv(bufferSize: number): Buffer {
     validatePositiveInteger(bufferSize, 'bufferSize');
-    if (this.#life.state === State.Closed) return EMPTY;
-    const transport = this.#life.transport;
+    if (stateOf(this) === State.Closed) return EMPTY;
+    const transport = transportOf(this);
     if (transport === null)
       throw new InvalidStateError('Cannot recv(): the dispatcher is not connected');
     const chunk = transport.read(bufferSize);
     if (chunk !== null) return chunk;
-    if (transport.ended && !this.#life.closeHandled) {
+    if (transport.ended && !hasFlag(this, Life.CloseHandled)) {
       this[kAtEof]();
       const delegate = this[kDelegate];
-      if (delegate === null || !delegate.eof()) this.#life.noticeClose();
+      if (delegate === null || !delegate.eof()) noticeClose(this);
     }
     return EMPTY;
   }
@@ -399,30 +422,7 @@ export class Dispatcher extends DispatcherHandlers {
    * ```
    */
   close(): void {
-    if (this.#life.state >= State.Closing) return;
-    this.#life.state = State.Closing;
-    if (!this.#life.closeHandled) {
-      this.#life.closeHandled = true;
-      try {
-        this.handleClose(); // the default handleClose() calls close(): Closing ends the recursion
-      } catch (error) {
-        this[kLog](`Error in handleClose(), closing: ${describeError(error)}`);
-      }
-    }
-    this.#life.state = State.Closed;
-    this.#life.raised = null;
-    this.#life.pendingClose = PendingClose.None;
-    this.map[kDelete](this);
-    this.#life.listener?.close();
-    const transport = this.#life.transport;
-    transport?.release(this.#lingerTimeout, () => this[kTakeOutput]());
-    if (transport !== null) connectionClosed(this.map[kStats], transport.socket, this[kId]);
-    try {
-      this.emit('close');
-    } catch (error) {
-      this[kLog](`Error in a 'close' listener: ${describeError(error)}`);
-    }
-    this[kDelegate]?.closed();
+    closeDispatcher(this, this[kLingerTimeout]);
   }
 
   /**
@@ -441,12 +441,12 @@ export class Dispatcher extends DispatcherHandlers {
 
   /** @internal */
   [kReady](): boolean {
-    return this.#life.ready();
+    return ready(this);
   }
 
   /** @internal */
   [kDispatch](): void {
-    this.#life.dispatch();
+    dispatch(this);
   }
 
   /** @internal Hook for subclasses of this package: runs before handleClose() at end-of-stream. */
@@ -467,32 +467,32 @@ export class Dispatcher extends DispatcherHandlers {
 
   /** @internal See `_internal.ts`. */
   [kRaise](error: unknown): void {
-    if (this.#life.state === State.Closed || this.#life.raised !== null) return;
-    this.#life.raised = { value: error };
+    if (stateOf(this) === State.Closed || this[kRaised] !== null) return;
+    this[kRaised] = { value: error };
     this.map[kTouch](this);
   }
 
   /** @internal See `_internal.ts`. */
   [kRequestClose](): void {
-    if (this.#life.state === State.Closed) return;
-    this.#life.pendingClose = PendingClose.Requested;
+    if (stateOf(this) === State.Closed) return;
+    this[kLife] = (this[kLife] & ~Life.PendingClose) | Life.CloseRequested;
     this.map[kTouch](this);
-  }
-
-  #assertOpen(method: string): void {
-    if (this.#life.state === State.Closed)
-      throw new InvalidStateError(`Cannot ${method}(): the dispatcher is closed`);
-  }
-
-  #attach(socket: Duplex, connectEvent: ConnectEvent | null): void {
-    this.#life.transport = new Transport(socket, connectEvent, this);
-    this.#life.state = connectEvent === null ? State.Connected : State.Connecting;
-    this.map[kAdd](this);
-    this[kId] = connectionOpened(this.map[kStats], socket, this.constructor.name);
   }
 
   /** @internal The transport's Duplex had an event: ask this dispatcher in the next round. */
   [kTransportWake](): void {
     this.map[kTouch](this);
   }
+}
+
+// The default lingerTimeout, on the prototype: an instance holds its own only when given another
+// (DESIGN's bytes per idle connection).
+(Dispatcher.prototype as { [kLingerTimeout]: number })[kLingerTimeout] = DEFAULT_LINGER_TIMEOUT;
+
+// Module functions, not private methods: a class that declares `#private()` methods gives each of
+// its instances a brand slot (DESIGN's bytes per idle connection).
+
+function assertOpen(d: Dispatcher, method: string): void {
+  if (stateOf(d) === State.Closed)
+    throw new InvalidStateError(`Cannot ${method}(): the dispatcher is closed`);
 }

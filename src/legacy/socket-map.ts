@@ -5,7 +5,7 @@ import {
   kBeginLoop,
   kBetweenRounds,
   kGeneration,
-  kMember,
+  NOT_A_MEMBER,
   kCollect,
   kDelete,
   kEndRound,
@@ -169,7 +169,9 @@ export class SocketMap implements Iterable<Dispatcher> {
 
   /** @internal See `_internal.ts`; `wakeLoop` false: only remember it (ready last round). */
   [kTouch](dispatcher: Dispatcher, wakeLoop = true): void {
-    if (dispatcher[kGeneration] !== this.#generation) {
+    const generation = dispatcher[kGeneration];
+    // Not in the map (deleted, or never added): a round would skip it anyway.
+    if (generation !== this.#generation && generation !== NOT_A_MEMBER) {
       dispatcher[kGeneration] = this.#generation;
       this.#candidates.push(dispatcher);
     }
@@ -193,7 +195,7 @@ export class SocketMap implements Iterable<Dispatcher> {
     this.#generation++;
     for (let i = 0; i < candidates.length; i++) {
       const dispatcher = candidates[i]!;
-      if (dispatcher[kMember] === this && dispatcher[kReady]()) ready.push(dispatcher);
+      if (dispatcher[kGeneration] !== NOT_A_MEMBER && dispatcher[kReady]()) ready.push(dispatcher);
     }
     candidates.length = 0;
   }
@@ -214,7 +216,8 @@ export class SocketMap implements Iterable<Dispatcher> {
   /** @internal */
   [kAdd](dispatcher: Dispatcher): void {
     this.#dispatchers.add(dispatcher);
-    dispatcher[kMember] = this;
+    // Already listed (added twice: bind() after createSocket()): it keeps its generation.
+    if (dispatcher[kGeneration] === NOT_A_MEMBER) dispatcher[kGeneration] = 0;
     this[kTouch](dispatcher);
   }
 
@@ -222,7 +225,7 @@ export class SocketMap implements Iterable<Dispatcher> {
   [kDelete](dispatcher: Dispatcher): void {
     if (this.#dispatchers.delete(dispatcher)) {
       // Still listed as a candidate, maybe: not a member, it is skipped when collected.
-      dispatcher[kMember] = null;
+      dispatcher[kGeneration] = NOT_A_MEMBER;
       this.#wakeLoop();
     }
   }
