@@ -45,7 +45,7 @@ export class ServerCore {
   readonly #hooks: ServerCoreHooks;
   // A Set, not a Map by id: two words per connection instead of three.
   readonly #connections = new Set<CoreConnection>();
-  readonly #stats = new StatsCounter();
+  readonly #stats = new StatsCounter(() => socketsOf(this.#connections));
   #state: State = 'initial';
   #listenerClosed = false;
   #nextId = 0;
@@ -108,7 +108,7 @@ export class ServerCore {
   /** Registers an accepted connection (counted, published). */
   add(connection: CoreConnection): void {
     this.#connections.add(connection);
-    this.#stats.opened(connection.socket);
+    this.#stats.opened();
     if (isObserved(channels.open)) {
       publish(channels.open, 'open', {
         id: connection.id,
@@ -219,4 +219,9 @@ export class ServerCore {
     for (const resolve of waiters) resolve();
     this.#hooks.closed();
   }
+}
+
+// The sockets of the open connections, for stats().
+function* socketsOf(connections: Iterable<CoreConnection>): Iterable<net.Socket> {
+  for (const connection of connections) yield connection.socket;
 }

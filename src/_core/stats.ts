@@ -18,30 +18,41 @@ export interface ConnectionStats {
   handlerErrors: number;
 }
 
-interface Counted {
+/** What a snapshot reads of a socket (a Duplex that is no net.Socket has neither). */
+export interface Counted {
   bytesRead?: number;
   bytesWritten?: number;
 }
 
-/** Mutable counters plus the sockets still open, whose bytes are added at snapshot time. */
+/**
+ * Mutable counters. The sockets still open, whose bytes are added at snapshot time, are the
+ * owner's (`openSockets`): a server keeps them already, and a second Set here cost every
+ * connection a hash-table entry (DESIGN's bytes per idle connection).
+ */
 export class StatsCounter {
   accepted = 0;
   closed = 0;
   refused = 0;
   handlerErrors = 0;
+  #active = 0;
   #bytesIn = 0;
   #bytesOut = 0;
-  readonly #open = new Set<Counted>();
+  readonly #openSockets: () => Iterable<Counted>;
 
-  /** A connection was accepted on `socket`. */
-  opened(socket: Counted): void {
-    this.accepted++;
-    this.#open.add(socket);
+  /** `openSockets`: the sockets `opened()` and not yet `closedSocket()`, as the owner keeps them. */
+  constructor(openSockets: () => Iterable<Counted>) {
+    this.#openSockets = openSockets;
   }
 
-  /** Its socket closed. */
+  /** A connection was accepted. */
+  opened(): void {
+    this.accepted++;
+    this.#active++;
+  }
+
+  /** Its socket closed (the owner calls it once per `opened()`). */
   closedSocket(socket: Counted): void {
-    if (!this.#open.delete(socket)) return;
+    this.#active--;
     this.closed++;
     this.#bytesIn += socket.bytesRead ?? 0;
     this.#bytesOut += socket.bytesWritten ?? 0;
@@ -50,13 +61,13 @@ export class StatsCounter {
   snapshot(): ConnectionStats {
     let bytesIn = this.#bytesIn;
     let bytesOut = this.#bytesOut;
-    for (const socket of this.#open) {
+    for (const socket of this.#openSockets()) {
       bytesIn += socket.bytesRead ?? 0;
       bytesOut += socket.bytesWritten ?? 0;
     }
     return {
       accepted: this.accepted,
-      active: this.#open.size,
+      active: this.#active,
       closed: this.closed,
       refused: this.refused,
       bytesIn,

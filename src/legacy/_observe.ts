@@ -3,20 +3,15 @@
 import type { Duplex } from 'node:stream';
 import { peerAddress } from '../_core/address.js';
 import { channels, isObserved, publish } from '../_core/observe.js';
-import type { StatsCounter } from '../_core/stats.js';
+import type { Counted, StatsCounter } from '../_core/stats.js';
 
 // Connection ids of the legacy layer, for the debug log and the channels (from 1).
 let nextId = 0;
 
-interface Counted {
-  bytesRead?: number;
-  bytesWritten?: number;
-}
-
 /** A connection joined a map; returns its id. */
 export function connectionOpened(stats: StatsCounter, socket: Duplex, dispatcher: string): number {
   const id = ++nextId;
-  stats.opened(socket as Counted);
+  stats.opened();
   // The message (and the peer's address) only when someone will see it.
   if (!isObserved(channels.open)) return id;
   publish(channels.open, 'open', {

@@ -1,4 +1,4 @@
-import { StatsCounter, type ConnectionStats } from '../_core/stats.js';
+import { StatsCounter, type ConnectionStats, type Counted } from '../_core/stats.js';
 import {
   kAdd,
   kAfterRound,
@@ -84,7 +84,7 @@ export class SocketMap implements Iterable<Dispatcher> {
   /** @internal See `_internal.ts`. */
   [kSlowHandlerMs]: number | undefined = undefined;
   /** @internal See `_internal.ts`. */
-  readonly [kStats] = new StatsCounter();
+  readonly [kStats] = new StatsCounter(() => socketsOf(this.#dispatchers));
 
   /**
    * A snapshot of the counters of the connections that joined this map: accepted (attached),
@@ -290,4 +290,12 @@ export const socketMap: SocketMap = new SocketMap();
  */
 export function closeAll(map: SocketMap = socketMap): void {
   map.closeAll();
+}
+
+// The sockets of the dispatchers that have one (the connections counted open), for stats().
+function* socketsOf(dispatchers: Iterable<Dispatcher>): Iterable<Counted> {
+  for (const dispatcher of dispatchers) {
+    const socket = dispatcher.socket;
+    if (socket !== null) yield socket as Counted;
+  }
 }
