@@ -13,6 +13,7 @@ import { kAdd, kDelegate, kDelete, kInRound, kStats, kTakeOutput, kTouch } from 
 import type { Listener } from './_listener.js';
 import { connectionClosed, connectionOpened } from './_observe.js';
 import { Transport, isDisconnect, type ConnectEvent } from './_transport.js';
+import { InvalidStateError } from '../errors.js';
 
 // The life of a dispatcher, in order. A connection goes Initial -> Connecting -> Connected ->
 // Closing -> Closed (an accepted socket starts Connected), a listener Initial -> Listening ->
@@ -226,4 +227,10 @@ export function closeDispatcher(d: Dispatcher, lingerTimeout: number): void {
     d[kLog](`Error in a 'close' listener: ${describeError(error)}`);
   }
   d[kDelegate]?.closed();
+}
+
+/** Throws an InvalidStateError naming `method` once the dispatcher is closed. */
+export function assertOpen(d: Dispatcher, method: string): void {
+  if (stateOf(d) === State.Closed)
+    throw new InvalidStateError(`Cannot ${method}(): the dispatcher is closed`);
 }

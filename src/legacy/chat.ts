@@ -102,9 +102,8 @@ export class AsyncChat extends Dispatcher {
 
   // The input side: terminator, held-back bytes, the current message, the maxIncoming rule.
   // Created on the first input (a connection that never sent anything holds none); until then
-  // #terminator holds what setTerminator() set.
-  #in: Incoming | null = null;
-  #terminator: Buffer | number | null = null;
+  // the same field holds the terminator setTerminator() set (one field per chat, not two).
+  #in: Incoming | Buffer | number | null = null;
   // Outgoing queue: bytes, producers, and null for closeWhenDone().
   // A ring buffer: a congested transport can leave a million small pushes queued, and
   // Array.shift() would make sending them quadratic.
@@ -175,13 +174,15 @@ export class AsyncChat extends Dispatcher {
         `Expected \`terminator\` to be a string, a Uint8Array, a number or null, got \`${describeValue(terminator)}\` (${typeof terminator})`,
       );
     }
-    if (this.#in === null) this.#terminator = checked;
-    else this.#in.setTerminator(checked);
+    const input = this.#in;
+    if (input instanceof Incoming) input.setTerminator(checked);
+    else this.#in = checked;
   }
 
   /** The current terminator: bytes (a copy), the count still to collect, or null. */
   getTerminator(): Buffer | number | null {
-    const terminator = this.#in === null ? this.#terminator : this.#in.terminator;
+    const input = this.#in;
+    const terminator = input instanceof Incoming ? input.terminator : input;
     return Buffer.isBuffer(terminator) ? Buffer.from(terminator) : terminator;
   }
 
@@ -285,7 +286,7 @@ export class AsyncChat extends Dispatcher {
    * ```
    */
   discardBuffers(): void {
-    this.#in?.discard();
+    if (this.#in instanceof Incoming) this.#in.discard();
     this.#fifo?.clear();
     this.#queuedBytes = 0;
   }
@@ -307,12 +308,13 @@ export class AsyncChat extends Dispatcher {
   override handleRead(): void {
     const data = this.recv(this.acInBufferSize);
     if (data.length === 0) return;
-    if (this.#in === null) {
-      this.#in = new Incoming(this);
-      this.#in.setTerminator(this.#terminator);
-      this.#terminator = null;
+    let input = this.#in;
+    if (!(input instanceof Incoming)) {
+      const terminator = input;
+      input = this.#in = new Incoming(this);
+      input.setTerminator(terminator);
     }
-    this.#in.feed(data);
+    input.feed(data);
   }
 
   /**
@@ -431,7 +433,7 @@ export class AsyncChat extends Dispatcher {
 
   /** @internal Bytes held back waiting for the rest of a terminator are delivered at EOF. */
   override [kAtEof](): void {
-    this.#in?.atEof();
+    if (this.#in instanceof Incoming) this.#in.atEof();
   }
 }
 

@@ -30,6 +30,7 @@ import {
   kRaised,
   listenerOf,
   noticeClose,
+  assertOpen,
   attachTransport,
   closeDispatcher,
   ready,
@@ -47,6 +48,7 @@ import { InvalidStateError } from '../errors.js';
 export type { AcceptedConnection } from './_listener.js';
 
 const kLingerTimeout: unique symbol = Symbol('dispatch-bridge.lingerTimeout');
+const kBound: unique symbol = Symbol('dispatch-bridge.bound');
 
 export type { Address } from './_address.js';
 export type { DispatcherOptions } from './_connect.js';
@@ -118,7 +120,8 @@ export class Dispatcher extends DispatcherHandlers {
   [kRaised]: { value: unknown } | null = null;
   /** @internal */
   [kIo]: Transport | Listener | null = null;
-  #bound: Address | null = null;
+  /** @internal The address bind() gave; own only once bound (an accepted connection never is). */
+  declare [kBound]: Address | null;
   /** @internal The `lingerTimeout` option; own only when it is not the default (see below). */
   declare readonly [kLingerTimeout]: number;
 
@@ -224,9 +227,9 @@ export class Dispatcher extends DispatcherHandlers {
   bind(address: Address): void {
     const checked = validateAddress(address, 'bind');
     assertOpen(this, 'bind');
-    if (this.#bound !== null)
+    if (this[kBound] !== null)
       throw new InvalidStateError('Cannot bind(): the dispatcher is already bound');
-    this.#bound = checked;
+    this[kBound] = checked;
     this.map[kAdd](this);
   }
 
@@ -265,7 +268,7 @@ export class Dispatcher extends DispatcherHandlers {
     validatePositiveInteger(backlog, 'backlog');
     const proxy = checkListenOptions(options);
     assertOpen(this, 'listen');
-    const bound = this.#bound;
+    const bound = this[kBound];
     if (bound === null) throw new InvalidStateError('Cannot listen(): call bind() first');
     if (this[kIo] !== null) {
       throw new InvalidStateError('Cannot listen(): the dispatcher already has a socket');
@@ -302,7 +305,7 @@ export class Dispatcher extends DispatcherHandlers {
     if (this[kIo] !== null) {
       throw new InvalidStateError('Cannot connect(): the dispatcher already has a socket');
     }
-    attachTransport(this, connectSocket(checked, this.#bound), 'connect');
+    attachTransport(this, connectSocket(checked, this[kBound]), 'connect');
   }
 
   /**
@@ -488,11 +491,5 @@ export class Dispatcher extends DispatcherHandlers {
 // The default lingerTimeout, on the prototype: an instance holds its own only when given another
 // (DESIGN's bytes per idle connection).
 (Dispatcher.prototype as { [kLingerTimeout]: number })[kLingerTimeout] = DEFAULT_LINGER_TIMEOUT;
-
-// Module functions, not private methods: a class that declares `#private()` methods gives each of
-// its instances a brand slot (DESIGN's bytes per idle connection).
-
-function assertOpen(d: Dispatcher, method: string): void {
-  if (stateOf(d) === State.Closed)
-    throw new InvalidStateError(`Cannot ${method}(): the dispatcher is closed`);
-}
+// Nothing bound, on the prototype too: bind() gives an instance its own.
+Dispatcher.prototype[kBound] = null;
