@@ -104,21 +104,13 @@ export class AsyncChat extends Dispatcher {
   // Created on the first input (a connection that never sent anything holds none); until then
   // the same field holds the terminator setTerminator() set (one field per chat, not two).
   #in: Incoming | Buffer | number | null = null;
-  // Outgoing queue: bytes, producers, and null for closeWhenDone().
-  // A ring buffer: a congested transport can leave a million small pushes queued, and
-  // Array.shift() would make sending them quadratic.
-  // Created on the first push(): a connection that never answered holds none.
-  #fifo: Fifo<Buffer | Producer | null> | null = null;
-  // push() sends at the end of the current tick (or sooner, from handleWrite()), so that several
-  // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
-  // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
-  #sendScheduled = false;
-  // Bytes of the Buffers in #fifo (producers count once they have produced).
-  #queuedBytes = 0;
+  // The output queue, created on the first push(): a connection that never answered holds none.
+  #fifo: Outgoing | null = null;
   /** @internal The deferred send: once the round's handlers ran (or at the end of the tick). */
   override [kRoundEnd](): void {
-    if (!this.#sendScheduled) return;
-    this.#sendScheduled = false;
+    const fifo = this.#fifo;
+    if (fifo === null || !fifo.sendScheduled) return;
+    fifo.sendScheduled = false;
     if (!this.closed) this[kSendQueue](true);
   }
 
@@ -224,10 +216,11 @@ export class AsyncChat extends Dispatcher {
       bytes = toBuffer(data, 'push');
     }
     if (this.closed || bytes.length === 0) return;
-    (this.#fifo ??= new Fifo()).push(bytes);
-    this.#queuedBytes += bytes.length;
-    if (!this.#sendScheduled) {
-      this.#sendScheduled = true;
+    const fifo = (this.#fifo ??= new Outgoing());
+    fifo.push(bytes);
+    fifo.bytes += bytes.length;
+    if (!fifo.sendScheduled) {
+      fifo.sendScheduled = true;
       this.map[kAfterRound](this);
     }
   }
@@ -253,7 +246,7 @@ export class AsyncChat extends Dispatcher {
       );
     }
     if (this.closed) return;
-    (this.#fifo ??= new Fifo()).push(producer);
+    (this.#fifo ??= new Outgoing()).push(producer);
     // asynchat's push_with_producer() sends at once, so the producer's first more() runs now,
     // before any later command of the same read can change what it produces.
     this[kSendQueue](true);
@@ -271,7 +264,7 @@ export class AsyncChat extends Dispatcher {
    */
   closeWhenDone(): void {
     if (this.closed) return;
-    (this.#fifo ??= new Fifo()).push(null);
+    (this.#fifo ??= new Outgoing()).push(null);
     this.wake();
   }
 
@@ -287,8 +280,11 @@ export class AsyncChat extends Dispatcher {
    */
   discardBuffers(): void {
     if (this.#in instanceof Incoming) this.#in.discard();
-    this.#fifo?.clear();
-    this.#queuedBytes = 0;
+    const fifo = this.#fifo;
+    if (fifo !== null) {
+      fifo.clear();
+      fifo.bytes = 0;
+    }
   }
 
   /** How many items (byte chunks, producers, a close mark) wait in the output queue. */
@@ -329,8 +325,9 @@ export class AsyncChat extends Dispatcher {
    */
   override send(data: Uint8Array | string): number {
     const bytes = toBuffer(data, 'send');
-    if (hasOutput(this.#fifo)) {
-      this.#sendScheduled = false;
+    const fifo = this.#fifo;
+    if (fifo !== null && fifo.length > 0) {
+      fifo.sendScheduled = false;
       this[kSendQueue](true);
       if (hasOutput(this.#fifo)) return 0;
     }
@@ -355,7 +352,7 @@ export class AsyncChat extends Dispatcher {
         // is dropped now, before close() would flush the queue. close() runs handleClose() first
         // unless it already ran (it may have queued this very closeWhenDone()).
         fifo.clear();
-        this.#queuedBytes = 0;
+        fifo.bytes = 0;
         this.close();
         return;
       }
@@ -363,7 +360,7 @@ export class AsyncChat extends Dispatcher {
         const more = toBuffer(first.more(), 'Producer.more');
         if (more.length > 0) {
           fifo.unshift(more);
-          this.#queuedBytes += more.length;
+          fifo.bytes += more.length;
         } else {
           fifo.shift();
         }
@@ -382,30 +379,14 @@ export class AsyncChat extends Dispatcher {
       }
       const sent = super.send(data);
       if (sent === 0) return;
-      AsyncChat.#consume(this, fifo, sent);
+      consume(fifo, sent);
       if (sent < data.length) return;
-    }
-  }
-
-  // Drops the first `sent` bytes from the byte chunks at the head of the queue.
-  static #consume(c: AsyncChat, fifo: Fifo<Buffer | Producer | null>, sent: number): void {
-    c.#queuedBytes -= sent;
-    let left = sent;
-    while (left > 0) {
-      const first = fifo.first() as Buffer;
-      if (first.length <= left) {
-        fifo.shift();
-        left -= first.length;
-      } else {
-        fifo.setFirst(first.subarray(left));
-        left = 0;
-      }
     }
   }
 
   /** @internal */
   override [kQueued](): number {
-    return this.#queuedBytes;
+    return this.#fifo === null ? 0 : this.#fifo.bytes;
   }
 
   /**
@@ -424,7 +405,7 @@ export class AsyncChat extends Dispatcher {
         continue;
       }
       const data = gather(fifo, first, this.acOutBufferSize);
-      AsyncChat.#consume(this, fifo, data.length);
+      consume(fifo, data.length);
       return data;
     }
     this.discardBuffers();
@@ -434,6 +415,34 @@ export class AsyncChat extends Dispatcher {
   /** @internal Bytes held back waiting for the rest of a terminator are delivered at EOF. */
   override [kAtEof](): void {
     if (this.#in instanceof Incoming) this.#in.atEof();
+  }
+}
+
+// Outgoing queue: bytes, producers, and null for closeWhenDone(), with what goes with them (an idle
+// chat holds none of it). A ring buffer: a congested transport can leave a million small pushes
+// queued, and Array.shift() would make sending them quadratic.
+class Outgoing extends Fifo<Buffer | Producer | null> {
+  // Bytes of the Buffers queued (producers count once they have produced).
+  bytes = 0;
+  // push() sends at the end of the current tick (or sooner, from handleWrite()), so that several
+  // push()es of one tick (a line, then its "\n") leave as one write: small separate writes cost a
+  // syscall each, and Nagle's algorithm would hold the second one until the peer's delayed ACK.
+  sendScheduled = false;
+}
+
+// Drops the first `sent` bytes from the byte chunks at the head of the queue.
+function consume(fifo: Outgoing, sent: number): void {
+  fifo.bytes -= sent;
+  let left = sent;
+  while (left > 0) {
+    const first = fifo.first() as Buffer;
+    if (first.length <= left) {
+      fifo.shift();
+      left -= first.length;
+    } else {
+      fifo.setFirst(first.subarray(left));
+      left = 0;
+    }
   }
 }
 
