@@ -34,12 +34,11 @@ export class StatsCounter {
   closed = 0;
   refused = 0;
   handlerErrors = 0;
-  #active = 0;
   #bytesIn = 0;
   #bytesOut = 0;
   readonly #openSockets: () => Iterable<Counted>;
 
-  /** `openSockets`: the sockets `opened()` and not yet `closedSocket()`, as the owner keeps them. */
+  /** `openSockets`: the sockets still open, as the owner keeps them (their count is `active`). */
   constructor(openSockets: () => Iterable<Counted>) {
     this.#openSockets = openSockets;
   }
@@ -47,12 +46,10 @@ export class StatsCounter {
   /** A connection was accepted. */
   opened(): void {
     this.accepted++;
-    this.#active++;
   }
 
-  /** Its socket closed (the owner calls it once per `opened()`). */
+  /** Its socket closed (the owner calls it once, as it drops the socket from `openSockets`). */
   closedSocket(socket: Counted): void {
-    this.#active--;
     this.closed++;
     this.#bytesIn += socket.bytesRead ?? 0;
     this.#bytesOut += socket.bytesWritten ?? 0;
@@ -61,13 +58,15 @@ export class StatsCounter {
   snapshot(): ConnectionStats {
     let bytesIn = this.#bytesIn;
     let bytesOut = this.#bytesOut;
+    let active = 0;
     for (const socket of this.#openSockets()) {
+      active++;
       bytesIn += socket.bytesRead ?? 0;
       bytesOut += socket.bytesWritten ?? 0;
     }
     return {
       accepted: this.accepted,
-      active: this.#active,
+      active,
       closed: this.closed,
       refused: this.refused,
       bytesIn,

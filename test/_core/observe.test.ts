@@ -228,6 +228,45 @@ describe('observability: diagnostics channels and NODE_DEBUG', () => {
     }
   });
 
+  it('stats() counts the open connections and their bytes while they are open, then each once closed (modern server, legacy map)', async () => {
+    const server = await startServer(echo, { host: '127.0.0.1', port: 0 });
+    const map = new SocketMap();
+    class Accepting extends Dispatcher {
+      override handleAccepted(socket: Duplex): void {
+        new LegacyEcho({ socket, map: this.map });
+      }
+    }
+    const listener = new Accepting({ map });
+    listener.bind({ host: '127.0.0.1', port: 0 });
+    await listener.listen();
+    const running = loop({ map });
+    try {
+      for (const [stats, port] of [
+        [() => server.stats(), (server.address() as { port: number }).port],
+        [() => map.stats(), (listener.address() as { port: number }).port],
+      ] as const) {
+        const first = await openConnection({ host: '127.0.0.1', port });
+        const second = await openConnection({ host: '127.0.0.1', port });
+        first.writer.write('abc\n');
+        await first.reader.readLine();
+        second.writer.write('de\n');
+        await second.reader.readLine();
+        // Open: counted from the sockets themselves (the listener of the map is no connection).
+        expect(stats()).to.include({ accepted: 2, active: 2, closed: 0, bytesIn: 7 });
+        first.writer.close();
+        await within(2_000, () => stats().closed === 1);
+        expect(stats()).to.include({ accepted: 2, active: 1, bytesIn: 7 });
+        second.writer.close();
+        await within(2_000, () => stats().closed === 2);
+        expect(stats()).to.include({ accepted: 2, active: 0, bytesIn: 7 });
+      }
+    } finally {
+      map.closeAll();
+      await running;
+      await server.shutdown({ timeout: 0 });
+    }
+  });
+
   it('NODE_DEBUG=dispatch-bridge prints one line per lifecycle event', async function () {
     this.timeout(30_000);
     const script = `
