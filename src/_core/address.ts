@@ -59,6 +59,15 @@ export function peerAddress(socket: Duplex | null | undefined): Address | undefi
   return tcpAddress(s.remoteAddress, s.remotePort ?? 0, s.remoteFamily);
 }
 
+/**
+ * Makes Node read `socket`'s peer now: it keeps what it read, so that {@link peerAddress} still
+ * finds the peer once the socket has closed (unread, a closed socket's peer is unknown).
+ */
+export function peekPeer(socket: net.Socket): void {
+  // Reading the property is the effect.
+  socket.remoteAddress satisfies string | undefined;
+}
+
 /** The local end of `socket` (or of a listening server's `address()` result). */
 export function localAddress(socket: Duplex | null | undefined): Address | undefined {
   const header = socket === null || socket === undefined ? undefined : proxied.get(socket);

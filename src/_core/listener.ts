@@ -36,8 +36,8 @@ export interface ListenerOptions {
   onProxyError?: ((error: unknown) => void) | undefined;
   /** A socket was refused (over maxConnections). */
   onRefused?: (() => void) | undefined;
-  /** A tracked socket closed (the server may now be closed). */
-  onSocketClose?: (() => void) | undefined;
+  /** A tracked socket closed (the server may now be closed): the raw TCP socket. */
+  onSocketClose?: ((socket: net.Socket) => void) | undefined;
   /** A connection ready for its handler (for TLS: after the handshake). */
   onConnection(socket: net.Socket): void;
   /** An error of a listening socket after it started listening. */
@@ -83,6 +83,14 @@ export class Listener {
   /** Every raw TCP socket accepted and not yet closed (TLS ones in handshake included). */
   get socketCount(): number {
     return this.#sockets.size;
+  }
+
+  /**
+   * Whether `socket` is tracked: its 'close' reaches `onSocketClose` (a plain TCP socket; for TLS
+   * the raw socket under the TLS one is tracked, not the TLS socket).
+   */
+  tracks(socket: net.Socket): boolean {
+    return this.#sockets.has(socket);
   }
 
   /** Listens on every host; rejects with the listen error or, after close(), an AbortError. */
@@ -227,7 +235,7 @@ export class Listener {
     const sockets = this.#sockets;
     const onTrackedClose = function (this: net.Socket): void {
       sockets.delete(this);
-      options.onSocketClose?.();
+      options.onSocketClose?.(this);
     };
     // The tracking listener comes first, so that a refused socket never reaches onSocket.
     const track = (socket: net.Socket): boolean => {

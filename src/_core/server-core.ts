@@ -33,6 +33,12 @@ export interface ServerCoreHooks {
   error(error: unknown): void;
   /** The server is closed: emit 'close'. */
   closed(): void;
+  /**
+   * A socket the core tracks closed (see {@link ServerCore.tracksClose}), before the core checks
+   * whether it is closed: an owner that leaves its connections' 'close' to the core (one listener
+   * fewer per socket) handles it here.
+   */
+  socketClosed?: ((socket: net.Socket) => void) | undefined;
   /** Something of the owner's still runs (a legacy loop, lingering shadows). */
   busy?: (() => boolean) | undefined;
 }
@@ -73,7 +79,10 @@ export class ServerCore {
         else hooks.accept(socket);
       },
       onError: (error) => hooks.error(error),
-      onSocketClose: () => this.check(),
+      onSocketClose: (socket) => {
+        hooks.socketClosed?.(socket);
+        this.check();
+      },
     });
   }
 
@@ -98,6 +107,14 @@ export class ServerCore {
 
   addresses(): ReturnType<Listener['addresses']> {
     return this.#listener.addresses();
+  }
+
+  /**
+   * Whether `socket`'s 'close' reaches the owner's `socketClosed` hook (a plain TCP socket the
+   * core tracks, when the owner has that hook), so that the owner needs no listener of its own.
+   */
+  tracksClose(socket: net.Socket): boolean {
+    return this.#hooks.socketClosed !== undefined && this.#listener.tracks(socket);
   }
 
   /** A new connection id, from 1. */

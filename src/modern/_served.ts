@@ -13,6 +13,7 @@ import { ownSignal, type StreamReader } from './reader.js';
 import { wiredWriter, type StreamWriter } from './writer.js';
 import { OwnedSignal } from './_owned-signal.js';
 import { Wire } from './_wire.js';
+import { peekPeer, peerAddress } from '../_core/address.js';
 import type { StreamWriterOptions } from './writer.js';
 
 /** What a handler knows about its connection (the public shape is `ConnectionContext`). */
@@ -34,46 +35,64 @@ export interface ServedHost {
   closed(connection: ServedConnection): void;
 }
 
-// No abort yet.
+// No abort yet, and no controller.
 const NOT_ABORTED = Symbol('not aborted');
+
+// An abort that came before the controller existed: its reason.
+class EarlyAbort {
+  constructor(readonly reason: unknown) {}
+}
 
 /** A connection's context: its signal is its connection's (created on first use). */
 class Context implements ServedContext {
   readonly id: number;
-  readonly remoteAddress: Address;
   readonly #connection: ServedConnection;
+  // Undefined until first asked for: then made from the socket's peer (see ServedConnection).
+  #remoteAddress: Address | undefined;
 
-  constructor(connection: ServedConnection, id: number, remoteAddress: Address) {
+  constructor(connection: ServedConnection, id: number, remoteAddress: Address | undefined) {
     this.#connection = connection;
     this.id = id;
-    this.remoteAddress = remoteAddress;
+    this.#remoteAddress = remoteAddress;
   }
 
   /** Aborted when the handler should stop (see ConnectionContext.signal). */
   get signal(): AbortSignal {
     return this.#connection.controller.signal;
   }
+
+  /** The peer's address (see ConnectionContext.remoteAddress). */
+  get remoteAddress(): Address {
+    return (this.#remoteAddress ??= peerAddress(this.#connection.socket) ?? NO_PEER);
+  }
 }
+
+// The peer of a socket that has none any more (it closed before anyone read its address).
+const NO_PEER: Address = Object.freeze({ host: '', port: 0 });
 
 /** An accepted connection: its wiring, a core connection and a handler run, in one object. */
 export class ServedConnection extends Wire implements CoreConnection, HandlerRun {
   declare readonly socket: net.Socket;
   readonly context: ServedContext;
   readonly #host: ServedHost;
-  #controller: AbortController | undefined = undefined;
-  // The reason of an abort that came before the controller existed.
-  #reason: unknown = NOT_ABORTED;
+  // The AbortController once created; before that, NOT_ABORTED or an abort that came first (one
+  // slot for both).
+  #controller: AbortController | EarlyAbort | typeof NOT_ABORTED = NOT_ABORTED;
 
   constructor(
     host: ServedHost,
     socket: net.Socket,
     id: number,
-    remoteAddress: Address,
+    remoteAddress: Address | undefined,
     limit: number | undefined,
     writerOptions: StreamWriterOptions,
+    forwardClose: boolean,
   ) {
-    super(socket, limit, writerOptions, true);
+    super(socket, limit, writerOptions, true, forwardClose);
     this.#host = host;
+    // Node reads the peer once and keeps it, after the close too (if it was read before): the
+    // context's Address is made from it when asked for (an idle connection holds none).
+    if (remoteAddress === undefined) peekPeer(socket);
     this.context = new Context(this, id, remoteAddress);
   }
 
@@ -88,26 +107,25 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
 
   /** The connection's AbortController, created on first use (aborted if an abort came first). */
   get controller(): AbortController {
-    let controller = this.#controller;
-    if (controller === undefined) {
-      controller = new AbortController();
-      this.#controller = controller;
-      if (this.#reason !== NOT_ABORTED) controller.abort(this.#reason);
-      else {
-        // Its first listener: the reader and the writer read its state from a plain field.
-        const owned = new OwnedSignal(controller.signal);
-        ownSignal(this.reader, owned);
-        wiredWriter.own(this.writer, owned);
-      }
+    const slot = this.#controller;
+    if (slot instanceof AbortController) return slot;
+    const controller = new AbortController();
+    this.#controller = controller;
+    if (slot !== NOT_ABORTED) controller.abort(slot.reason);
+    else {
+      // Its first listener: the reader and the writer read its state from a plain field.
+      const owned = new OwnedSignal(controller.signal);
+      ownSignal(this.reader, owned);
+      wiredWriter.own(this.writer, owned);
     }
     return controller;
   }
 
   /** Aborts the signal (once: the first reason wins), whether it exists yet or not. */
   abortSignal(reason: unknown): void {
-    const controller = this.#controller;
-    if (controller !== undefined) controller.abort(reason);
-    else if (this.#reason === NOT_ABORTED) this.#reason = reason;
+    const slot = this.#controller;
+    if (slot instanceof AbortController) slot.abort(reason);
+    else if (slot === NOT_ABORTED) this.#controller = new EarlyAbort(reason);
   }
 
   // CoreConnection: a forced stop.

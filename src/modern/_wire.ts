@@ -44,18 +44,25 @@ export class Wire implements WiredStreams {
   readonly socket: Duplex;
   // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
   #done = false;
-  /** The one observer of the socket's events (see {@link observeWire}), if any. */
-  observer: WireObserver | undefined = undefined;
+  /**
+   * The one observer of the socket's events (see {@link observeWire}), if any: undefined on the
+   * prototype, an own property only once observed (a wire that is never observed holds none).
+   */
+  declare observer: WireObserver | undefined;
   /**
    * `forwardErrors`: the writer gets the socket's errors through this wire's listener instead of
    * one of its own (a server's connection, one `'error'` listener per socket, no array): the
    * subclass's error() must then call {@link forwardError} first.
+   *
+   * `forwardClose`: the socket's `'close'` reaches this wire through its owner, who calls
+   * {@link deliverClose} (a server whose core tracks the socket: one listener fewer per socket).
    */
   constructor(
     socket: Duplex,
     limit: number | undefined,
     writerOptions?: StreamWriterOptions,
     forwardErrors = false,
+    forwardClose = false,
   ) {
     this.socket = socket;
     this.reader = new StreamReader({ limit });
@@ -72,7 +79,7 @@ export class Wire implements WiredStreams {
       socket.on('data', onData);
       socket.on('end', onEnd);
       socket.on('error', onError);
-      socket.on('close', onClose);
+      if (!forwardClose) socket.on('close', onClose);
     } else {
       socket.on('data', (chunk: Buffer) => this.socketData(chunk));
       socket.on('end', () => this.socketEnd());
@@ -149,6 +156,8 @@ export class Wire implements WiredStreams {
   }
 }
 
+Wire.prototype.observer = undefined;
+
 // The shared listeners: `this` is the socket.
 function onData(this: WiredDuplex, chunk: Buffer): void {
   this[kWire]!.socketData(chunk);
@@ -161,6 +170,20 @@ function onError(this: WiredDuplex, error: unknown): void {
 }
 function onClose(this: WiredDuplex): void {
   this[kWire]!.socketClose();
+}
+
+/**
+ * The socket of a wire made with `forwardClose` emitted `'close'`: its wire handles it (see
+ * {@link Wire.socketClose}). Nothing for a socket without a wire. Call it once per socket, from
+ * the one listener that stands for the wire's.
+ *
+ * @example
+ * ```ts
+ * hooks.socketClosed = (socket) => deliverClose(socket);
+ * ```
+ */
+export function deliverClose(socket: Duplex): void {
+  (socket as WiredDuplex)[kWire]?.socketClose();
 }
 
 /**

@@ -5,8 +5,8 @@ import { InvalidArgumentError, InvalidStateError } from './errors.js';
 import type { StreamReader } from './reader.js';
 import type { Address, StreamWriter } from './writer.js';
 import { ServedConnection, type ServedHost } from './_served.js';
+import { deliverClose } from './_wire.js';
 import { checkMilliseconds } from './_validate.js';
-import { peerAddress } from '../_core/address.js';
 import { channels, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
 import type { ConnectionStats } from '../_core/stats.js';
@@ -181,6 +181,8 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       accept: (socket) => this.#accept(socket),
       error: (error) => this.emit('error', error, undefined),
       closed: () => this.emit('close'),
+      // A connection's 'close' comes through the core's listener of its socket (see Wire).
+      socketClosed: deliverClose,
     });
   }
 
@@ -263,8 +265,8 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   #accept(socket: net.Socket): void {
     const core = this.#core;
     const { path, limit, lingerTimeout } = core.limits;
-    const remoteAddress: Address =
-      path !== undefined ? { path } : (peerAddress(socket) ?? { host: '', port: 0 });
+    // A TCP peer's Address is made when asked for (see ServedConnection).
+    const remoteAddress = path !== undefined ? { path } : undefined;
     // The wiring listens to the socket's errors from now on: the listener's placeholder goes
     // first (the socket's 'error' listeners then fit an array of two).
     ownSocketErrors(socket);
@@ -277,6 +279,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       path === undefined
         ? { lingerTimeout }
         : { lingerTimeout, extraInfo: { peername: { path }, sockname: { path } } },
+      core.tracksClose(socket),
     );
     core.add(connection);
     this.emit('connection', connection.context);

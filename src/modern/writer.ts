@@ -76,6 +76,16 @@ const RESOLVED = Promise.resolve();
 // (assigned by StreamWriter's static block).
 let flushLater: (writer: StreamWriter) => void;
 
+// The writer's state bits.
+// close() or abort() was called.
+const CLOSING = 1;
+// writeEof() was called.
+const EOF_WRITTEN = 2;
+// The stream emitted 'close': the source of truth for "the connection is gone".
+const CLOSED = 4;
+// The gathered writes' flush is scheduled (process.nextTick).
+const FLUSH_SCHEDULED = 8;
+
 interface DrainWaiter {
   resolve(): void;
   reject(error: unknown): void;
@@ -112,10 +122,8 @@ interface DrainWaiter {
 export class StreamWriter implements AsyncDisposable {
   #stream: Duplex;
   #extra: ExtraInfo;
-  #closing = false;
-  #eofWritten = false;
-  // Set once the stream emitted 'close'; the source of truth for "the connection is gone".
-  #closed = false;
+  // CLOSING, EOF_WRITTEN, CLOSED and FLUSH_SCHEDULED (see below), or'ed: one field, not four.
+  #state = 0;
   #error: unknown = undefined;
   #lingerTimeout: number | undefined;
   // The waiters of drain() and waitClosed(), created by the first one that waits.
@@ -128,7 +136,6 @@ export class StreamWriter implements AsyncDisposable {
   #first: Buffer | null = null;
   #pending: Buffer[] | null = null;
   #pendingLength = 0;
-  #flushScheduled = false;
   #closingHook: ClosingHook | undefined = undefined;
   // The connection's own signal (see wiredWriter.own()), if the writer has an owner.
   #owned: OwnedSignal | undefined = undefined;
@@ -170,7 +177,7 @@ export class StreamWriter implements AsyncDisposable {
     this.#stream = stream;
     this.#extra = options.extraInfo ?? NO_EXTRA;
     this.#lingerTimeout = options.lingerTimeout;
-    this.#closed = stream.closed;
+    if (stream.closed) this.#state = CLOSED;
     const written = stream as WrittenDuplex;
     if (written[kWriter] === undefined) {
       written[kWriter] = this;
@@ -240,8 +247,8 @@ export class StreamWriter implements AsyncDisposable {
     }
     this.#pendingLength += chunk.length;
     if (this.#pendingLength >= BIG_WRITE) this.#flush();
-    else if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
+    else if ((this.#state & FLUSH_SCHEDULED) === 0) {
+      this.#state |= FLUSH_SCHEDULED;
       process.nextTick(flushLater, this);
     }
   }
@@ -280,10 +287,10 @@ export class StreamWriter implements AsyncDisposable {
     const aborted =
       owned !== undefined && signal === owned.signal ? owned.aborted : checkSignal(signal)?.aborted;
     if (aborted === true) return Promise.reject(signal!.reason);
-    if (this.#closed || this.#stream.destroyed) {
+    if ((this.#state & CLOSED) !== 0 || this.#stream.destroyed) {
       return Promise.reject(this.#closedError('drain'));
     }
-    if (this.#closing) {
+    if ((this.#state & CLOSING) !== 0) {
       return Promise.reject(new ConnectionClosedError('Cannot drain: the writer is closed'));
     }
     if (this.#pendingLength + this.#stream.writableLength >= this.#stream.writableHighWaterMark) {
@@ -333,8 +340,8 @@ export class StreamWriter implements AsyncDisposable {
         'Cannot write end-of-stream: the transport does not support half-close',
       );
     }
-    if (this.#eofWritten || this.#closing || this.#closed) return;
-    this.#eofWritten = true;
+    if ((this.#state & (EOF_WRITTEN | CLOSING | CLOSED)) !== 0) return;
+    this.#state |= EOF_WRITTEN;
     this.#flush();
     this.#stream.end();
   }
@@ -355,11 +362,11 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
+    if ((this.#state & CLOSING) !== 0) return;
+    this.#state |= CLOSING;
     this.#runClosingHook();
     const stream = this.#stream;
-    if (this.#closed || stream.destroyed) return;
+    if ((this.#state & CLOSED) !== 0 || stream.destroyed) return;
     this.#flush();
     closeGracefully(stream, { lingerTimeout: this.#lingerTimeout });
   }
@@ -373,7 +380,7 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   abort(): void {
-    this.#closing = true;
+    this.#state |= CLOSING;
     this.#runClosingHook();
     this.#first = null;
     if (this.#pending !== null) this.#pending.length = 0;
@@ -383,7 +390,7 @@ export class StreamWriter implements AsyncDisposable {
 
   /** True once {@link close} or {@link abort} was called, or the connection is gone. */
   isClosing(): boolean {
-    return this.#closing || this.#closed || this.#stream.destroyed;
+    return (this.#state & (CLOSING | CLOSED)) !== 0 || this.#stream.destroyed;
   }
 
   /**
@@ -397,7 +404,7 @@ export class StreamWriter implements AsyncDisposable {
    * ```
    */
   waitClosed(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if ((this.#state & CLOSED) !== 0) return Promise.resolve();
     return new Promise<void>((resolve) => (this.#closeWaiters ??= []).push(resolve));
   }
 
@@ -430,11 +437,11 @@ export class StreamWriter implements AsyncDisposable {
 
   // True when the write may go ahead; false when the connection is gone (the bytes are dropped).
   #checkWritable(name: string): boolean {
-    if (this.#closed || this.#stream.destroyed) return false;
-    if (this.#closing) {
+    if ((this.#state & CLOSED) !== 0 || this.#stream.destroyed) return false;
+    if ((this.#state & CLOSING) !== 0) {
       throw new ConnectionClosedError(`Cannot ${name}: the writer is closed`);
     }
-    if (this.#eofWritten) {
+    if ((this.#state & EOF_WRITTEN) !== 0) {
       throw new ConnectionClosedError(`Cannot ${name}: end-of-stream was already written`);
     }
     return true;
@@ -450,7 +457,7 @@ export class StreamWriter implements AsyncDisposable {
 
   // Hands the gathered writes to the transport (dropped if it is already gone).
   #flush(): void {
-    this.#flushScheduled = false;
+    this.#state &= ~FLUSH_SCHEDULED;
     let data = this.#first;
     if (data === null) return;
     this.#first = null;
@@ -478,7 +485,7 @@ export class StreamWriter implements AsyncDisposable {
   }
 
   #onClose(): void {
-    this.#closed = true;
+    this.#state |= CLOSED;
     const drainWaiters = this.#drainWaiters;
     if (drainWaiters !== null && drainWaiters.size > 0) {
       const waiters = [...drainWaiters];

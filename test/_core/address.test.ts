@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import net from 'node:net';
-import { fromAddressInfo, localAddress, peerAddress, tcpAddress } from '../../src/_core/address.js';
+import {
+  fromAddressInfo,
+  localAddress,
+  peekPeer,
+  peerAddress,
+  tcpAddress,
+} from '../../src/_core/address.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 
 describe('the one address rule (_core/address)', () => {
@@ -43,6 +49,33 @@ describe('the one address rule (_core/address)', () => {
     client.destroy();
     accepted.destroy();
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('peekPeer(): a peer read at accept is still known once the socket has closed; unread, it is not', async () => {
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      if (accepted.length === 0) peekPeer(socket);
+      accepted.push(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const clients = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+    for (const client of clients) client.on('error', () => undefined);
+    try {
+      while (accepted.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      const closing = accepted.map(
+        (socket) => new Promise((resolve) => socket.once('close', resolve)),
+      );
+      for (const socket of accepted) socket.destroy();
+      await Promise.all(closing);
+      const [peeked, unread] = accepted as [net.Socket, net.Socket];
+      expect(peerAddress(peeked)).to.include({ host: '127.0.0.1', family: 'IPv4' });
+      expect(peerAddress(peeked)!).to.have.property('port').that.is.above(0);
+      expect(peerAddress(unread)).to.equal(undefined);
+    } finally {
+      for (const client of clients) client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('has no address for an in-memory duplex, null or undefined', () => {

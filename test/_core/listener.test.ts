@@ -120,8 +120,10 @@ describe('Listener (the accept path of every server)', () => {
   });
 
   it('tracks each socket with one close listener and one error placeholder that ownSocketErrors() removes', async () => {
-    let closes = 0;
-    const { listener: l, accepted } = listener({ onSocketClose: () => closes++ });
+    const closedSockets: net.Socket[] = [];
+    const { listener: l, accepted } = listener({
+      onSocketClose: (socket) => closedSockets.push(socket),
+    });
     await l.start();
     const port = (l.addresses()[0] as { port: number }).port;
     const clients = [await connect(port), await connect(port)];
@@ -133,8 +135,16 @@ describe('Listener (the accept path of every server)', () => {
     expect(first.listenerCount('error')).to.equal(1);
     ownSocketErrors(first);
     expect(first.listenerCount('error')).to.equal(0);
+    expect(l.tracks(first) && l.tracks(second)).to.equal(true);
+    expect(l.tracks(clients[0]!)).to.equal(false);
     for (const socket of [...clients, ...accepted]) socket.destroy();
-    expect(await within(1_000, () => l.socketCount === 0 && closes === 2)).to.equal(true);
+    expect(await within(1_000, () => l.socketCount === 0 && closedSockets.length === 2)).to.equal(
+      true,
+    );
+    // Each close names its socket (an owner that left 'close' to the listener finds its own),
+    // and is no longer tracked by then.
+    expect(closedSockets).to.have.members(accepted);
+    expect(l.tracks(first)).to.equal(false);
     l.close();
     await l.closed();
   });

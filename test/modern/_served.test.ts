@@ -47,7 +47,7 @@ describe('ServedConnection (one object per connection of startServer)', () => {
     peer.on('error', () => undefined);
     ends.push(local, peer);
     const socket = local as unknown as net.Socket;
-    return [new ServedConnection(host, socket, 7, { path: '/x' }, undefined, {}), peer];
+    return [new ServedConnection(host, socket, 7, { path: '/x' }, undefined, {}, false), peer];
   }
 
   it('creates no AbortController until someone asks for the signal', () => {

@@ -435,6 +435,47 @@ describe('startServer()', () => {
     client.writer.write('bye\n');
   });
 
+  it("a TCP connection's close comes through the server's one 'close' listener, and still ends everything", async () => {
+    let socket: net.Socket | undefined;
+    let context: ConnectionContext | undefined;
+    const ended = deferred<unknown>();
+    const server = await serve(async (reader, writer, ctx) => {
+      socket = writer.getExtraInfo('socket') as net.Socket;
+      context = ctx;
+      await reader.readLine().then(ended.resolve, ended.resolve);
+    });
+    const client = await connect(server);
+    while (socket === undefined) await tick();
+    expect(socket.listenerCount('close')).to.equal(1);
+    // The peer resets: the reader, the signal and the server's count all learn of the close.
+    (client.writer.getExtraInfo('socket') as net.Socket).resetAndDestroy();
+    expect(await ended.promise).to.be.instanceOf(ConnectionClosedError);
+    expect(await within(2_000, () => server.stats().active === 0)).to.equal(true);
+    expect(context!.signal.aborted).to.equal(true);
+    expect(context!.signal.reason).to.be.instanceOf(ConnectionClosedError);
+  });
+
+  it("context.remoteAddress is the peer's even when first read after the connection closed", async () => {
+    const contexts: ConnectionContext[] = [];
+    const server = await serve(async (reader, _writer, context) => {
+      contexts.push(context);
+      await reader.read();
+    });
+    const client = await connect(server);
+    const local = client.writer.getExtraInfo('sockname') as { host: string; port: number };
+    while (contexts.length === 0) await tick();
+    client.writer.abort();
+    expect(await within(2_000, () => server.stats().active === 0)).to.equal(true);
+    const [context] = contexts;
+    expect(context!.remoteAddress).to.deep.equal({
+      host: '127.0.0.1',
+      port: local.port,
+      family: 'IPv4',
+    });
+    // Made once: the same object each time.
+    expect(context!.remoteAddress).to.equal(context!.remoteAddress);
+  });
+
   it('handlers see an aborted context.signal stop their waits without leaking listeners', async () => {
     let signal: AbortSignal | undefined;
     const result = deferred<unknown>();
