@@ -287,7 +287,7 @@ async function measureGroup(
     const results: GroupResult[] = [];
     for (const [index, connections] of scales.entries()) {
       progress(`${group.servers[0]} at ${connections} connections`);
-      const limit = 120_000 + 4 * (config.segmentMs + 20_000);
+      const limit = 120_000 + 4 * (group.palindromes ?? 1) * (config.segmentMs + 20_000);
       for (const server of servers) {
         const args = ['timed', String(server.port), String(connections), String(config.segmentMs)];
         args.push('64');
@@ -297,8 +297,10 @@ async function measureGroup(
         if (config.warmUp && index === 0) await loads.get(server)!.run(server);
       }
       const segments: Record<string, Segment[]> = {};
-      for (const server of [...servers, ...[...servers].reverse()]) {
-        (segments[server.name] ??= []).push(await loads.get(server)!.run(server));
+      for (let round = 0; round < (group.palindromes ?? 1); round++) {
+        for (const server of [...servers, ...[...servers].reverse()]) {
+          (segments[server.name] ??= []).push(await loads.get(server)!.run(server));
+        }
       }
       results.push({ group, connections, segments });
       await closeLoads();

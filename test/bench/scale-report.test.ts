@@ -93,6 +93,29 @@ describe('bench scale report', () => {
     expect(ratio(chat, 'legacy AsyncChat', 'raw net')).to.be.closeTo(1.1, 1e-9);
   });
 
+  it('takes the median of the palindromes’ ratios, so that one disturbed palindrome does not move it', () => {
+    const palindromes = (...cpuMs: number[]): Segment[] => cpuMs.flatMap((ms) => segments(ms));
+    const three: GroupResult = {
+      group: signal.group,
+      connections: 200,
+      segments: {
+        // The second palindrome of the row was disturbed (2× its CPU).
+        'modern readLine signal': palindromes(1_000, 2_000, 1_020),
+        'modern readLine': palindromes(1_000, 1_000, 1_000),
+        'raw net': palindromes(500, 500, 500),
+      },
+    };
+    expect(signal.group.palindromes).to.equal(3);
+    expect(ratio(three, 'modern readLine signal', 'modern readLine')).to.be.closeTo(1.02, 1e-9);
+    expect(ratio(three, 'modern readLine', 'raw net')).to.be.closeTo(2, 1e-9);
+    // An even count: the mean of the middle two.
+    const two: GroupResult = {
+      ...three,
+      segments: { a: palindromes(1_000, 1_200), b: palindromes(1_000, 1_000) },
+    };
+    expect(ratio(two, 'a', 'b')).to.be.closeTo(1.1, 1e-9);
+  });
+
   it('prints each target as met or MISSED against its own reference', () => {
     const scale = sections.scale!.verdicts.join('\n');
     expect(scale).to.include(
