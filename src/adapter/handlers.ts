@@ -12,15 +12,10 @@ import { SocketMap } from '../legacy/socket-map.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { StreamWriter } from '../modern/writer.js';
-import {
-  DispatcherBridge,
-  checkOptionalPositiveInteger,
-  type BridgeOptions,
-} from './_dispatcher-bridge.js';
+import { checkOptionalPositiveInteger, type BridgeOptions } from './_dispatcher-bridge.js';
 import { StreamDuplex } from './_stream-duplex.js';
 import { LegacySession } from './_legacy-session.js';
 import { DispatcherRun } from './_dispatcher-run.js';
-import { LazyContext, LazyController } from './_lazy-controller.js';
 import { peerAddress } from '../_core/address.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { optionalMs, optionalPositive } from '../_core/server-options.js';
@@ -294,13 +289,18 @@ export function asDispatcherClass(
 
     constructor(dispatcherOptions: DispatcherOptions = {}) {
       super(dispatcherOptions);
-      // The context's AbortController is made only if someone asks for its signal.
-      const lazy = new LazyController();
-      const bridge = new DispatcherBridge(this, bridgeOptions, lazy);
-      this.reader = bridge.reader;
-      this.writer = bridge.writer;
-      this.context = new LazyContext(++nextId, peerAddress(this.socket) ?? { path: '' }, lazy);
-      const run = new DispatcherRun(this, bridge, handler, this.context, lazy);
+      // One object is the bridge, the run and the source of the context's signal (whose
+      // AbortController is made only if someone asks for it).
+      const run = new DispatcherRun(
+        this,
+        bridgeOptions,
+        handler,
+        ++nextId,
+        peerAddress(this.socket) ?? { path: '' },
+      );
+      this.reader = run.reader;
+      this.writer = run.writer;
+      this.context = run.context;
       queueMicrotask(() => void runner.run(run));
     }
   };
