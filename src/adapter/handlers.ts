@@ -141,10 +141,10 @@ export function asStreamHandler(
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       return Promise.reject(error);
     }
-    const session = new LegacySession(dispatcher, socket, context);
+    const session = new LegacySession(dispatcher, socket);
     // The loop ends when the map is empty; the next connection starts it again.
     if (!map.looping) loop({ map }).catch(swallow);
-    session.watchSignal();
+    session.watchSignal(context);
     return session.done;
   };
 }
