@@ -86,6 +86,10 @@ class BridgeDelegate implements DispatcherDelegate {
     this.#bridge = bridge;
   }
 
+  get bridge(): DispatcherBridge {
+    return this.#bridge;
+  }
+
   readable(): boolean {
     return this.#bridge.canRead();
   }
@@ -115,22 +119,26 @@ class BridgeDelegate implements DispatcherDelegate {
   }
 }
 
-// A StreamWriter that answers getExtraInfo() from the dispatcher's real socket.
+/** The bridge that took `dispatcher` over (toStreams(), asDispatcherClass()), if one did. */
+export function bridgeOf(dispatcher: Dispatcher): DispatcherBridge | undefined {
+  const delegate = dispatcher[kDelegate];
+  return delegate instanceof BridgeDelegate ? delegate.bridge : undefined;
+}
+
+// A StreamWriter that answers getExtraInfo() from the dispatcher's real socket (its transport is
+// the bridge, which knows the dispatcher: no field of its own).
 class DispatcherWriter extends StreamWriter {
-  readonly #dispatcher: Dispatcher;
-
-  constructor(sink: Duplex, dispatcher: Dispatcher) {
-    super(sink);
-    this.#dispatcher = dispatcher;
-  }
-
   override canWriteEof(): boolean {
-    return !(this.#dispatcher.socket instanceof tls.TLSSocket);
+    return !(dispatcherOf(this).socket instanceof tls.TLSSocket);
   }
 
   override getExtraInfo(name: ExtraInfoName): unknown {
-    return socketInfo(this.#dispatcher.socket, name);
+    return socketInfo(dispatcherOf(this).socket, name);
   }
+}
+
+function dispatcherOf(writer: StreamWriter): Dispatcher {
+  return (writer.transport as unknown as DispatcherBridge).dispatcher;
 }
 
 /**
@@ -184,7 +192,7 @@ export class DispatcherBridge extends BridgeSink {
     // object, closure or context kept per connection.
     this.reader.setTransport(this);
     // The bridge is the writer's transport (it has the part of a Duplex a writer uses).
-    this.writer = new DispatcherWriter(this as unknown as Duplex, dispatcher);
+    this.writer = new DispatcherWriter(this as unknown as Duplex);
     dispatcher[kDelegate] = new BridgeDelegate(this);
   }
 

@@ -12,7 +12,11 @@ import { SocketMap } from '../legacy/socket-map.js';
 import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { StreamWriter } from '../modern/writer.js';
-import { checkOptionalPositiveInteger, type BridgeOptions } from './_dispatcher-bridge.js';
+import {
+  bridgeOf,
+  checkOptionalPositiveInteger,
+  type BridgeOptions,
+} from './_dispatcher-bridge.js';
 import { StreamDuplex } from './_stream-duplex.js';
 import { LegacySession } from './_legacy-session.js';
 import { DispatcherRun } from './_dispatcher-run.js';
@@ -282,11 +286,9 @@ export function asDispatcherClass(
   });
   let nextId = 0;
 
+  // reader, writer and context are the run's (found through the dispatcher's delegate), not three
+  // fields more per connection.
   return class HandlerDispatcher extends Dispatcher implements StreamHandlerDispatcher {
-    readonly reader: StreamReader;
-    readonly writer: StreamWriter;
-    readonly context: ConnectionContext;
-
     constructor(dispatcherOptions: DispatcherOptions = {}) {
       super(dispatcherOptions);
       // One object is the bridge, the run and the source of the context's signal (whose
@@ -298,10 +300,19 @@ export function asDispatcherClass(
         ++nextId,
         peerAddress(this.socket) ?? { path: '' },
       );
-      this.reader = run.reader;
-      this.writer = run.writer;
-      this.context = run.context;
       queueMicrotask(() => void runner.run(run));
+    }
+
+    get reader(): StreamReader {
+      return (bridgeOf(this) as DispatcherRun).reader;
+    }
+
+    get writer(): StreamWriter {
+      return (bridgeOf(this) as DispatcherRun).writer;
+    }
+
+    get context(): ConnectionContext {
+      return (bridgeOf(this) as DispatcherRun).context;
     }
   };
 }
