@@ -128,8 +128,10 @@ export abstract class BridgeSink extends EventEmitter {
       (this.#queue ??= []).push(chunk);
       this.#length += chunk.length;
     }
+    // Destroyed by the write (the connection was gone): nothing more is taken.
+    if ((this.#state & DESTROYED) !== 0) return false;
     if (this.#length < this.writableHighWaterMark) return true;
-    if ((this.#state & DESTROYED) === 0) this.#state |= NEED_DRAIN;
+    this.#state |= NEED_DRAIN;
     return false;
   }
 

@@ -212,6 +212,34 @@ describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
     expect(sink.closed).to.equal(true);
   });
 
+  it('an empty write sends nothing and says whether there is room', async () => {
+    const { peer, sink } = bridged();
+    let bytes = 0;
+    peer.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    expect(sink.write(Buffer.alloc(0))).to.equal(true);
+    peer.pause();
+    sink.write(pattern(64 * 1024));
+    expect(sink.write(Buffer.alloc(0))).to.equal(false);
+    expect(sink.writableLength).to.be.above(0);
+    peer.resume();
+    await eventually(() => (bytes === 64 * 1024 ? true : undefined));
+  });
+
+  it("a write from the dispatcher's 'close' listener (before the bridge hears of the close) fails the transport", async () => {
+    const { peer, dispatcher, sink } = bridged();
+    peer.resume();
+    const errors: unknown[] = [];
+    sink.on('error', (error: unknown) => errors.push(error));
+    let accepted: boolean | undefined;
+    dispatcher.on('close', () => (accepted = sink.write(pattern(1024))));
+    dispatcher.close();
+    expect(accepted).to.equal(false);
+    expect(sink.destroyed).to.equal(true);
+    await new Promise((resolve) => sink.once('close', resolve));
+    expect(errors).to.have.length(1);
+    expect((errors[0] as Error).name).to.equal('ConnectionClosedError');
+  });
+
   it('over loopback TCP: 4 MiB to a client that reads late arrive intact, then a graceful close', async () => {
     let resolveAccepted!: (value: ReturnType<typeof toStreams>) => void;
     const accepted = new Promise<ReturnType<typeof toStreams>>(
