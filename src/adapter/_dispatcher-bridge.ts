@@ -16,7 +16,7 @@
 //   writer.close() / abort()          the dispatcher closes in the next round (kRequestClose)
 //   raise(error)                      handleError(error) in the next round (kRaise)
 import net from 'node:net';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { kDelegate, kRaise, kRequestClose, type DispatcherDelegate } from '../legacy/_internal.js';
 import { Dispatcher } from '../legacy/dispatcher.js';
@@ -26,7 +26,7 @@ import { StreamReader } from '../modern/reader.js';
 import { StreamWriter, type ExtraInfoName } from '../modern/writer.js';
 import { transportInfo } from '../modern/_extra-info.js';
 import { InvalidArgumentError, InvalidStateError, OutOfRangeError } from '../errors.js';
-import type { LazyController } from './_lazy-controller.js';
+import { BridgeSink } from './_bridge-sink.js';
 
 /** Options shared by toStreams() and asDispatcherClass(). */
 export interface BridgeOptions {
@@ -36,9 +36,13 @@ export interface BridgeOptions {
   highWaterMark?: number | undefined;
 }
 
-type Callback = (error?: Error | null) => void;
-
 const RECV_SIZE = 65536;
+
+// DispatcherBridge's #flags: the reader got its end-of-stream or error (nothing more is read);
+// closed() ran; the dispatcher is not a DispatcherWithSend (see sendDirect()).
+const EOF_FED = 1;
+const LOST_DONE = 2;
+const DIRECT = 4;
 
 function describe(value: unknown): string {
   let shown: string;
@@ -73,79 +77,68 @@ export function socketInfo(socket: Duplex | null, name: ExtraInfoName): unknown 
     : value;
 }
 
-// The writer's transport: a Duplex whose writes go through the dispatcher's send(). Only the
-// writable side is used. Its writableHighWaterMark is the writer's high-water mark.
-class DispatcherSink extends Duplex {
+// The dispatcher's delegate: the bridge's side of the dispatch path. A separate object (of one
+// field) because a delegate's closed() is a method and a transport's `closed` a boolean.
+class BridgeDelegate implements DispatcherDelegate {
   readonly #bridge: DispatcherBridge;
 
-  constructor(bridge: DispatcherBridge, highWaterMark: number) {
-    super({ allowHalfOpen: true, writableHighWaterMark: highWaterMark });
+  constructor(bridge: DispatcherBridge) {
     this.#bridge = bridge;
-    // The readable side is never used: ended from the start, so that a graceful close (which
-    // waits for both sides to end) is over once the writes are done.
-    this.push(null);
   }
 
-  override _read(): void {}
-
-  // The writer's one-argument write of a Buffer with nothing queued before it goes straight to
-  // the dispatcher's send(): no Writable bookkeeping and no after-write tick per message. Any
-  // other write (a callback or an encoding, behind a partial send, after end(), as big as the
-  // high-water mark) takes Writable's path, so writableLength, 'drain' and end() keep their
-  // meaning.
-  override write(
-    chunk: unknown,
-    encoding?: BufferEncoding | Callback,
-    callback?: Callback,
-  ): boolean {
-    if (
-      encoding === undefined &&
-      chunk instanceof Buffer &&
-      chunk.length < this.writableHighWaterMark &&
-      this.writableLength === 0 &&
-      !this.writableEnded &&
-      !this.destroyed &&
-      this.writableCorked === 0
-    ) {
-      const sent = this.#bridge.sendNow(chunk);
-      if (sent === chunk.length) return true;
-      // Partly sent: the rest is an ordinary write, waiting for the socket as before.
-      if (sent > 0) return super.write(chunk.subarray(sent));
-    }
-    return typeof encoding === 'function'
-      ? super.write(chunk, encoding)
-      : super.write(chunk, encoding as BufferEncoding, callback);
+  get bridge(): DispatcherBridge {
+    return this.#bridge;
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
-    this.#bridge.sinkWrite(chunk, callback);
+  readable(): boolean {
+    return this.#bridge.canRead();
   }
 
-  override _final(callback: Callback): void {
-    this.#bridge.sinkFinal(callback);
+  writable(): boolean {
+    return this.#bridge.wantsWrite();
   }
 
-  override _destroy(error: Error | null, callback: Callback): void {
-    this.#bridge.sinkDestroy(error, callback);
+  handleRead(): void {
+    this.#bridge.handleRead();
+  }
+
+  handleWrite(): void {
+    this.#bridge.handleWrite();
+  }
+
+  eof(): boolean {
+    return this.#bridge.eof();
+  }
+
+  error(error: unknown, handle: () => void): void {
+    this.#bridge.error(error, handle);
+  }
+
+  closed(): void {
+    this.#bridge.dispatcherClosed();
   }
 }
 
-// A StreamWriter that answers getExtraInfo() from the dispatcher's real socket.
+/** The bridge that took `dispatcher` over (toStreams(), asDispatcherClass()), if one did. */
+export function bridgeOf(dispatcher: Dispatcher): DispatcherBridge | undefined {
+  const delegate = dispatcher[kDelegate];
+  return delegate instanceof BridgeDelegate ? delegate.bridge : undefined;
+}
+
+// A StreamWriter that answers getExtraInfo() from the dispatcher's real socket (its transport is
+// the bridge, which knows the dispatcher: no field of its own).
 class DispatcherWriter extends StreamWriter {
-  readonly #dispatcher: Dispatcher;
-
-  constructor(sink: Duplex, dispatcher: Dispatcher) {
-    super(sink);
-    this.#dispatcher = dispatcher;
-  }
-
   override canWriteEof(): boolean {
-    return !(this.#dispatcher.socket instanceof tls.TLSSocket);
+    return !(dispatcherOf(this).socket instanceof tls.TLSSocket);
   }
 
   override getExtraInfo(name: ExtraInfoName): unknown {
-    return socketInfo(this.#dispatcher.socket, name);
+    return socketInfo(dispatcherOf(this).socket, name);
   }
+}
+
+function dispatcherOf(writer: StreamWriter): Dispatcher {
+  return (writer.transport as unknown as DispatcherBridge).dispatcher;
 }
 
 /**
@@ -153,30 +146,21 @@ class DispatcherWriter extends StreamWriter {
  * `handleConnect()`, `handleClose()` and `handleError()` still run, and nothing on the instance
  * is replaced) and exposes the connection as a reader and a writer.
  *
- * The bridge is the delegate itself (its methods on the prototype, not seven closures per
- * connection): only the dispatcher's dispatch path calls them.
+ * The bridge is the reader's flow-control hooks (`resume()`) and the writer's transport (a
+ * {@link BridgeSink}), with a one-field delegate object for the dispatcher; its methods are on
+ * the prototype (no closures), and only the dispatcher's dispatch path calls the delegate's.
  */
-export class DispatcherBridge implements DispatcherDelegate {
+export class DispatcherBridge extends BridgeSink {
   readonly reader: StreamReader;
   readonly writer: StreamWriter;
   readonly #dispatcher: Dispatcher;
-  readonly #sink: DispatcherSink;
-  // Aborted once, when the connection is gone (after the reader got its end-of-stream or error).
-  readonly #lost: LazyController | undefined;
-  // The reader got its end-of-stream or error: nothing more is read.
-  #eofFed = false;
-  // Bytes of the current sink write that send() has not taken yet (EMPTY: all taken, waiting for
-  // a DispatcherWithSend's out buffer to drain), and the write's callback.
-  #pending: Buffer | null = null;
-  #pendingCallback: Callback | null = null;
-  // The sink's end() waits for #pending to be sent.
-  #finalCallback: Callback | null = null;
-  #lostDone = false;
-  // Not a DispatcherWithSend (whose send() takes everything, its out buffer the backlog): the
-  // sink may hand a write to send() directly (DispatcherSink.write()).
-  readonly #direct: boolean;
+  // EOF_FED, LOST_DONE, DIRECT.
+  #flags = 0;
+  // Bytes of the write in progress that send() has not taken yet (EMPTY: all taken, waiting for
+  // a DispatcherWithSend's out buffer to drain); null: no write in progress.
+  #pending: Uint8Array | null = null;
 
-  constructor(dispatcher: Dispatcher, options: BridgeOptions = {}, lost?: LazyController) {
+  constructor(dispatcher: Dispatcher, options: BridgeOptions = {}) {
     if (!(dispatcher instanceof Dispatcher)) {
       throw new InvalidArgumentError(
         `Expected \`dispatcher\` to be a Dispatcher, got ${describe(dispatcher)}`,
@@ -198,16 +182,23 @@ export class DispatcherBridge implements DispatcherDelegate {
     if (dispatcher[kDelegate] !== null) {
       throw new InvalidStateError('Cannot adapt the dispatcher: it is already adapted to streams');
     }
+    super(options.highWaterMark ?? 65536);
     this.#dispatcher = dispatcher;
-    this.#direct = !(dispatcher instanceof DispatcherWithSend);
-    this.#lost = lost;
+    // Not a DispatcherWithSend (whose send() takes everything, its out buffer the backlog): a
+    // write may go to send() directly (sendDirect()).
+    if (!(dispatcher instanceof DispatcherWithSend)) this.#flags = DIRECT;
     this.reader = new StreamReader({ limit: options.limit });
     // The bridge is the reader's flow-control hooks (its resume() on the prototype): no options
     // object, closure or context kept per connection.
     this.reader.setTransport(this);
-    this.#sink = new DispatcherSink(this, options.highWaterMark ?? 65536);
-    this.writer = new DispatcherWriter(this.#sink, dispatcher);
-    dispatcher[kDelegate] = this;
+    // The bridge is the writer's transport (it has the part of a Duplex a writer uses).
+    this.writer = new DispatcherWriter(this as unknown as Duplex);
+    dispatcher[kDelegate] = new BridgeDelegate(this);
+  }
+
+  /** The dispatcher taken over. */
+  get dispatcher(): Dispatcher {
+    return this.#dispatcher;
   }
 
   /**
@@ -221,25 +212,30 @@ export class DispatcherBridge implements DispatcherDelegate {
 
   /**
    * The reader's `resume()` hook: readable() looks at `reader.paused`, so a resume makes a
-   * waiting loop look again.
+   * waiting loop look again. (A graceful close of the writer's transport calls it too, to read
+   * the readable side that has no bytes: a wake is harmless.)
    */
-  resume(): void {
+  resume(): this {
     this.#dispatcher.wake();
+    return this;
   }
 
-  // ---- the dispatcher's side (its delegate: called only from its dispatch path) ---------------
+  /** The connection is gone (once, after the reader got its end or error): for subclasses. */
+  protected lost(): void {}
+
+  // ---- the dispatcher's side (through its delegate: only from its dispatch path) --------------
 
   /** The dispatcher's `readable()`. */
-  readable(): boolean {
+  canRead(): boolean {
     const socket = this.#dispatcher.socket;
     if (socket === null) return false;
     // A transport that is gone must reach recv() so that the close is seen, paused or not.
     if (socket.destroyed) return true;
-    return !this.#eofFed && !this.reader.paused;
+    return (this.#flags & EOF_FED) === 0 && !this.reader.paused;
   }
 
   /** The dispatcher's `writable()`: a partial send is waiting. */
-  writable(): boolean {
+  wantsWrite(): boolean {
     return this.#pending !== null;
   }
 
@@ -247,7 +243,7 @@ export class DispatcherBridge implements DispatcherDelegate {
   handleRead(): void {
     const dispatcher = this.#dispatcher;
     const reader = this.reader;
-    while (!this.#eofFed && !reader.paused) {
+    while ((this.#flags & EOF_FED) === 0 && !reader.paused) {
       const data = dispatcher.recv(RECV_SIZE);
       if (data.length === 0) break;
       reader.feedData(data);
@@ -266,7 +262,7 @@ export class DispatcherBridge implements DispatcherDelegate {
       this.#pending = pending.subarray(sent);
       if (sent < pending.length) return;
     }
-    this.#settleWrite();
+    DispatcherBridge.#settleWrite(this);
   }
 
   /**
@@ -276,8 +272,8 @@ export class DispatcherBridge implements DispatcherDelegate {
   eof(): boolean {
     const socket = this.#dispatcher.socket;
     if (socket === null || socket.destroyed) return false;
-    if (!this.#eofFed) {
-      this.#eofFed = true;
+    if ((this.#flags & EOF_FED) === 0) {
+      this.#flags |= EOF_FED;
       this.reader.feedEof();
     }
     return true;
@@ -285,7 +281,7 @@ export class DispatcherBridge implements DispatcherDelegate {
 
   /** An error on its way to the class's `handleError()` (`handle`). */
   error(error: unknown, handle: () => void): void {
-    this.#eofFed = true;
+    this.#flags |= EOF_FED;
     this.reader.setException(error);
     try {
       handle();
@@ -293,7 +289,7 @@ export class DispatcherBridge implements DispatcherDelegate {
       // The reader has failed for good: whatever the class's handleError() did, the connection
       // is of no more use.
       this.#dispatcher.close();
-      this.closed();
+      this.dispatcherClosed();
     }
   }
 
@@ -301,11 +297,11 @@ export class DispatcherBridge implements DispatcherDelegate {
    * The dispatcher closed; the connection is gone: the reader ends (or fails after a reset), the
    * writer's transport closes. Idempotent.
    */
-  closed(): void {
-    if (this.#lostDone) return;
-    this.#lostDone = true;
-    if (!this.#eofFed) {
-      this.#eofFed = true;
+  dispatcherClosed(): void {
+    if ((this.#flags & LOST_DONE) !== 0) return;
+    this.#flags |= LOST_DONE;
+    if ((this.#flags & EOF_FED) === 0) {
+      this.#flags |= EOF_FED;
       const errored = this.#dispatcher.socket?.errored;
       if (errored) {
         this.reader.setException(new ConnectionClosedError('Connection lost', { cause: errored }));
@@ -314,95 +310,78 @@ export class DispatcherBridge implements DispatcherDelegate {
       }
     }
     this.#pending = null;
-    this.#pendingCallback = null;
-    if (!this.#sink.destroyed) this.#sink.destroy();
-    const lost = this.#lost;
-    if (lost !== undefined && !lost.aborted)
-      lost.abort(new ConnectionClosedError('Connection closed'));
+    if (!this.destroyed) this.destroy();
+    this.lost();
   }
 
-  // ---- the writer's side (DispatcherSink) -----------------------------------------------------
+  // ---- the writer's side (BridgeSink) ---------------------------------------------------------
 
   /**
-   * The sink's direct write: how many bytes of `chunk` are done with (all of it when send() took
-   * it whole, or the connection is gone and it is dropped; 0 when it must take the sink's queued
-   * path: nothing was sent, a write is pending, or a DispatcherWithSend buffers its sends).
+   * The direct write: how many bytes of `chunk` are done with (all of it when send() took it
+   * whole, or the connection is gone and it is dropped; 0 when it must be a write in progress:
+   * nothing was sent, or a DispatcherWithSend buffers its sends).
    */
-  sendNow(chunk: Buffer): number {
+  protected sendDirect(chunk: Uint8Array): number {
     const dispatcher = this.#dispatcher;
-    if (!this.#direct || dispatcher.closed || this.#pending !== null) return 0;
+    if ((this.#flags & DIRECT) === 0 || dispatcher.closed || this.#pending !== null) return 0;
     const sent = dispatcher.send(chunk);
     return dispatcher.closed ? chunk.length : sent;
   }
 
-  sinkWrite(chunk: Buffer, callback: Callback): void {
+  protected startWrite(chunk: Uint8Array): void {
     const dispatcher = this.#dispatcher;
     if (dispatcher.closed) {
-      callback(new ConnectionClosedError('Cannot write: the dispatcher is closed'));
+      this.writeFailed(new ConnectionClosedError('Cannot write: the dispatcher is closed'));
       return;
     }
     const sent = dispatcher.send(chunk);
     if (dispatcher.closed) return; // the connection is gone; the sink is destroyed
-    if (sent === chunk.length && !this.#backlogged()) {
-      callback();
+    if (sent === chunk.length && !backlogged(dispatcher)) {
+      this.writeDone();
       return;
     }
     this.#pending = chunk.subarray(sent);
-    this.#pendingCallback = callback;
     dispatcher.wake();
   }
 
-  sinkFinal(callback: Callback): void {
-    this.#finalCallback = callback;
-    if (this.#pending === null) this.#finish();
+  // Everything written has gone to the transport: send end-of-stream (writeEof() / close()).
+  protected endTransport(): void {
+    const dispatcher = this.#dispatcher;
+    const socket = dispatcher.socket;
+    if (socket !== null && !socket.destroyed && !socket.writableEnded && !dispatcher.closed) {
+      socket.end();
+    }
   }
 
-  sinkDestroy(error: Error | null, callback: Callback): void {
+  protected destroyTransport(error: Error | null): void {
     this.#pending = null;
-    this.#pendingCallback = null;
-    this.#finalCallback = null;
     const dispatcher = this.#dispatcher;
     const socket = dispatcher.socket;
     if (!dispatcher.closed) {
       // writer.close() ends the sink first (graceful); writer.abort() destroys it at once. The
       // dispatcher closes (and its handleClose() runs) in its next round, inside loop().
-      if (error !== null || !this.#sink.writableFinished) socket?.destroy();
+      if (error !== null || !this.writableFinished) socket?.destroy();
       dispatcher[kRequestClose]();
     }
     // Closed (for waitClosed()) once the dispatcher has closed and its transport is released.
     const settle = (): void => {
-      if (socket === null || socket.closed) callback(error);
-      else socket.once('close', () => callback(error));
+      if (socket === null || socket.closed) this.transportClosed(error);
+      else socket.once('close', () => this.transportClosed(error));
     };
     if (dispatcher.closed) settle();
     else dispatcher.once('close', settle);
   }
 
-  // DispatcherWithSend's send() takes everything and buffers what the transport did not: its
-  // out buffer is then our backlog, so that drain() still waits for the socket.
-  #backlogged(): boolean {
-    const dispatcher = this.#dispatcher;
-    return dispatcher instanceof DispatcherWithSend && dispatcher.outBufferLength > 0;
+  // The write in progress is done once send() took it and a DispatcherWithSend's out buffer (our
+  // backlog then, so that drain() still waits for the socket) is empty.
+  static #settleWrite(bridge: DispatcherBridge): void {
+    if (bridge.#pending === null || backlogged(bridge.#dispatcher)) return;
+    bridge.#pending = null;
+    bridge.writeDone();
   }
+}
 
-  #settleWrite(): void {
-    if (this.#pending === null || this.#backlogged()) return;
-    const callback = this.#pendingCallback;
-    this.#pending = null;
-    this.#pendingCallback = null;
-    callback?.();
-    if (this.#finalCallback !== null && this.#pending === null) this.#finish();
-  }
-
-  // Everything written has gone to the transport: send end-of-stream (writeEof() / close()).
-  #finish(): void {
-    const callback = this.#finalCallback;
-    if (callback === null) return;
-    this.#finalCallback = null;
-    const socket = this.#dispatcher.socket;
-    if (socket !== null && !socket.destroyed && !socket.writableEnded && !this.#dispatcher.closed) {
-      socket.end();
-    }
-    callback();
-  }
+// DispatcherWithSend's send() takes everything and buffers what the transport did not.
+function backlogged(dispatcher: Dispatcher): boolean {
+  return dispatcher instanceof DispatcherWithSend && dispatcher.outBufferLength > 0;
 }

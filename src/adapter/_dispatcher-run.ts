@@ -1,66 +1,99 @@
 // One connection of an asDispatcherClass() class, as the handler runner sees it (internal): the
-// run (start the handler, close the writer, report an error to handleError()) and the context the
-// handler gets. Both are small objects with their methods on the prototype, and the context's
-// AbortController is made only when someone asks for its signal (see _lazy-controller.ts): an
-// idle connection keeps no closures and no controller of its own.
+// dispatcher bridge (delegate, flow-control hooks, writer's transport) is also the run (start the
+// handler, close the writer, report an error to handleError()) and the source of the context's
+// signal, in one object with its methods on the prototype. The AbortController behind
+// `context.signal` is made only when someone asks for the signal (a handler that reads it, the
+// runner's queue or idle clock, an error to classify); an abort before that is remembered and the
+// controller, once made, starts aborted with that reason. An idle connection keeps no closures
+// and no controller of its own.
 import type { Duplex } from 'node:stream';
 import { kStats } from '../legacy/_internal.js';
 import type { Dispatcher } from '../legacy/dispatcher.js';
+import { ConnectionClosedError } from '../modern/errors.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { HandlerRun } from '../_core/runner.js';
-import type { DispatcherBridge } from './_dispatcher-bridge.js';
-import type { LazyController } from './_lazy-controller.js';
+import { DispatcherBridge, type BridgeOptions } from './_dispatcher-bridge.js';
+import { LazyContext } from './_lazy-controller.js';
 
-/** The runner's view of one connection: the handler on the bridge's reader and writer. */
-export class DispatcherRun implements HandlerRun {
+// No abort yet.
+const NOT_ABORTED = Symbol('not aborted');
+
+/** The bridge of an asDispatcherClass() connection, and the runner's view of it. */
+export class DispatcherRun extends DispatcherBridge implements HandlerRun {
+  /** The client's socket (kept: the dispatcher drops its own once closed). */
   readonly socket: Duplex;
-  // The dispatcher's own error handling closes the connection (handleError()).
-  readonly closeAfterError = false;
-  readonly #dispatcher: Dispatcher;
-  readonly #bridge: DispatcherBridge;
+  /** What the handler gets as its third argument. */
+  readonly context: ConnectionContext;
   readonly #handler: StreamHandler;
-  readonly #context: ConnectionContext;
-  readonly #lazy: LazyController;
+  #controller: AbortController | undefined = undefined;
+  // The reason of an abort that came before the controller existed.
+  #reason: unknown = NOT_ABORTED;
 
   constructor(
     dispatcher: Dispatcher,
-    bridge: DispatcherBridge,
+    options: BridgeOptions,
     handler: StreamHandler,
-    context: ConnectionContext,
-    lazy: LazyController,
+    id: number,
+    remoteAddress: ConnectionContext['remoteAddress'],
   ) {
+    super(dispatcher, options);
     this.socket = dispatcher.socket!;
-    this.#dispatcher = dispatcher;
-    this.#bridge = bridge;
     this.#handler = handler;
-    this.#context = context;
-    this.#lazy = lazy;
+    this.context = new LazyContext(id, remoteAddress, this);
   }
 
+  // The dispatcher's own error handling closes the connection (handleError()).
+  get closeAfterError(): boolean {
+    return false;
+  }
+
+  /** The connection's AbortController, made on first use (aborted if an abort came first). */
   get controller(): AbortController {
-    return this.#lazy.controller;
+    let controller = this.#controller;
+    if (controller === undefined) {
+      controller = new AbortController();
+      this.#controller = controller;
+      if (this.#reason !== NOT_ABORTED) {
+        controller.abort(this.#reason);
+        this.#reason = NOT_ABORTED;
+      }
+    }
+    return controller;
+  }
+
+  /** The context's signal: aborted when the connection closes (or the handler is stopped). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The connection is gone: the signal aborts (the first reason wins), made or not. */
+  protected override lost(): void {
+    const controller = this.#controller;
+    if (controller === undefined ? this.#reason !== NOT_ABORTED : controller.signal.aborted) return;
+    const reason = new ConnectionClosedError('Connection closed');
+    if (controller !== undefined) controller.abort(reason);
+    else this.#reason = reason;
   }
 
   start(): Promise<void> | void {
-    const bridge = this.#bridge;
-    return this.#handler(bridge.reader, bridge.writer, this.#context);
+    return this.#handler(this.reader, this.writer, this.context);
   }
 
   close(): void {
-    this.#bridge.writer.close();
+    this.writer.close();
   }
 
   // Errors go to this connection's handleError(), from within its loop.
   report(error: unknown): void {
-    this.#bridge.raise(error);
+    this.raise(error);
   }
 
   refused(): void {
-    this.#dispatcher.map[kStats].refused++;
+    this.dispatcher.map[kStats].refused++;
   }
 
   fail(reason: unknown): void {
-    this.#bridge.reader.setException(reason);
-    this.#bridge.raise(reason);
+    this.reader.setException(reason);
+    this.raise(reason);
   }
 }

@@ -49,15 +49,20 @@ export class LazyController {
   }
 }
 
+/** Where a {@link LazyContext}'s signal comes from (a LazyController, or an object that is one). */
+export interface SignalSource {
+  readonly signal: AbortSignal;
+}
+
 /** A handler's `ConnectionContext` whose `signal` is made on first use. */
 export class LazyContext implements ConnectionContext {
   readonly id: number;
   readonly remoteAddress: Address;
   // Set only for the mixed server's runs (absent otherwise, as in startServer's contexts).
   declare readonly shadow?: boolean;
-  readonly #lazy: LazyController;
+  readonly #lazy: SignalSource;
 
-  constructor(id: number, remoteAddress: Address, lazy: LazyController, shadow?: boolean) {
+  constructor(id: number, remoteAddress: Address, lazy: SignalSource, shadow?: boolean) {
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.#lazy = lazy;

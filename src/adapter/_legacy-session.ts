@@ -3,31 +3,42 @@
 // it sent reached the writer; the connection's signal aborting closes the dispatcher. One object
 // per connection, its listeners the object itself (an AbortSignal calls `handleEvent()`, an
 // eventemitter3 listener takes a context), not closures.
+//
+// Over a StreamDuplex (what asStreamHandler() gives its dispatchers), the Duplex tells the session
+// when it is done, and the dispatcher's close always ends or destroys its socket: no listener on
+// the dispatcher (~56 bytes per idle connection) unless the Duplex was done first (a reset).
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from '../legacy/dispatcher.js';
 import type { ConnectionContext } from '../modern/server.js';
-import type { StreamDuplex, TransportCloseObserver } from './_stream-duplex.js';
+import { StreamDuplex, type TransportCloseObserver } from './_stream-duplex.js';
+
+const noop = (): void => {};
 
 export class LegacySession implements TransportCloseObserver {
   /** Settles once the dispatcher has closed and its writes have been handed on. */
   readonly done: Promise<void>;
   readonly #dispatcher: Dispatcher;
   readonly #socket: Duplex;
-  readonly #context: ConnectionContext;
+  // noop once `done` has settled.
   #resolve!: () => void;
   // The signal watched (an abort listener added), if it is.
   #signal: AbortSignal | undefined = undefined;
 
-  constructor(dispatcher: Dispatcher, socket: Duplex, context: ConnectionContext) {
+  constructor(dispatcher: Dispatcher, socket: Duplex) {
     this.#dispatcher = dispatcher;
     this.#socket = socket;
-    this.#context = context;
     this.done = new Promise<void>((resolve) => {
       this.#resolve = resolve;
     });
-    // A dispatcher emits 'close' once, however it closes (close(), handleClose(), closeAll()).
-    if (dispatcher.closed) this.closed();
-    else dispatcher.once('close', onDispatcherClose, this);
+    if (socket instanceof StreamDuplex) {
+      socket.observeClose(this);
+      if (socket.done) this.duplexDone();
+    } else if (dispatcher.closed) {
+      this.closed();
+    } else {
+      // A dispatcher emits 'close' once, however it closes (close(), handleClose(), closeAll()).
+      dispatcher.once('close', onDispatcherClose, this);
+    }
   }
 
   /**
@@ -41,14 +52,11 @@ export class LegacySession implements TransportCloseObserver {
    * closes or as it destroys the socket (an idle timeout, a forced shutdown), whose close
    * follows.
    */
-  watchSignal(): void {
+  watchSignal(context: ConnectionContext): void {
     if (this.#dispatcher.closed) return;
-    const socket = this.#socket as Partial<StreamDuplex>;
-    if (socket.watchesTransport === true) {
-      socket.observeClose!(this);
-      return;
-    }
-    const signal = this.#context.signal;
+    const socket = this.#socket;
+    if (socket instanceof StreamDuplex && socket.watchesTransport) return;
+    const signal = context.signal;
     if (signal.aborted) {
       this.#dispatcher.close();
       return;
@@ -68,26 +76,43 @@ export class LegacySession implements TransportCloseObserver {
     if (!this.#dispatcher.closed) this.#dispatcher.close();
   }
 
+  /**
+   * The StreamDuplex is done: everything the dispatcher wrote was handed on (or the connection
+   * is gone). Settles once the dispatcher has closed too.
+   */
+  duplexDone(): void {
+    if (this.#dispatcher.closed) LegacySession.#settle(this);
+    // The Duplex went first (a reset, or the handler's own socket.end()): its dispatcher closes
+    // in its next round.
+    else this.#dispatcher.once('close', onDispatcherClose, this);
+  }
+
   /** The dispatcher closed: everything it sent reaches the writer, then `done` resolves. */
   closed(): void {
-    const signal = this.#signal;
-    if (signal !== undefined) {
-      this.#signal = undefined;
-      signal.removeEventListener('abort', this);
-    }
     const socket = this.#socket;
-    if (socket.writableFinished || socket.destroyed) {
-      this.#resolve();
+    if (socket.writableFinished || socket.destroyed || (socket as Partial<StreamDuplex>).done) {
+      LegacySession.#settle(this);
       return;
     }
-    const resolve = this.#resolve;
     const finished = (): void => {
       socket.off('finish', finished);
       socket.off('close', finished);
-      resolve();
+      LegacySession.#settle(this);
     };
     socket.on('finish', finished);
     socket.on('close', finished);
+  }
+
+  // No private method (a brand per instance): static.
+  static #settle(session: LegacySession): void {
+    const signal = session.#signal;
+    if (signal !== undefined) {
+      session.#signal = undefined;
+      signal.removeEventListener('abort', session);
+    }
+    const resolve = session.#resolve;
+    session.#resolve = noop;
+    resolve();
   }
 }
 

@@ -17,9 +17,34 @@ type Callback = (error?: Error | null) => void;
 
 const READ_SIZE = 65536;
 
-/** Told when the watched socket closes (the legacy session: it closes its dispatcher). */
+/**
+ * Told when the watched socket closes (the legacy session: it closes its dispatcher), and when
+ * this Duplex is done: its `_final()` ran (everything written was handed to the writer) or it
+ * was destroyed and its writer closed.
+ */
 export interface TransportCloseObserver {
   transportClosed(): void;
+  duplexDone?(): void;
+}
+
+// StreamDuplex's #flags: a reader.read() is pending; _read() found nothing buffered (the next
+// event of the watched socket reads); the observer was told transportClosed(); done (see
+// TransportCloseObserver).
+const READING = 1;
+const WAITING = 2;
+const CLOSE_TOLD = 4;
+const DONE = 8;
+
+// The listeners of a socket watched twice (not as the wire's observer).
+interface OwnListeners {
+  readonly event: () => void;
+  readonly close: () => void;
+}
+
+// The read's callbacks, made on the first read (an idle connection never reads).
+interface ReadCallbacks {
+  readonly data: (chunk: Buffer) => void;
+  readonly error: (error: unknown) => void;
 }
 
 function hasCode(error: unknown): error is Error & { code: string } {
@@ -40,23 +65,17 @@ export class StreamDuplex extends Duplex implements WireObserver {
   readonly #reader: StreamReader;
   readonly #writer: StreamWriter;
   readonly #remote: Address;
-  // A reader.read() is pending.
-  #reading = false;
+  #flags = 0;
   // The socket that feeds the reader (the servers wire it: its 'data' feeds the reader, its
   // 'end'/'close' end it), watched instead of keeping a read pending while the connection is
   // idle; undefined for any other transport (a read stays pending then). Watched as the wire's
   // observer (no listener on the socket), or, when the wire has one already (a socket watched
   // twice), with listeners of its own.
   readonly #watched: net.Socket | undefined;
-  // _read() found nothing buffered: the next event of #watched reads.
-  #waiting = false;
-  // The listener of #watched's events, when it is not the wire's observer.
-  #ownListener: (() => void) | undefined = undefined;
-  #ownCloseListener: (() => void) | undefined = undefined;
-  #closeObserver: TransportCloseObserver | undefined = undefined;
-  // The read's callbacks, made on the first read (an idle connection never reads).
-  #onData: ((chunk: Buffer) => void) | undefined = undefined;
-  #onReadError: ((error: unknown) => void) | undefined = undefined;
+  // The listeners of #watched's events, when it is not the wire's observer.
+  #own: OwnListeners | undefined = undefined;
+  #observer: TransportCloseObserver | undefined = undefined;
+  #callbacks: ReadCallbacks | undefined = undefined;
 
   constructor(
     reader: StreamReader,
@@ -78,13 +97,14 @@ export class StreamDuplex extends Duplex implements WireObserver {
       // Told after the wire: the reader has the bytes (or the end) by then.
       if (!observeWire(transport, reader, this)) {
         // After the wiring's own listeners, for the same reason.
-        const listener = (): void => this.transportEvent();
-        const onClose = (): void => this.transportClose();
-        this.#ownListener = listener;
-        this.#ownCloseListener = onClose;
-        transport.on('data', listener);
-        transport.on('end', listener);
-        transport.on('close', onClose);
+        const own: OwnListeners = {
+          event: () => this.transportEvent(),
+          close: () => this.transportClose(),
+        };
+        this.#own = own;
+        transport.on('data', own.event);
+        transport.on('end', own.event);
+        transport.on('close', own.close);
       }
     }
   }
@@ -94,9 +114,17 @@ export class StreamDuplex extends Duplex implements WireObserver {
     return this.#watched !== undefined && !this.destroyed;
   }
 
-  /** `observer` is told once the watched socket closes (before this Duplex is destroyed). */
+  /**
+   * `observer` is told once the watched socket closes (before this Duplex is destroyed), and,
+   * with a `duplexDone()`, once this Duplex is done (see {@link TransportCloseObserver}).
+   */
   observeClose(observer: TransportCloseObserver): void {
-    this.#closeObserver = observer;
+    this.#observer = observer;
+  }
+
+  /** Whether this Duplex is done already (its `_final()` ran, or it was destroyed and closed). */
+  get done(): boolean {
+    return (this.#flags & DONE) !== 0;
   }
 
   /** Like `net.Socket#remoteAddress`, for legacy code that looks at its socket. */
@@ -112,21 +140,15 @@ export class StreamDuplex extends Duplex implements WireObserver {
     return 'family' in this.#remote ? this.#remote.family : undefined;
   }
 
-  /** The real socket under the writer, when there is one (for the socket methods below). */
-  get #socket(): net.Socket | undefined {
-    const transport = this.#writer.transport;
-    return transport instanceof net.Socket ? transport : undefined;
-  }
-
   /** Like `net.Socket#setKeepAlive()`, on the real socket (a no-op without one). */
   setKeepAlive(enable?: boolean, initialDelay?: number): this {
-    this.#socket?.setKeepAlive(enable, initialDelay);
+    realSocket(this.#writer)?.setKeepAlive(enable, initialDelay);
     return this;
   }
 
   /** Like `net.Socket#setNoDelay()`, on the real socket (a no-op without one). */
   setNoDelay(noDelay?: boolean): this {
-    this.#socket?.setNoDelay(noDelay);
+    realSocket(this.#writer)?.setNoDelay(noDelay);
     return this;
   }
 
@@ -147,7 +169,7 @@ export class StreamDuplex extends Duplex implements WireObserver {
   // outlives a young-generation GC at 10,000 connections (promoted, then collected by a full GC):
   // over a watched socket, a read is made only when the reader has something to give.
   override _read(): void {
-    if (this.#reading) return;
+    if ((this.#flags & READING) !== 0) return;
     const reader = this.#reader;
     const watched = this.#watched;
     if (
@@ -157,58 +179,62 @@ export class StreamDuplex extends Duplex implements WireObserver {
       reader.exception() === undefined &&
       !watched.destroyed
     ) {
-      this.#waiting = true;
+      this.#flags |= WAITING;
       return;
     }
-    this.#waiting = false;
+    this.#flags &= ~WAITING;
     // What the reader holds (or its end, or its error) is taken at once: no promise per chunk.
     let chunk: Buffer | undefined;
     try {
       chunk = readNow(reader, READ_SIZE);
     } catch (error) {
-      this.#readFailed(error);
+      StreamDuplex.#readFailed(this, error);
       return;
     }
     if (chunk !== undefined) {
-      this.#dataRead(chunk);
+      StreamDuplex.#dataRead(this, chunk);
       return;
     }
-    this.#reading = true;
-    let onData = this.#onData;
-    let onReadError = this.#onReadError;
-    if (onData === undefined || onReadError === undefined) {
-      onData = this.#onData = (chunk) => this.#dataRead(chunk);
-      onReadError = this.#onReadError = (error) => this.#readFailed(error);
-    }
-    reader.read(READ_SIZE).then(onData, onReadError);
+    this.#flags |= READING;
+    const callbacks = (this.#callbacks ??= {
+      data: (chunk) => StreamDuplex.#dataRead(this, chunk),
+      error: (error) => StreamDuplex.#readFailed(this, error),
+    });
+    reader.read(READ_SIZE).then(callbacks.data, callbacks.error);
   }
 
   /** The watched socket delivered bytes or its end: a waiting _read() reads now. */
   transportEvent(): void {
-    if (this.#waiting && !this.destroyed) this._read();
+    if ((this.#flags & WAITING) !== 0 && !this.destroyed) this._read();
   }
 
   /** The watched socket closed: a waiting _read() reads now, then the observer is told. */
   transportClose(): void {
     this.transportEvent();
-    const observer = this.#closeObserver;
-    this.#closeObserver = undefined;
-    observer?.transportClosed();
+    if ((this.#flags & CLOSE_TOLD) !== 0) return;
+    this.#flags |= CLOSE_TOLD;
+    this.#observer?.transportClosed();
   }
 
-  #unwatch(): void {
-    const watched = this.#watched;
+  static #unwatch(duplex: StreamDuplex): void {
+    const watched = duplex.#watched;
     if (watched === undefined) return;
-    const own = this.#ownListener;
+    const own = duplex.#own;
     if (own === undefined) {
-      unobserveWire(watched, this);
+      unobserveWire(watched, duplex);
       return;
     }
-    this.#ownListener = undefined;
-    watched.removeListener('data', own);
-    watched.removeListener('end', own);
-    watched.removeListener('close', this.#ownCloseListener!);
-    this.#ownCloseListener = undefined;
+    duplex.#own = undefined;
+    watched.removeListener('data', own.event);
+    watched.removeListener('end', own.event);
+    watched.removeListener('close', own.close);
+  }
+
+  // Done (once): the observer is told.
+  static #done(duplex: StreamDuplex): void {
+    if ((duplex.#flags & DONE) !== 0) return;
+    duplex.#flags |= DONE;
+    duplex.#observer?.duplexDone?.();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
@@ -218,7 +244,7 @@ export class StreamDuplex extends Duplex implements WireObserver {
       callback(toTransportError(error));
       return;
     }
-    this.#afterWrite(callback);
+    afterWrite(this.#writer, callback);
   }
 
   // Many small send()s of a corked dispatcher (AsyncChat corks per tick) arrive here at once.
@@ -229,20 +255,7 @@ export class StreamDuplex extends Duplex implements WireObserver {
       callback(toTransportError(error));
       return;
     }
-    this.#afterWrite(callback);
-  }
-
-  // The write is done when the writer is not congested; else once it drained.
-  #afterWrite(callback: Callback): void {
-    const writer = this.#writer;
-    if (writer.bufferedLength < writer.transport.writableHighWaterMark) {
-      callback();
-      return;
-    }
-    writer.drain().then(
-      () => callback(),
-      (error: unknown) => callback(toTransportError(error)),
-    );
+    afterWrite(this.#writer, callback);
   }
 
   override _final(callback: Callback): void {
@@ -251,35 +264,58 @@ export class StreamDuplex extends Duplex implements WireObserver {
     // ends the reader, which ends our readable side, and we close.
     this.#writer.close();
     callback();
+    // Everything written was handed to the writer.
+    StreamDuplex.#done(this);
     // The writer's close ended the reader without an event of the socket.
-    if (this.#waiting) this._read();
+    if ((this.#flags & WAITING) !== 0) this._read();
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
-    this.#waiting = false;
-    this.#unwatch();
+    this.#flags &= ~WAITING;
+    StreamDuplex.#unwatch(this);
     const writer = this.#writer;
     if (error === null) writer.close();
     else writer.abort();
-    void writer.waitClosed().then(() => callback(error));
+    void writer.waitClosed().then(() => {
+      callback(error);
+      StreamDuplex.#done(this);
+    });
   }
 
-  #dataRead(chunk: Buffer): void {
-    this.#reading = false;
-    if (this.destroyed) return;
-    this.push(chunk.length === 0 ? null : chunk);
+  static #dataRead(duplex: StreamDuplex, chunk: Buffer): void {
+    duplex.#flags &= ~READING;
+    if (duplex.destroyed) return;
+    duplex.push(chunk.length === 0 ? null : chunk);
   }
 
-  #readFailed(error: unknown): void {
-    this.#reading = false;
-    if (this.destroyed) return;
+  static #readFailed(duplex: StreamDuplex, error: unknown): void {
+    duplex.#flags &= ~READING;
+    if (duplex.destroyed) return;
     // A reset or a lost connection is a close for the dispatcher; anything else (an idle timeout,
     // a server shutdown) reaches its handleError().
     if (error instanceof ConnectionClosedError) {
-      if (hasCode(error.cause)) this.destroy(error.cause);
-      else this.destroy();
+      if (hasCode(error.cause)) duplex.destroy(error.cause);
+      else duplex.destroy();
     } else {
-      this.destroy(error instanceof Error ? error : new Error(String(error)));
+      duplex.destroy(error instanceof Error ? error : new Error(String(error)));
     }
   }
+}
+
+/** The real socket under `writer`, when there is one (for the socket methods). */
+function realSocket(writer: StreamWriter): net.Socket | undefined {
+  const transport = writer.transport;
+  return transport instanceof net.Socket ? transport : undefined;
+}
+
+// A write is done when the writer is not congested; else once it drained.
+function afterWrite(writer: StreamWriter, callback: Callback): void {
+  if (writer.bufferedLength < writer.transport.writableHighWaterMark) {
+    callback();
+    return;
+  }
+  writer.drain().then(
+    () => callback(),
+    (error: unknown) => callback(toTransportError(error)),
+  );
 }

@@ -13,14 +13,13 @@ import type { StreamReader } from '../modern/reader.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import type { StreamWriter } from '../modern/writer.js';
 import {
-  DispatcherBridge,
+  bridgeOf,
   checkOptionalPositiveInteger,
   type BridgeOptions,
 } from './_dispatcher-bridge.js';
 import { StreamDuplex } from './_stream-duplex.js';
 import { LegacySession } from './_legacy-session.js';
 import { DispatcherRun } from './_dispatcher-run.js';
-import { LazyContext, LazyController } from './_lazy-controller.js';
 import { peerAddress } from '../_core/address.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { optionalMs, optionalPositive } from '../_core/server-options.js';
@@ -146,10 +145,10 @@ export function asStreamHandler(
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       return Promise.reject(error);
     }
-    const session = new LegacySession(dispatcher, socket, context);
+    const session = new LegacySession(dispatcher, socket);
     // The loop ends when the map is empty; the next connection starts it again.
     if (!map.looping) loop({ map }).catch(swallow);
-    session.watchSignal();
+    session.watchSignal(context);
     return session.done;
   };
 }
@@ -287,21 +286,33 @@ export function asDispatcherClass(
   });
   let nextId = 0;
 
+  // reader, writer and context are the run's (found through the dispatcher's delegate), not three
+  // fields more per connection.
   return class HandlerDispatcher extends Dispatcher implements StreamHandlerDispatcher {
-    readonly reader: StreamReader;
-    readonly writer: StreamWriter;
-    readonly context: ConnectionContext;
-
     constructor(dispatcherOptions: DispatcherOptions = {}) {
       super(dispatcherOptions);
-      // The context's AbortController is made only if someone asks for its signal.
-      const lazy = new LazyController();
-      const bridge = new DispatcherBridge(this, bridgeOptions, lazy);
-      this.reader = bridge.reader;
-      this.writer = bridge.writer;
-      this.context = new LazyContext(++nextId, peerAddress(this.socket) ?? { path: '' }, lazy);
-      const run = new DispatcherRun(this, bridge, handler, this.context, lazy);
+      // One object is the bridge, the run and the source of the context's signal (whose
+      // AbortController is made only if someone asks for it).
+      const run = new DispatcherRun(
+        this,
+        bridgeOptions,
+        handler,
+        ++nextId,
+        peerAddress(this.socket) ?? { path: '' },
+      );
       queueMicrotask(() => void runner.run(run));
+    }
+
+    get reader(): StreamReader {
+      return (bridgeOf(this) as DispatcherRun).reader;
+    }
+
+    get writer(): StreamWriter {
+      return (bridgeOf(this) as DispatcherRun).writer;
+    }
+
+    get context(): ConnectionContext {
+      return (bridgeOf(this) as DispatcherRun).context;
     }
   };
 }

@@ -549,6 +549,29 @@ describe('asDispatcherClass()', () => {
     expect(connection.context.remoteAddress).to.deep.equal({ path: '' });
   });
 
+  it("exposes the handler's own reader, writer and context on the instance, before and after the close", async () => {
+    const [peer, end] = duplexPair();
+    let args: [unknown, unknown, unknown] | undefined;
+    const Connection = tracked(async (reader, writer, context) => {
+      args = [reader, writer, context];
+      writer.write(await reader.readLine());
+    });
+    const connection = new Connection({ socket: end, map });
+    const { reader, writer, context } = connection;
+    running = loop({ map });
+    const received = collect(peer);
+    peer.end('hi\n');
+    expect((await received).toString()).to.equal('hi\n');
+    await running;
+    expect(args).to.deep.equal([reader, writer, context]);
+    expect(args![0]).to.equal(reader);
+    expect(args![1]).to.equal(writer);
+    expect(args![2]).to.equal(context);
+    expect(connection.reader).to.equal(reader);
+    expect(connection.writer).to.equal(writer);
+    expect(connection.context).to.equal(context);
+  });
+
   it('aborts context.signal when the connection closes, even if the handler never looked at it', async () => {
     const [peer, end] = duplexPair();
     const Connection = tracked(async (reader) => {
