@@ -194,7 +194,12 @@ export class StreamWriter implements AsyncDisposable {
     }
   }
 
-  /** The transport this writer writes to. */
+  /**
+   * The transport this writer writes to: the Duplex it was made with. The writers of
+   * `toStreams()` and `asDispatcherClass()` write to an internal sink over the dispatcher's
+   * `send()` that has only the transport contract above (not a whole Duplex): ask
+   * {@link getExtraInfo}`('socket')` for the connection's socket.
+   */
   get transport(): Duplex {
     return this.#stream;
   }
