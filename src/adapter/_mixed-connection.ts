@@ -13,7 +13,13 @@ import type { Address } from '../address.js';
 import type { HandlerRun } from '../_core/runner.js';
 import type { CoreConnection } from '../_core/server-core.js';
 import { LazyController } from './_lazy-controller.js';
-import type { Implementation, RouteInfo } from './_routing.js';
+import type {
+  Implementation,
+  PendingRoute,
+  RouteDecision,
+  RouteInfo,
+  RouteTarget,
+} from './_routing.js';
 import type { Run, ShadowSession } from './_shadow.js';
 
 /** What a connection needs from its server (one object per server, not per connection). */
@@ -31,6 +37,8 @@ export interface MixedHost {
   refused(): void;
   /** The connection's socket closed. */
   closed(connection: MixedConnection): void;
+  /** Routing decided for the connection. */
+  routed(connection: MixedConnection, decision: RouteDecision): void;
 }
 
 const kConnection = Symbol('dispatch-bridge:mixed-connection');
@@ -42,13 +50,14 @@ function onSocketClose(this: TaggedSocket): void {
   this[kConnection]?.socketClosed();
 }
 
-export class MixedConnection implements CoreConnection, HandlerRun {
+export class MixedConnection implements CoreConnection, HandlerRun, RouteTarget {
   readonly id: number;
   readonly remoteAddress: Address;
   readonly socket: net.Socket;
   /** The connection's abort: the primary's signal. */
   readonly lazy = new LazyController();
-  cancelRoute: (() => void) | undefined = undefined;
+  /** Its routing while it is under way (a sniff). */
+  routing: PendingRoute | undefined = undefined;
   /** What the route chose (set before the run starts). */
   implementation: Implementation | undefined = undefined;
   shadowKind: Implementation | undefined = undefined;
@@ -92,7 +101,7 @@ export class MixedConnection implements CoreConnection, HandlerRun {
 
   /** Stops it now (a forced shutdown, an idle timeout): handlers stopped, the socket destroyed. */
   abort(reason: unknown): void {
-    this.cancelRoute?.();
+    this.routing?.cancel();
     this.lazy.abort(reason);
     this.primary?.stop(reason);
     this.shadow?.stopPrimary(reason);
@@ -115,6 +124,12 @@ export class MixedConnection implements CoreConnection, HandlerRun {
 
   report(error: unknown): void {
     this.#host.report(error, this);
+  }
+
+  /** Routing decided (see Router.route()). */
+  routed(decision: RouteDecision): void {
+    this.routing = undefined;
+    this.#host.routed(this, decision);
   }
 
   refused(): void {

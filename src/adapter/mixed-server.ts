@@ -87,6 +87,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       this.#report(error, connection, 'primary', connection.implementation),
     refused: () => this.#core.refused(),
     closed: (connection) => this.#onClose(connection),
+    routed: (connection, decision) => this.#routed(connection, decision),
   };
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
@@ -274,10 +275,9 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     // Its socket's 'close' through one shared listener (no closure per connection), until a
     // primary that tells it instead takes over.
     connection.watchClose();
-    connection.cancelRoute = this.#router.route(socket, info, (decision) => {
-      connection.cancelRoute = undefined;
-      this.#routed(connection, decision);
-    });
+    // A rule that decides at once has called connection.routed() before route() returns; a sniff
+    // decides later (from a 'readable' event or its deadline).
+    connection.routing = this.#router.route(socket, info, connection);
   }
 
   #routed(connection: MixedConnection, decision: RouteDecision): void {
@@ -407,7 +407,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   // ---- closing -----------------------------------------------------------------------------
 
   #onClose(connection: MixedConnection): void {
-    connection.cancelRoute?.();
+    connection.routing?.cancel();
     if (!connection.lazy.aborted)
       connection.lazy.abort(new ConnectionClosedError('Connection closed'));
     const shadow = connection.shadow;

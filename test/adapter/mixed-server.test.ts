@@ -356,6 +356,54 @@ describe('startMixedServer()', () => {
       expect(server.connections).to.equal(0);
     });
 
+    it('sniffs share one timer: each decides at its own deadline, none is left once all settled', async () => {
+      const decided: Array<[string, number]> = [];
+      const started = new Map<string, number>();
+      const server = await serve({
+        route: {
+          by: 'sniff',
+          bytes: 64,
+          timeout: 120,
+          choose: (head) => {
+            decided.push([head.toString(), performance.now()]);
+            return 'modern';
+          },
+        },
+      });
+      const timers = (): number =>
+        process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+      const before = timers();
+      const open = async (head: string): Promise<ReturnType<typeof client>> => {
+        const accepted = server.stats().accepted;
+        // The server accepts it after this: its deadline is no earlier than this plus 120 ms.
+        started.set(head, performance.now());
+        const c = track(client(tcp(server)));
+        await new Promise<void>((resolve) => c.socket.write(head, () => resolve()));
+        for (let i = 0; i < 10_000 && server.stats().accepted === accepted; i++) await tick();
+        return c;
+      };
+      const routes: RouteEvent[] = [];
+      server.on('route', (event) => routes.push(event));
+      const a = await open('a');
+      // One that goes away while sniffed is decided at its end-of-stream: its entry in the
+      // shared queue is skipped and holds up no later deadline.
+      const gone = await open('gone');
+      gone.socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      const b = await open('b');
+      expect(await within(2_000, () => routes.length === 3)).to.equal(true);
+      for (const c of [a, b]) c.socket.end('!\n');
+      await Promise.all([a.closed, b.closed]);
+      expect(a.text).to.equal('M:a!\n');
+      expect(b.text).to.equal('M:b!\n');
+      expect(decided.map(([head]) => head)).to.deep.equal(['gone', 'a', 'b']);
+      for (const [head, at] of decided.slice(1)) {
+        // A timer rounds to the millisecond: never earlier than its own timeout, less that.
+        expect(at - started.get(head)!, head).to.be.at.least(119);
+      }
+      expect(await within(1_000, () => timers() <= before)).to.equal(true);
+    });
+
     it('decides after the sniff timeout with what has arrived', async () => {
       const heads: string[] = [];
       const server = await serve({
