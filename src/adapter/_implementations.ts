@@ -2,7 +2,7 @@
 // (primaries, shadows: each with its own loop), a modern handler over wired streams, or an
 // upstream through the proxy. One `start()` for every role and transport.
 import type { Duplex } from 'node:stream';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Address } from '../address.js';
 import { ConnectionClosedError } from '../errors.js';
 import type { Dispatcher } from '../legacy/dispatcher.js';
@@ -11,6 +11,7 @@ import { SocketMap } from '../legacy/socket-map.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
 import { wireSocket, type WiredStreams } from '../modern/_wire.js';
 import { localAddress } from '../_core/address.js';
+import { ownSocketErrors } from '../_core/listener.js';
 import { HandlerRunner, type HandlerRun } from '../_core/runner.js';
 import type { ServerLimits } from '../_core/server-options.js';
 import type { LegacyHandlerClass } from './handlers.js';
@@ -19,6 +20,7 @@ import type { Run } from './_shadow.js';
 import { lendSocketView } from './_socket-view.js';
 import { isUpstream, proxy, type Upstream } from './upstream.js';
 import { LazyContext, LazyController } from './_lazy-controller.js';
+import { ModernPrimary } from './_modern-primary.js';
 
 /** What an implementation is started for: one client connection. */
 export interface ServedConnection {
@@ -37,6 +39,12 @@ export interface Reporter {
 /** A connection whose primary runs on its own socket, without a shadow. */
 export interface PrimaryConnection extends ServedConnection, Reporter {
   primary: Run | undefined;
+  /** Its socket closed (told by a modern primary's wire). */
+  socketClosed(): void;
+  /** Stops listening to its socket's 'close' itself: the primary will tell it. */
+  unwatchClose(): void;
+  /** Listens to its socket's 'close' itself again. */
+  watchClose(): void;
 }
 
 // A dispatcher's 'error' listener, shared: eventemitter3 calls it with its reporter as `this`.
@@ -78,23 +86,18 @@ export class Implementations {
 
   /**
    * Starts the primary of a connection without a shadow on its own socket (`connection.primary`
-   * is its run); resolves once it has finished. A modern handler's promise is its runner's own
-   * (no promise, resolve functions or callbacks of its own per connection); errors go to
-   * `connection.report()`.
+   * is its run), for the connection's runner: what it returns settles once the primary has
+   * finished. A modern handler's own result is returned: the connection's runner reports its
+   * error and closes it (`connection.close()` calls the run's done()), with no second runner,
+   * promise or callback of its own per connection. Errors go to `connection.report()`.
    */
-  servePrimary(connection: PrimaryConnection, implementation: Implementation): Promise<void> {
+  servePrimary(
+    connection: PrimaryConnection,
+    implementation: Implementation,
+  ): Promise<void> | void {
     const chosen = implementation === 'legacy' ? this.#options.legacy : this.#options.modern;
     if (implementation === 'modern' && !isUpstream(chosen)) {
-      const run = this.#startModern(
-        chosen as StreamHandler,
-        connection,
-        connection.socket,
-        'primary',
-        connection,
-        undefined,
-      );
-      connection.primary = run;
-      return run.finished;
+      return this.#startModernPrimary(chosen as StreamHandler, connection).start();
     }
     return new Promise<void>((resolve) => {
       connection.primary = this.start(
@@ -134,12 +137,23 @@ export class Implementations {
     return this.#startModern(chosen as StreamHandler, connection, transport, role, reporter, done);
   }
 
+  /**
+   * Starts a legacy primary of a connection without a shadow on its own socket, for a server
+   * whose connections need no runner (no concurrency, no idle clock): nobody waits for it to
+   * finish, so nothing is kept per connection for that (no promise, no 'close' listener on the
+   * dispatcher). Its errors go to `connection.report()`.
+   */
+  serveLegacyPrimary(connection: PrimaryConnection): void {
+    const Legacy = this.#options.legacy as LegacyHandlerClass;
+    connection.primary = this.#startLegacy(Legacy, connection.socket, 'primary', connection);
+  }
+
   #startLegacy(
     Legacy: LegacyHandlerClass,
     transport: Duplex,
     role: 'primary' | 'shadow',
     reporter: Reporter,
-    done: () => void,
+    done?: () => void,
   ): Run | undefined {
     const shadow = role === 'shadow';
     const map = shadow ? this.shadowMap : this.map;
@@ -149,14 +163,53 @@ export class Implementations {
     } catch (error) {
       reporter.report(error);
       transport.destroy();
-      done();
+      done?.();
       return undefined;
     }
     dispatcher.on('error', reportTo, reporter);
-    if (dispatcher.closed) done();
-    else dispatcher.once('close', done);
+    if (done !== undefined) {
+      if (dispatcher.closed) done();
+      else dispatcher.once('close', done);
+    }
+    // The dispatcher listens to the socket's errors now (until it closes, and its lingering
+    // close after it): the listener's placeholder goes, unless nobody else listens (a class
+    // that attached no transport).
+    if (!shadow && transport instanceof net.Socket && transport.listenerCount('error') > 1) {
+      ownSocketErrors(transport);
+    }
     this.#ensureLoop(map);
     return new LegacyRun(dispatcher, transport);
+  }
+
+  // A modern primary on the connection's own socket (see _modern-primary.ts): the connection's
+  // own 'close' listener goes first (its wire tells it), and the listener's error placeholder
+  // once the wire listens to errors.
+  #startModernPrimary(handler: StreamHandler, connection: PrimaryConnection): ModernPrimary {
+    const { path, limit, lingerTimeout } = this.#options.limits;
+    const socket = connection.socket;
+    connection.unwatchClose();
+    let primary: ModernPrimary;
+    try {
+      primary = new ModernPrimary(
+        connection,
+        handler,
+        socket,
+        limit,
+        // Over a Unix socket, the server's path is both ends' address.
+        path === undefined
+          ? { lingerTimeout }
+          : {
+              lingerTimeout,
+              extraInfo: { peername: connection.remoteAddress, sockname: { path } },
+            },
+      );
+    } catch (error) {
+      connection.watchClose();
+      throw error;
+    }
+    ownSocketErrors(socket);
+    connection.primary = primary;
+    return primary;
   }
 
   #startModern(

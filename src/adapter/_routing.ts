@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Address } from '../address.js';
 import { checkMilliseconds, checkPositiveInteger, describeValue } from '../modern/_validate.js';
 import { InvalidArgumentError, OutOfRangeError } from '../errors.js';
+import { RingBuffer } from './_ring-buffer.js';
 
 /** The two implementations a connection can be routed to. */
 export type Implementation = 'legacy' | 'modern';
@@ -170,27 +171,41 @@ export function checkRoute(route: unknown): RouteRule {
 /** What routing decided: an implementation (still to be checked), or the rule's error. */
 export type RouteDecision = { implementation: unknown } | { error: unknown };
 
+/** Who is told what routing decided (an object with a method: no closure per connection). */
+export interface RouteTarget {
+  routed(decision: RouteDecision): void;
+}
+
+/** A routing under way (a sniff): cancel() stops it; the target is then never told. */
+export interface PendingRoute {
+  cancel(): void;
+}
+
 /** Applies a rule to connections; sniffing waits for the first bytes (bounded) first. */
 export class Router {
   readonly #rule: RouteRule;
   #routed = 0;
+  // The sniffs' one timer (a sniff rule has one timeout: their deadlines come in their order).
+  readonly #clock: SniffClock | undefined;
 
   constructor(rule: unknown) {
     this.#rule = checkRoute(rule);
+    const checked = this.#rule;
+    this.#clock =
+      typeof checked === 'object' && checked.by === 'sniff'
+        ? new SniffClock(checked.timeout ?? DEFAULT_SNIFF_TIMEOUT)
+        : undefined;
   }
 
   /**
-   * Decides for one connection; `decide` is called once (not at all when cancelled). Returns a
-   * cancel function while sniffing, else undefined.
+   * Decides for one connection; `target.routed()` is called once (not at all when cancelled).
+   * Returns the pending route while sniffing, else undefined (the target was told already).
    */
-  route(
-    socket: net.Socket,
-    info: RouteInfo,
-    decide: (decision: RouteDecision) => void,
-  ): (() => void) | undefined {
+  route(socket: net.Socket, info: RouteInfo, target: RouteTarget): PendingRoute | undefined {
     const rule = this.#rule;
-    if (typeof rule === 'object' && rule.by === 'sniff')
-      return this.#sniff(socket, info, rule, decide);
+    if (typeof rule === 'object' && rule.by === 'sniff') {
+      return new Sniff(socket, info, rule, target, this.#clock!);
+    }
     let implementation: unknown;
     try {
       if (typeof rule === 'string') implementation = rule;
@@ -198,10 +213,10 @@ export class Router {
       else if (rule.by === 'address') implementation = rule.choose(info.remoteAddress, info);
       else implementation = this.#fraction(rule);
     } catch (error) {
-      decide({ error });
+      target.routed({ error });
       return undefined;
     }
-    decide({ implementation });
+    target.routed({ implementation });
     return undefined;
   }
 
@@ -210,49 +225,160 @@ export class Router {
     const k = ++this.#routed;
     return Math.floor(k * rule.modern) > Math.floor((k - 1) * rule.modern) ? 'modern' : 'legacy';
   }
+}
 
-  // Reads (paused mode) until `bytes` bytes, end-of-stream or the timeout, then puts the bytes
-  // back with unshift() so that the chosen handler reads them first.
-  #sniff(
+// The sniff of each socket being sniffed, for the shared 'readable' listener (no property is
+// added to the socket, no closure made per connection).
+const sniffs = new WeakMap<net.Socket, Sniff>();
+
+function onSniffReadable(this: net.Socket): void {
+  sniffs.get(this)?.readable();
+}
+
+// One sniff: reads (paused mode) until `bytes` bytes, end-of-stream or the deadline, then puts
+// the bytes back with unshift() so that the chosen handler reads them first.
+class Sniff implements PendingRoute {
+  // Undefined once it is over (decided or cancelled).
+  #socket: net.Socket | undefined;
+  readonly #info: RouteInfo;
+  readonly #rule: SniffRule;
+  readonly #target: RouteTarget;
+  readonly #clock: SniffClock;
+  /** When the timeout decides (performance.now() ms). */
+  readonly deadline: number;
+  #parts: Buffer[] | undefined = undefined;
+  #length = 0;
+
+  constructor(
     socket: net.Socket,
     info: RouteInfo,
     rule: SniffRule,
-    decide: (decision: RouteDecision) => void,
-  ): () => void {
-    const parts: Buffer[] = [];
-    let length = 0;
-    let done = false;
-    const stop = (): void => {
-      done = true;
-      clearTimeout(timer);
-      socket.off('readable', onReadable);
-    };
-    const finish = (): void => {
-      if (done) return;
-      stop();
-      if (socket.destroyed) return;
-      const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
-      if (head.length > 0) socket.unshift(head);
-      let implementation: unknown;
-      try {
-        const sniffed = head.length > rule.bytes ? head.subarray(0, rule.bytes) : head;
-        implementation = rule.choose(Buffer.from(sniffed), info);
-      } catch (error) {
-        decide({ error });
-        return;
-      }
-      decide({ implementation });
-    };
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while (length < rule.bytes && (chunk = socket.read() as Buffer | null) !== null) {
-        parts.push(chunk);
-        length += chunk.length;
-      }
-      if (length >= rule.bytes || receivedEof(socket)) finish();
-    };
-    const timer = setTimeout(finish, rule.timeout ?? DEFAULT_SNIFF_TIMEOUT);
-    socket.on('readable', onReadable);
-    return stop;
+    target: RouteTarget,
+    clock: SniffClock,
+  ) {
+    this.#socket = socket;
+    this.#info = info;
+    this.#rule = rule;
+    this.#target = target;
+    this.#clock = clock;
+    this.deadline = clock.add(this);
+    sniffs.set(socket, this);
+    socket.on('readable', onSniffReadable);
   }
+
+  /** Whether it is over (decided or cancelled). */
+  get over(): boolean {
+    return this.#socket === undefined;
+  }
+
+  cancel(): void {
+    this.#stop();
+  }
+
+  // The socket's 'readable': bytes, or end-of-stream.
+  readable(): void {
+    const socket = this.#socket;
+    if (socket === undefined) return;
+    const wanted = this.#rule.bytes;
+    let chunk: Buffer | null;
+    while (this.#length < wanted && (chunk = socket.read() as Buffer | null) !== null) {
+      (this.#parts ??= []).push(chunk);
+      this.#length += chunk.length;
+    }
+    if (this.#length >= wanted || receivedEof(socket)) this.decide();
+  }
+
+  /** Decides with what has arrived (called by the clock at the deadline, too). */
+  decide(): void {
+    const socket = this.#stop();
+    if (socket === undefined || socket.destroyed) return;
+    const parts = this.#parts;
+    this.#parts = undefined;
+    const head =
+      parts === undefined
+        ? EMPTY
+        : parts.length === 1
+          ? parts[0]!
+          : Buffer.concat(parts, this.#length);
+    if (head.length > 0) socket.unshift(head);
+    const rule = this.#rule;
+    let implementation: unknown;
+    try {
+      const sniffed = head.length > rule.bytes ? head.subarray(0, rule.bytes) : head;
+      implementation = rule.choose(Buffer.from(sniffed), this.#info);
+    } catch (error) {
+      this.#target.routed({ error });
+      return;
+    }
+    this.#target.routed({ implementation });
+  }
+
+  // Ends it: the listener goes, the clock forgets it. The socket, if it was not over yet.
+  #stop(): net.Socket | undefined {
+    const socket = this.#socket;
+    if (socket === undefined) return undefined;
+    this.#socket = undefined;
+    sniffs.delete(socket);
+    socket.off('readable', onSniffReadable);
+    this.#clock.settled();
+    return socket;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// setTimeout's longest delay: a later deadline is reached in several steps.
+const MAX_DELAY = 0x7fffffff;
+
+// The deadlines of a router's sniffs, with one timer for all of them: a timer per connection
+// costs a Timeout object and its list bookkeeping (set and cleared at every sniff). The sniffs
+// of a rule share its timeout, so they come in deadline order; the queue holds them until their
+// deadline passes (the ones over by then are skipped), and it is emptied, its timer cleared, as
+// soon as no sniff is under way.
+class SniffClock {
+  readonly #timeout: number;
+  readonly #queue = new RingBuffer<Sniff>();
+  #timer: NodeJS.Timeout | undefined = undefined;
+  // Sniffs under way.
+  #live = 0;
+
+  constructor(timeout: number) {
+    this.#timeout = timeout;
+  }
+
+  /** A sniff starts: its deadline. */
+  add(sniff: Sniff): number {
+    const deadline = performance.now() + this.#timeout;
+    this.#queue.push(sniff);
+    // The first one under way is the earliest: the others (if any) armed the timer already.
+    if (this.#live++ === 0 && this.#timer === undefined) this.#arm(deadline);
+    return deadline;
+  }
+
+  /** A sniff is over. */
+  settled(): void {
+    if (--this.#live > 0) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue.clear();
+  }
+
+  #arm(deadline: number): void {
+    const delay = Math.min(MAX_DELAY, Math.max(1, Math.ceil(deadline - performance.now())));
+    this.#timer = setTimeout(this.#onTimer, delay);
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    const queue = this.#queue;
+    const now = performance.now();
+    let head: Sniff | undefined;
+    while ((head = queue.peek()) !== undefined) {
+      if (!head.over && head.deadline > now) break;
+      queue.shift();
+      // A decision may start or end other sniffs: the queue is read again after it.
+      if (!head.over) head.decide();
+    }
+    if (this.#timer === undefined && head !== undefined) this.#arm(head.deadline);
+  };
 }

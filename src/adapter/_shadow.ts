@@ -113,6 +113,12 @@ export function checkShadow(shadow: unknown): Required<ShadowOptions> | undefine
 export interface Run {
   /** Stops the implementation now: modern signal aborted with `reason`, dispatcher closed. */
   stop(reason: unknown): void;
+  /**
+   * A primary run by its connection's runner (a modern handler on the socket itself): its
+   * handler settled, close the connection gracefully. Absent for the others, which close
+   * themselves.
+   */
+  done?(): void;
 }
 
 /** What the session needs from its server. */

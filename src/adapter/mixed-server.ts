@@ -17,7 +17,7 @@ import { SocketMap } from '../legacy/socket-map.js';
 import { checkMilliseconds, describeValue } from '../modern/_validate.js';
 import { peerAddress } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
-import { channels, publish } from '../_core/observe.js';
+import { channels, isObserved, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { ServerCore } from '../_core/server-core.js';
@@ -75,6 +75,8 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   readonly #core: ServerCore;
   readonly #runner: HandlerRunner;
   readonly #implementations: Implementations;
+  // Whether legacy primaries (without a shadow) start without the runner (see #serveLegacy()).
+  readonly #runless: boolean;
   // What every connection calls back (one object per server: connections keep no closures).
   readonly #host: MixedHost = {
     serve: (connection) =>
@@ -85,6 +87,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       this.#report(error, connection, 'primary', connection.implementation),
     refused: () => this.#core.refused(),
     closed: (connection) => this.#onClose(connection),
+    routed: (connection, decision) => this.#routed(connection, decision),
   };
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
@@ -131,6 +134,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       loopError: (error) => this.emit('error', error, undefined),
       loopEnded: () => this.#core.check(),
     });
+    // A connection's runner only waits for a legacy primary (a class, not an upstream) unless it
+    // holds a concurrency slot or runs an idle clock (see HandlerRunner).
+    this.#runless =
+      !isUpstream(options.legacy) &&
+      limits.concurrency === undefined &&
+      !(limits.idleTimeout !== undefined && limits.idleTimeout > 0);
     this.#core = new ServerCore(limits, {
       layer: 'mixed',
       accept: (socket) => this.#accept(socket),
@@ -263,14 +272,12 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     };
     const connection = new MixedConnection(info, socket, this.#host);
     core.add(connection);
-    // 'close' comes once: on() spares the wrapper once() would make per connection, and the
-    // listener is shared (the connection found on the socket): no closure per connection.
-    (socket as TaggedSocket)[kConnection] = connection;
-    socket.on('close', onSocketClose);
-    connection.cancelRoute = this.#router.route(socket, info, (decision) => {
-      connection.cancelRoute = undefined;
-      this.#routed(connection, decision);
-    });
+    // Its socket's 'close' through one shared listener (no closure per connection), until a
+    // primary that tells it instead takes over.
+    connection.watchClose();
+    // A rule that decides at once has called connection.routed() before route() returns; a sniff
+    // decides later (from a 'readable' event or its deadline).
+    connection.routing = this.#router.route(socket, info, connection);
   }
 
   #routed(connection: MixedConnection, decision: RouteDecision): void {
@@ -290,18 +297,39 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     }
     const shadow = this.#shadowOptions === undefined ? undefined : other(implementation);
     this.#counts[implementation].routed++;
-    publish(channels.route, 'route', {
-      id: connection.info.id,
-      layer: 'mixed',
-      implementation,
-      shadow,
-      remoteAddress: connection.info.remoteAddress,
-    });
-    this.emit('route', { ...connection.info, implementation, shadow });
+    // Nothing is made for nobody: the message and the event object only when someone listens.
+    if (isObserved(channels.route)) {
+      publish(channels.route, 'route', {
+        id: connection.id,
+        layer: 'mixed',
+        implementation,
+        shadow,
+        remoteAddress: connection.remoteAddress,
+      });
+    }
+    if (this.listenerCount('route') > 0) {
+      this.emit('route', { ...connection.info, implementation, shadow });
+    }
     if (connection.socket.destroyed) return;
     connection.implementation = implementation;
     connection.shadowKind = shadow;
+    if (this.#runless && implementation === 'legacy' && shadow === undefined) {
+      this.#serveLegacy(connection);
+      return;
+    }
     void this.#runner.run(connection);
+  }
+
+  // A legacy primary on a server whose runner would only wait for it (no concurrency slot to
+  // hold, no idle clock): started at once, nothing kept per connection for its end. As the
+  // runner would, an unexpected throw is reported and closes the connection.
+  #serveLegacy(connection: MixedConnection): void {
+    try {
+      this.#implementations.serveLegacyPrimary(connection);
+    } catch (error) {
+      connection.report(error);
+      connection.close();
+    }
   }
 
   #routeFailed(connection: MixedConnection, error: unknown): void {
@@ -314,7 +342,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     connection: MixedConnection,
     implementation: Implementation,
     shadowKind: Implementation | undefined,
-  ): Promise<void> {
+  ): Promise<void> | void {
     const { socket } = connection;
     // Its errors go to connection.report(): the primary's, as #start()'s would.
     if (shadowKind === undefined)
@@ -379,7 +407,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
   // ---- closing -----------------------------------------------------------------------------
 
   #onClose(connection: MixedConnection): void {
-    connection.cancelRoute?.();
+    connection.routing?.cancel();
     if (!connection.lazy.aborted)
       connection.lazy.abort(new ConnectionClosedError('Connection closed'));
     const shadow = connection.shadow;
@@ -425,15 +453,6 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
 }
 
 const noop = (): void => {};
-
-const kConnection = Symbol('dispatch-bridge:mixed-connection');
-
-type TaggedSocket = net.Socket & { [kConnection]?: MixedConnection };
-
-// Every accepted socket's 'close' listener: its connection is gone.
-function onSocketClose(this: TaggedSocket): void {
-  this[kConnection]?.socketClosed();
-}
 
 /**
  * Starts a mixed-style server, listening once the promise resolves: one port where each

@@ -14,6 +14,8 @@ function setup(): { connection: MixedConnection; calls: string[]; socket: net.So
     report: (error) => calls.push(`report ${String(error)}`),
     refused: () => calls.push('refused'),
     closed: (connection) => calls.push(`closed ${connection.id}`),
+    routed: (connection, decision) =>
+      calls.push(`routed ${connection.id} ${JSON.stringify(decision)}`),
   };
   const [end, peer] = duplexPair();
   peer.on('error', () => {}); // the reset a destroyed end sends its peer
@@ -34,6 +36,29 @@ describe('MixedConnection', () => {
     expect(calls).to.deep.equal(['serve', 'report boom', 'refused', 'closed 3']);
   });
 
+  it('is the route target: routed() ends its pending route and tells its host', () => {
+    const { connection, calls } = setup();
+    connection.routing = { cancel: () => calls.push('cancelled') };
+    connection.routed({ implementation: 'modern' });
+    expect(connection.routing).to.equal(undefined);
+    expect(calls).to.deep.equal(['routed 3 {"implementation":"modern"}']);
+    // What rules and reports are told: a fresh object each time, never the connection.
+    expect(connection.info).to.deep.equal({ id: 3, remoteAddress: { host: '127.0.0.1', port: 9 } });
+    expect(connection.info).to.not.equal(connection.info);
+  });
+
+  it("watches its socket's close until told to stop (then its primary tells it)", () => {
+    const { connection, calls, socket } = setup();
+    connection.watchClose();
+    connection.watchClose();
+    expect(socket.listenerCount('close')).to.equal(1);
+    connection.unwatchClose();
+    expect(socket.listenerCount('close')).to.equal(0);
+    connection.watchClose();
+    socket.emit('close');
+    expect(calls).to.deep.equal(['closed 3']);
+  });
+
   it('closes through its host only while nothing serves it', () => {
     const { connection, calls } = setup();
     connection.close();
@@ -41,13 +66,17 @@ describe('MixedConnection', () => {
     connection.primary = { stop: () => {} };
     connection.close();
     expect(calls).to.deep.equal(['closeUnserved']);
+    // A primary its runner settles (a modern handler on the socket) is closed by it.
+    connection.primary = { stop: () => {}, done: () => calls.push('done') };
+    connection.close();
+    expect(calls).to.deep.equal(['closeUnserved', 'done']);
   });
 
   it('abort() cancels routing, stops the primary, aborts its signal and destroys the socket', () => {
     const { connection, socket } = setup();
     const stopped: unknown[] = [];
     let cancelled = 0;
-    connection.cancelRoute = () => cancelled++;
+    connection.routing = { cancel: () => cancelled++ };
     connection.primary = { stop: (reason) => stopped.push(reason) };
     const reason = new Error('shutdown');
     connection.abort(reason);

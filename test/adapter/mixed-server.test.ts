@@ -356,6 +356,54 @@ describe('startMixedServer()', () => {
       expect(server.connections).to.equal(0);
     });
 
+    it('sniffs share one timer: each decides at its own deadline, none is left once all settled', async () => {
+      const decided: Array<[string, number]> = [];
+      const started = new Map<string, number>();
+      const server = await serve({
+        route: {
+          by: 'sniff',
+          bytes: 64,
+          timeout: 120,
+          choose: (head) => {
+            decided.push([head.toString(), performance.now()]);
+            return 'modern';
+          },
+        },
+      });
+      const timers = (): number =>
+        process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+      const before = timers();
+      const open = async (head: string): Promise<ReturnType<typeof client>> => {
+        const accepted = server.stats().accepted;
+        // The server accepts it after this: its deadline is no earlier than this plus 120 ms.
+        started.set(head, performance.now());
+        const c = track(client(tcp(server)));
+        await new Promise<void>((resolve) => c.socket.write(head, () => resolve()));
+        for (let i = 0; i < 10_000 && server.stats().accepted === accepted; i++) await tick();
+        return c;
+      };
+      const routes: RouteEvent[] = [];
+      server.on('route', (event) => routes.push(event));
+      const a = await open('a');
+      // One that goes away while sniffed is decided at its end-of-stream: its entry in the
+      // shared queue is skipped and holds up no later deadline.
+      const gone = await open('gone');
+      gone.socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      const b = await open('b');
+      expect(await within(2_000, () => routes.length === 3)).to.equal(true);
+      for (const c of [a, b]) c.socket.end('!\n');
+      await Promise.all([a.closed, b.closed]);
+      expect(a.text).to.equal('M:a!\n');
+      expect(b.text).to.equal('M:b!\n');
+      expect(decided.map(([head]) => head)).to.deep.equal(['gone', 'a', 'b']);
+      for (const [head, at] of decided.slice(1)) {
+        // A timer rounds to the millisecond: never earlier than its own timeout, less that.
+        expect(at - started.get(head)!, head).to.be.at.least(119);
+      }
+      expect(await within(1_000, () => timers() <= before)).to.equal(true);
+    });
+
     it('decides after the sniff timeout with what has arrived', async () => {
       const heads: string[] = [];
       const server = await serve({
@@ -1282,5 +1330,89 @@ describe('startMixedServer(): shadows run isolated', () => {
     expect(seen[1]).to.equal('IPv4');
     expect(seen[2]).to.deep.include({ host: '127.0.0.1', port });
     client.writer.close();
+  });
+});
+
+describe("startMixedServer(): a served socket's listeners and errors", () => {
+  let servers: MixedServer[];
+  beforeEach(() => {
+    servers = [];
+  });
+  afterEach(async () => {
+    await Promise.all(servers.map((server) => server.shutdown({ timeout: 0 })));
+  });
+
+  // Each served socket as its implementation first sees it, with its listener counts.
+  async function serveSeen(
+    options: Partial<MixedServerOptions> = {},
+  ): Promise<{ server: MixedServer; seen: Array<[string, net.Socket]>; errors: unknown[] }> {
+    const seen: Array<[string, net.Socket]> = [];
+    const errors: unknown[] = [];
+    const Legacy = class extends LegacyEcho {
+      constructor(options: LegacyHandlerOptions) {
+        super(options);
+        seen.push(['legacy', options.socket as net.Socket]);
+      }
+    };
+    const server = await startMixedServer({
+      legacy: Legacy,
+      modern: async (reader, writer, context) => {
+        seen.push(['modern', writer.getExtraInfo('socket') as net.Socket]);
+        await modernEcho(reader, writer, context);
+      },
+      route: ({ id }) => (id % 2 === 1 ? 'legacy' : 'modern'),
+      host: '127.0.0.1',
+      port: 0,
+      ...options,
+    });
+    server.on('error', (error) => errors.push(error));
+    servers.push(server);
+    return { server, seen, errors };
+  }
+
+  async function echoed(port: number): Promise<net.Socket> {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('ping');
+    await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    return socket;
+  }
+
+  for (const limits of [{}, { concurrency: 8, idleTimeout: 60_000 }]) {
+    const how =
+      Object.keys(limits).length === 0 ? 'without limits' : 'with concurrency and idleTimeout';
+    it(`${how}: one 'error' listener per served socket, and a client that resets is a close, not an error`, async () => {
+      const { server, seen, errors } = await serveSeen(limits);
+      const port = (server.address() as { port: number }).port;
+      const clients = [await echoed(port), await echoed(port)];
+      expect(seen.map(([kind]) => kind)).to.deep.equal(['legacy', 'modern']);
+      for (const [kind, socket] of seen) {
+        expect(socket.listenerCount('error'), `${kind} 'error' listeners`).to.equal(1);
+        // The core's and the implementation's (and, for legacy, the connection's own).
+        expect(socket.listenerCount('close'), `${kind} 'close' listeners`).to.equal(
+          kind === 'legacy' ? 3 : 2,
+        );
+      }
+      for (const c of clients) c.resetAndDestroy();
+      expect(await within(2_000, () => server.connections === 0)).to.equal(true);
+      expect(errors).to.deep.equal([]);
+      expect(server.stats()).to.include({ active: 0, handlerErrors: 0 });
+    });
+  }
+
+  it('a socket error while it is being sniffed reaches no one: closed, not routed, nothing uncaught', async () => {
+    const { server, errors } = await serveSeen({
+      route: { by: 'sniff', bytes: 8, timeout: 60_000, choose: () => 'modern' },
+    });
+    const port = (server.address() as { port: number }).port;
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    expect(await within(2_000, () => server.connections === 1)).to.equal(true);
+    // A reset with nothing sent: the server's socket fails, its only 'error' listener the core's.
+    socket.resetAndDestroy();
+    expect(await within(2_000, () => server.connections === 0)).to.equal(true);
+    expect(errors).to.deep.equal([]);
   });
 });
