@@ -39,6 +39,11 @@ export interface MixedHost {
   closed(connection: MixedConnection): void;
   /** Routing decided for the connection. */
   routed(connection: MixedConnection, decision: RouteDecision): void;
+  /**
+   * Whether `socket`'s 'close' reaches the connection without a listener of its own (the core's
+   * listener tracks it and calls {@link socketClosedBy}).
+   */
+  tracksClose(socket: net.Socket): boolean;
 }
 
 const kConnection = Symbol('dispatch-bridge:mixed-connection');
@@ -48,6 +53,14 @@ type TaggedSocket = net.Socket & { [kConnection]?: MixedConnection | undefined }
 // Every watched socket's 'close' listener: its connection is told.
 function onSocketClose(this: TaggedSocket): void {
   this[kConnection]?.socketClosed();
+}
+
+/**
+ * A socket the core tracks closed (see {@link MixedHost.tracksClose}): the connection watching
+ * it, if one does, is told, as its own listener would.
+ */
+export function socketClosedBy(socket: net.Socket): void {
+  (socket as TaggedSocket)[kConnection]?.socketClosed();
 }
 
 export class MixedConnection implements CoreConnection, HandlerRun, RouteTarget {
@@ -77,19 +90,24 @@ export class MixedConnection implements CoreConnection, HandlerRun, RouteTarget 
     return { id: this.id, remoteAddress: this.remoteAddress };
   }
 
-  /** Listens to its socket's 'close' (until {@link unwatchClose}); idempotent. */
+  /**
+   * Listens to its socket's 'close' (until {@link unwatchClose}): through the core's listener
+   * when the core tracks the socket (plain TCP), else with a shared listener of its own (TLS).
+   * Idempotent.
+   */
   watchClose(): void {
     const socket = this.socket as TaggedSocket;
     if (socket[kConnection] === this) return;
     socket[kConnection] = this;
-    socket.on('close', onSocketClose);
+    if (!this.#host.tracksClose(socket)) socket.on('close', onSocketClose);
   }
 
   /** Stops listening to its socket's 'close': something else calls {@link socketClosed}. */
   unwatchClose(): void {
     const socket = this.socket as TaggedSocket;
     if (socket[kConnection] !== this) return;
-    // Assigned, not deleted: the socket keeps its shape.
+    // Assigned, not deleted: the socket keeps its shape. (off() of a listener never added, when
+    // the core tells of the close, changes nothing.)
     socket[kConnection] = undefined;
     socket.off('close', onSocketClose);
   }

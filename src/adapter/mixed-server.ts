@@ -32,7 +32,7 @@ import {
   type RouteInfo,
 } from './_routing.js';
 import { Implementations } from './_implementations.js';
-import { MixedConnection, type MixedHost } from './_mixed-connection.js';
+import { MixedConnection, socketClosedBy, type MixedHost } from './_mixed-connection.js';
 import { ShadowSession, checkShadow, type Run, type ShadowOptions } from './_shadow.js';
 
 import type {
@@ -88,6 +88,7 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     refused: () => this.#core.refused(),
     closed: (connection) => this.#onClose(connection),
     routed: (connection, decision) => this.#routed(connection, decision),
+    tracksClose: (socket) => this.#core.tracksClose(socket),
   };
   // Shadow sessions still running after their connection closed (bounded by `grace`).
   #lingering = 0;
@@ -146,6 +147,8 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
       error: (error) => this.emit('error', error, undefined),
       closed: () => this.emit('close'),
       busy: () => this.#busy(),
+      // A plain TCP connection's 'close' comes through the core's listener of its socket.
+      socketClosed: socketClosedBy,
     });
   }
 

@@ -1,9 +1,17 @@
 import { expect } from 'chai';
 import type net from 'node:net';
-import { MixedConnection, type MixedHost } from '../../src/adapter/_mixed-connection.js';
+import {
+  MixedConnection,
+  socketClosedBy,
+  type MixedHost,
+} from '../../src/adapter/_mixed-connection.js';
 import { duplexPair } from '../../src/adapter/_duplex-pair.js';
 
-function setup(): { connection: MixedConnection; calls: string[]; socket: net.Socket } {
+function setup(tracked = false): {
+  connection: MixedConnection;
+  calls: string[];
+  socket: net.Socket;
+} {
   const calls: string[] = [];
   const host: MixedHost = {
     serve: () => {
@@ -16,6 +24,7 @@ function setup(): { connection: MixedConnection; calls: string[]; socket: net.So
     closed: (connection) => calls.push(`closed ${connection.id}`),
     routed: (connection, decision) =>
       calls.push(`routed ${connection.id} ${JSON.stringify(decision)}`),
+    tracksClose: () => tracked,
   };
   const [end, peer] = duplexPair();
   peer.on('error', () => {}); // the reset a destroyed end sends its peer
@@ -56,6 +65,17 @@ describe('MixedConnection', () => {
     expect(socket.listenerCount('close')).to.equal(0);
     connection.watchClose();
     socket.emit('close');
+    expect(calls).to.deep.equal(['closed 3']);
+  });
+
+  it("watches a socket the core tracks with no listener: the core's close tells it, until unwatched", () => {
+    const { connection, calls, socket } = setup(true);
+    connection.watchClose();
+    expect(socket.listenerCount('close')).to.equal(0);
+    socketClosedBy(socket);
+    expect(calls).to.deep.equal(['closed 3']);
+    connection.unwatchClose();
+    socketClosedBy(socket);
     expect(calls).to.deep.equal(['closed 3']);
   });
 
