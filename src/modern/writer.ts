@@ -9,6 +9,10 @@ import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from '
 import type { OwnedSignal } from './_owned-signal.js';
 import { checkSignal, describeValue } from './_validate.js';
 import { NO_EXTRA, transportInfo, type ExtraInfo, type ExtraInfoName } from './_extra-info.js';
+import { wiredWriter, type ClosingHook } from './_wired-writer.js';
+
+// The wiring's access (its functions are assigned by StreamWriter's static block below).
+export { wiredWriter };
 
 // Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
 const BIG_WRITE = 16 * 1024;
@@ -35,30 +39,6 @@ export interface StreamWriterOptions {
    */
   lingerTimeout?: number | undefined;
 }
-
-/** @internal What a writer tells when it starts closing (the wiring ends its reader). */
-export interface ClosingHook {
-  writerClosing(): void;
-}
-
-/**
- * @internal The wiring's access to its writer (not exported from any index): `create()` makes a
- * writer that leaves the stream's `'close'` (and with `errorsToo` its `'error'`) to the wiring,
- * which tells it (`closed()`, `error()`): a listener fewer per stream; `onClosing()` calls the
- * hook once when the writer starts closing (close(), abort()); `own()` gives it the connection's
- * own signal, whose state drain() then reads from a field.
- */
-export const wiredWriter = {} as {
-  create(
-    stream: Duplex,
-    options: StreamWriterOptions | undefined,
-    errorsToo: boolean,
-  ): StreamWriter;
-  onClosing(writer: StreamWriter, hook: ClosingHook): void;
-  own(writer: StreamWriter, owned: OwnedSignal): void;
-  closed(writer: StreamWriter): void;
-  error(writer: StreamWriter, error: unknown): void;
-};
 
 // What the wiring of the writer being made by wiredWriter.create() forwards.
 let closeForwarded = false;
