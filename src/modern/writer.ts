@@ -9,10 +9,10 @@ import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from '
 import type { OwnedSignal } from './_owned-signal.js';
 import { checkSignal, describeValue } from './_validate.js';
 import { NO_EXTRA, transportInfo, type ExtraInfo, type ExtraInfoName } from './_extra-info.js';
-import { wiredWriter, type ClosingHook } from './_wired-writer.js';
+import { wiredWriter as access, type ClosingHook } from './_wired-writer.js';
 
-// The wiring's access (its functions are assigned by StreamWriter's static block below).
-export { wiredWriter };
+/** @internal The wiring's access to its writer (see _wired-writer.ts; assigned below). */
+export const wiredWriter = access;
 
 // Writes of at least this many bytes are not gathered (copying them would cost more than it saves).
 const BIG_WRITE = 16 * 1024;
