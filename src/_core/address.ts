@@ -60,6 +60,21 @@ export function peerAddress(socket: Duplex | null | undefined): Address | undefi
 }
 
 /**
+ * The peer of `socket`, as {@link peerAddress} gives it, read without leaving Node's cache of it
+ * behind: Node keeps a peer it has read on the socket (`_peername`, an object and a string, 88
+ * bytes per connection). For a layer that needs the peer once (the legacy `accept()`) and not
+ * after the socket closed; a later read reads it again.
+ */
+export function readPeerOnce(socket: Duplex): Address | undefined {
+  const cached = socket as Duplex & { _peername?: unknown };
+  const before = cached._peername;
+  const peer = peerAddress(socket);
+  // Assigned, not deleted: the socket keeps its shape.
+  if (before === undefined && cached._peername !== undefined) cached._peername = undefined;
+  return peer;
+}
+
+/**
  * Makes Node read `socket`'s peer now: it keeps what it read, so that {@link peerAddress} still
  * finds the peer once the socket has closed (unread, a closed socket's peer is unknown).
  */

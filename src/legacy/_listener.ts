@@ -9,7 +9,7 @@
 // handleError(): one bad peer must not close the listening dispatcher.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { peerAddress } from '../_core/address.js';
+import { readPeerOnce } from '../_core/address.js';
 import { takeProxyHeader } from '../_core/proxy-accept.js';
 import { AbortError, ProxyProtocolError } from '../errors.js';
 import { toAddress, type Address } from './_address.js';
@@ -106,12 +106,15 @@ export class Listener {
     return toAddress(this.server.address());
   }
 
-  /** Takes the oldest pending connection, its peer by the core address rule. */
+  /**
+   * Takes the oldest pending connection, its peer by the core address rule (read once: the socket
+   * does not keep a copy, asyncore's `addr` is the caller's to keep).
+   */
   accept(): AcceptedConnection | null {
     const socket = this.#pending.shift();
     if (socket === undefined) return null;
     socket.removeListener('error', swallow);
-    return { socket, address: peerAddress(socket) ?? { path: '' } };
+    return { socket, address: readPeerOnce(socket) ?? { path: '' } };
   }
 
   /**

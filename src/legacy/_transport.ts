@@ -12,6 +12,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeGracefully, DEFAULT_LINGER_TIMEOUT } from '../_core/linger.js';
+import { restoreNodeEnd, runNodeEnd, takeNodeEnd } from '../_core/node-end.js';
 import { Fifo } from './_fifo.js';
 
 export type ConnectEvent = 'connect' | 'secureConnect';
@@ -62,6 +63,8 @@ const enum Fact {
   // Which connect event we listen to, if any.
   OnConnect = 256,
   OnSecureConnect = 512,
+  // Our 'end' listener stands for Node's own (see _core/node-end.ts).
+  NodeEnd = 1024,
 }
 
 function onData(this: Duplex, chunk: Buffer | string): void {
@@ -104,6 +107,7 @@ export class Transport {
     (socket as Tagged)[kTransport] = this;
     socket.on('error', onError);
     socket.on('close', onClose);
+    if (takeNodeEnd(socket)) this.#facts |= Fact.NodeEnd;
     socket.on('end', onEnd);
     socket.on('drain', onWake);
     if (connectEvent !== null) {
@@ -255,6 +259,7 @@ export class Transport {
     socket.removeListener('error', onError);
     socket.removeListener('close', onClose);
     socket.removeListener('end', onEnd);
+    if ((this.#facts & Fact.NodeEnd) !== 0) restoreNodeEnd(socket);
     socket.removeListener('drain', onWake);
     socket.removeListener('data', onData);
     socket.removeListener('readable', onReadable);
@@ -309,6 +314,7 @@ export class Transport {
 
   /** @internal */
   onEnd(): void {
+    if ((this.#facts & Fact.NodeEnd) !== 0) runNodeEnd(this.socket);
     this.#facts |= Fact.Eof;
     this.owner[kTransportWake]();
   }

@@ -6,6 +6,7 @@
 // Duplex wired a second time gets listeners of its own (closures), as every wire of it must.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { runNodeEnd, takeNodeEnd } from '../_core/node-end.js';
 import { ConnectionClosedError } from './errors.js';
 import { StreamReader } from './reader.js';
 import { wiredWriter, type StreamWriter, type StreamWriterOptions } from './writer.js';
@@ -18,6 +19,10 @@ export interface WiredStreams {
 }
 
 const kWire = Symbol('dispatch-bridge:wire');
+
+// Wire.#state's bits.
+const DONE = 1;
+const NODE_END = 2;
 
 /**
  * Told of the wired socket's events once the wire has handled them (the reader has the bytes,
@@ -42,8 +47,9 @@ export class Wire implements WiredStreams {
   readonly reader: StreamReader;
   readonly writer: StreamWriter;
   readonly socket: Duplex;
-  // Set once the reader got its end (end-of-stream, an error) or the writer started closing.
-  #done = false;
+  // DONE once the reader got its end (end-of-stream, an error) or the writer started closing;
+  // NODE_END when the 'end' listener stands for Node's own (see _core/node-end.ts).
+  #state = 0;
   /**
    * The one observer of the socket's events (see {@link observeWire}), if any: undefined on the
    * prototype, an own property only once observed (a wire that is never observed holds none).
@@ -77,6 +83,7 @@ export class Wire implements WiredStreams {
     if (wired[kWire] === undefined) {
       wired[kWire] = this;
       socket.on('data', onData);
+      if (takeNodeEnd(socket)) this.#state = NODE_END;
       socket.on('end', onEnd);
       socket.on('error', onError);
       if (!forwardClose) socket.on('close', onClose);
@@ -96,6 +103,7 @@ export class Wire implements WiredStreams {
 
   /** The socket's 'end'. */
   socketEnd(): void {
+    if ((this.#state & NODE_END) !== 0) runNodeEnd(this.socket);
     this.end();
     this.observer?.transportEvent();
   }
@@ -107,21 +115,21 @@ export class Wire implements WiredStreams {
   }
 
   pause(): void {
-    if (!this.#done) this.socket.pause();
+    if ((this.#state & DONE) === 0) this.socket.pause();
   }
 
   resume(): void {
-    if (!this.#done) this.socket.resume();
+    if ((this.#state & DONE) === 0) this.socket.resume();
   }
 
   data(chunk: Buffer): void {
-    if (!this.#done) this.reader.feedData(chunk);
+    if ((this.#state & DONE) === 0) this.reader.feedData(chunk);
   }
 
   /** End-of-stream, a close, or the writer starting to close: the reader ends. */
   end(): void {
-    if (this.#done) return;
-    this.#done = true;
+    if ((this.#state & DONE) !== 0) return;
+    this.#state |= DONE;
     this.reader.feedEof();
   }
 
@@ -136,8 +144,8 @@ export class Wire implements WiredStreams {
   }
 
   error(error: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
+    if ((this.#state & DONE) !== 0) return;
+    this.#state |= DONE;
     this.reader.setException(new ConnectionClosedError('Connection lost', { cause: error }));
   }
 
@@ -148,8 +156,8 @@ export class Wire implements WiredStreams {
   }
 
   fail(error: unknown): void {
-    if (!this.#done) {
-      this.#done = true;
+    if ((this.#state & DONE) === 0) {
+      this.#state |= DONE;
       this.reader.setException(error);
     }
     this.socket.destroy();

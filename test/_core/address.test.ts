@@ -5,6 +5,7 @@ import {
   localAddress,
   peekPeer,
   peerAddress,
+  readPeerOnce,
   tcpAddress,
 } from '../../src/_core/address.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
@@ -74,6 +75,31 @@ describe('the one address rule (_core/address)', () => {
       expect(peerAddress(unread)).to.equal(undefined);
     } finally {
       for (const client of clients) client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("readPeerOnce(): the peer, without leaving Node's copy on the socket (a later read reads it again)", async () => {
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    try {
+      await new Promise((resolve) => client.once('connect', resolve));
+      while (accepted.length < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      const socket = accepted[0]! as net.Socket & { _peername?: unknown };
+      const peer = readPeerOnce(socket);
+      expect(peer).to.deep.equal({ host: '127.0.0.1', port: client.localPort, family: 'IPv4' });
+      expect(socket._peername).to.equal(undefined);
+      // A peer someone else read first stays read.
+      expect(socket.remoteAddress).to.equal('127.0.0.1');
+      expect(readPeerOnce(socket)).to.deep.equal(peer);
+      expect(socket._peername).to.not.equal(undefined);
+    } finally {
+      client.destroy();
+      for (const socket of accepted) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
   });

@@ -92,6 +92,29 @@ describe('Dispatcher listening (_listener)', () => {
     await done;
   });
 
+  it("accept() leaves no copy of the peer on the socket (an idle connection's bytes); the socket still reads it", async () => {
+    const accepted: net.Socket[] = [];
+    class Server extends QuietDispatcher {
+      override handleAccept(): void {
+        const pair = this.accept();
+        if (pair !== null) accepted.push(pair.socket as net.Socket);
+      }
+    }
+    const server = new Server({ map });
+    server.bind({ host: '127.0.0.1', port: 0 });
+    await server.listen();
+    const { port } = server.address() as { port: number };
+    const done = loop({ map });
+    const client = await connectClient({ host: '127.0.0.1', port });
+    const socket = await eventually(() => accepted[0]);
+    expect((socket as net.Socket & { _peername?: unknown })._peername).to.equal(undefined);
+    expect(socket.remotePort).to.equal(client.localPort);
+    socket.destroy();
+    client.destroy();
+    server.close();
+    await done;
+  });
+
   it('accept() returns null when nothing is pending, before and after listening', async () => {
     const server = new QuietDispatcher({ map });
     expect(server.accept()).to.equal(null);

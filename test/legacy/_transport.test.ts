@@ -150,6 +150,38 @@ describe('Dispatcher transport (_transport)', () => {
     expect(dispatcher.closed).to.equal(true);
   });
 
+  it("a socket keeps one 'end' listener: Node's own is folded into the dispatcher's, and given back at close()", async () => {
+    let accepted!: net.Socket;
+    const server = net.createServer((socket) => (accepted = socket));
+    cleanups.push(() => server.close());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = await connectClient({
+      host: '127.0.0.1',
+      port: (server.address() as net.AddressInfo).port,
+    });
+    cleanups.push(() => client.destroy());
+    await eventually(() => accepted);
+    const [node] = accepted.listeners('end');
+    let eof = false;
+    class EofWatcher extends Dispatcher {
+      override handleRead(): void {
+        if (this.recv(65536).length === 0) eof = true;
+      }
+      override handleClose(): void {
+        this.close();
+      }
+    }
+    const dispatcher = new EofWatcher({ socket: accepted, map });
+    expect(accepted.listenerCount('end')).to.equal(1);
+    expect(accepted.listeners('end')[0]).to.not.equal(node);
+    // The peer's FIN still reaches the handlers.
+    client.end();
+    await loop({ map, timeout: 100, count: 50 });
+    expect(eof).to.equal(true);
+    expect(dispatcher.closed).to.equal(true);
+    expect(accepted.listeners('end')[0]).to.equal(node);
+  });
+
   it('send() to a peer that left never throws; the close is dispatched by the next round', async () => {
     let closedInLoop: boolean[] = [];
     class Sender extends Dispatcher {

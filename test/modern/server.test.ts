@@ -435,6 +435,23 @@ describe('startServer()', () => {
     client.writer.write('bye\n');
   });
 
+  it("a connection's socket has one 'end' listener (Node's own folded into the wire's), and a half-close still ends the reader", async () => {
+    let socket: net.Socket | undefined;
+    const eof = deferred<Buffer>();
+    const server = await serve(async (reader, writer) => {
+      socket = writer.getExtraInfo('socket') as net.Socket;
+      eof.resolve(await reader.read(100));
+      writer.write('after your end\n');
+      await writer.drain();
+    });
+    const client = await connect(server);
+    while (socket === undefined) await tick();
+    expect(socket.listenerCount('end')).to.equal(1);
+    client.writer.writeEof();
+    expect((await eof.promise).length).to.equal(0);
+    expect((await client.reader.readLine()).toString()).to.equal('after your end\n');
+  });
+
   it("a TCP connection's close comes through the server's one 'close' listener, and still ends everything", async () => {
     let socket: net.Socket | undefined;
     let context: ConnectionContext | undefined;
