@@ -65,7 +65,8 @@ export function peerAddress(socket: Duplex | null | undefined): Address | undefi
  * bytes per connection). For a layer that needs the peer once (the legacy `accept()`) and not
  * after the socket closed; a later read reads it again.
  */
-export function readPeerOnce(socket: Duplex): Address | undefined {
+export function readPeerOnce(socket: Duplex | null | undefined): Address | undefined {
+  if (socket === null || socket === undefined) return undefined;
   const cached = socket as Duplex & { _peername?: unknown };
   const before = cached._peername;
   const peer = peerAddress(socket);

@@ -11,12 +11,16 @@ import { kStats } from '../legacy/_internal.js';
 import type { Dispatcher } from '../legacy/dispatcher.js';
 import { ConnectionClosedError } from '../modern/errors.js';
 import type { ConnectionContext, StreamHandler } from '../modern/server.js';
+import {
+  abortSlot,
+  controllerOf,
+  NOT_ABORTED,
+  slotAborted,
+  type AbortSlot,
+} from '../_core/lazy-abort.js';
 import type { HandlerRun } from '../_core/runner.js';
 import { DispatcherBridge, type BridgeOptions } from './_dispatcher-bridge.js';
 import { LazyContext } from './_lazy-controller.js';
-
-// No abort yet.
-const NOT_ABORTED = Symbol('not aborted');
 
 /** The bridge of an asDispatcherClass() connection, and the runner's view of it. */
 export class DispatcherRun extends DispatcherBridge implements HandlerRun {
@@ -25,9 +29,8 @@ export class DispatcherRun extends DispatcherBridge implements HandlerRun {
   /** What the handler gets as its third argument. */
   readonly context: ConnectionContext;
   readonly #handler: StreamHandler;
-  #controller: AbortController | undefined = undefined;
-  // The reason of an abort that came before the controller existed.
-  #reason: unknown = NOT_ABORTED;
+  // The AbortController once made; before that, whether (and why) an abort came.
+  #controller: AbortSlot = NOT_ABORTED;
 
   constructor(
     dispatcher: Dispatcher,
@@ -49,16 +52,7 @@ export class DispatcherRun extends DispatcherBridge implements HandlerRun {
 
   /** The connection's AbortController, made on first use (aborted if an abort came first). */
   get controller(): AbortController {
-    let controller = this.#controller;
-    if (controller === undefined) {
-      controller = new AbortController();
-      this.#controller = controller;
-      if (this.#reason !== NOT_ABORTED) {
-        controller.abort(this.#reason);
-        this.#reason = NOT_ABORTED;
-      }
-    }
-    return controller;
+    return (this.#controller = controllerOf(this.#controller));
   }
 
   /** The context's signal: aborted when the connection closes (or the handler is stopped). */
@@ -68,11 +62,8 @@ export class DispatcherRun extends DispatcherBridge implements HandlerRun {
 
   /** The connection is gone: the signal aborts (the first reason wins), made or not. */
   protected override lost(): void {
-    const controller = this.#controller;
-    if (controller === undefined ? this.#reason !== NOT_ABORTED : controller.signal.aborted) return;
-    const reason = new ConnectionClosedError('Connection closed');
-    if (controller !== undefined) controller.abort(reason);
-    else this.#reason = reason;
+    if (slotAborted(this.#controller)) return;
+    this.#controller = abortSlot(this.#controller, new ConnectionClosedError('Connection closed'));
   }
 
   start(): Promise<void> | void {

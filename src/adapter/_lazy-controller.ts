@@ -1,28 +1,22 @@
-// An AbortController made on first use (internal; used by asDispatcherClass() and the mixed
-// server). An AbortController with its signal costs ~800 bytes of heap, more than the rest of an
-// idle connection's adapter state, and most handlers never look at `context.signal`: until
-// someone asks for the signal, an abort only records its reason, and the controller made later
-// starts aborted with that reason. Once made, the controller is the source of truth (the runner
-// may abort it directly: an idle timeout, a refusal).
+// An AbortController made on first use, as an object (internal; the mixed server's connections and
+// their shadows): one AbortSlot (see _core/lazy-abort.ts) behind the AbortController's own
+// methods, so that the runner and the routing can share it.
 import type { Address } from '../address.js';
 import type { ConnectionContext } from '../modern/server.js';
+import {
+  abortSlot,
+  controllerOf,
+  NOT_ABORTED,
+  slotAborted,
+  type AbortSlot,
+} from '../_core/lazy-abort.js';
 
 export class LazyController {
-  #controller: AbortController | undefined = undefined;
-  // Before the controller exists: whether abort() ran, and with what reason.
-  #aborted = false;
-  #reason: unknown = undefined;
+  #slot: AbortSlot = NOT_ABORTED;
 
   /** The controller (made now if it does not exist yet, aborted if abort() came first). */
   get controller(): AbortController {
-    let controller = this.#controller;
-    if (controller === undefined) {
-      controller = new AbortController();
-      if (this.#aborted) controller.abort(this.#reason);
-      this.#controller = controller;
-      this.#reason = undefined;
-    }
-    return controller;
+    return (this.#slot = controllerOf(this.#slot));
   }
 
   /** The controller's signal (made now if need be). */
@@ -32,20 +26,12 @@ export class LazyController {
 
   /** Whether it was aborted, without making the controller. */
   get aborted(): boolean {
-    const controller = this.#controller;
-    return controller === undefined ? this.#aborted : controller.signal.aborted;
+    return slotAborted(this.#slot);
   }
 
   /** Aborts with `reason` (the first abort wins), without making the controller. */
   abort(reason: unknown): void {
-    const controller = this.#controller;
-    if (controller !== undefined) {
-      controller.abort(reason);
-      return;
-    }
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
+    this.#slot = abortSlot(this.#slot, reason);
   }
 }
 

@@ -20,7 +20,7 @@ import {
 import { StreamDuplex } from './_stream-duplex.js';
 import { LegacySession } from './_legacy-session.js';
 import { DispatcherRun } from './_dispatcher-run.js';
-import { peerAddress } from '../_core/address.js';
+import { readPeerOnce } from '../_core/address.js';
 import { HandlerRunner } from '../_core/runner.js';
 import { optionalMs, optionalPositive } from '../_core/server-options.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -298,7 +298,8 @@ export function asDispatcherClass(
         bridgeOptions,
         handler,
         ++nextId,
-        peerAddress(this.socket) ?? { path: '' },
+        // Kept by the context: Node's copy of it on the socket is not (readPeerOnce).
+        readPeerOnce(this.socket) ?? { path: '' },
       );
       queueMicrotask(() => void runner.run(run));
     }

@@ -15,7 +15,7 @@ import type { Address } from '../address.js';
 import { ConnectionClosedError, InvalidArgumentError, InvalidStateError } from '../errors.js';
 import { SocketMap } from '../legacy/socket-map.js';
 import { checkMilliseconds, describeValue } from '../modern/_validate.js';
-import { peerAddress } from '../_core/address.js';
+import { readPeerOnce } from '../_core/address.js';
 import { closeGracefully } from '../_core/linger.js';
 import { channels, isObserved, publish } from '../_core/observe.js';
 import { reportHandlerError } from '../_core/report.js';
@@ -271,7 +271,9 @@ export class MixedServer extends EventEmitter<MixedServerEvents> implements Asyn
     const path = core.limits.path;
     const info: RouteInfo = {
       id: core.nextId(),
-      remoteAddress: path !== undefined ? { path } : (peerAddress(socket) ?? { host: '', port: 0 }),
+      // Kept here: Node's copy of it on the socket is not (readPeerOnce).
+      remoteAddress:
+        path !== undefined ? { path } : (readPeerOnce(socket) ?? { host: '', port: 0 }),
     };
     const connection = new MixedConnection(info, socket, this.#host);
     core.add(connection);

@@ -14,6 +14,7 @@ import { wiredWriter, type StreamWriter } from './writer.js';
 import { OwnedSignal } from './_owned-signal.js';
 import { Wire } from './_wire.js';
 import { peekPeer, peerAddress } from '../_core/address.js';
+import { abortSlot, controllerOf, NOT_ABORTED, type AbortSlot } from '../_core/lazy-abort.js';
 import type { StreamWriterOptions } from './writer.js';
 
 /** What a handler knows about its connection (the public shape is `ConnectionContext`). */
@@ -33,14 +34,6 @@ export interface ServedHost {
   refused(): void;
   /** The connection's socket has closed: unregister it. */
   closed(connection: ServedConnection): void;
-}
-
-// No abort yet, and no controller.
-const NOT_ABORTED = Symbol('not aborted');
-
-// An abort that came before the controller existed: its reason.
-class EarlyAbort {
-  constructor(readonly reason: unknown) {}
 }
 
 /** A connection's context: its signal is its connection's (created on first use). */
@@ -75,9 +68,8 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
   declare readonly socket: net.Socket;
   readonly context: ServedContext;
   readonly #host: ServedHost;
-  // The AbortController once created; before that, NOT_ABORTED or an abort that came first (one
-  // slot for both).
-  #controller: AbortController | EarlyAbort | typeof NOT_ABORTED = NOT_ABORTED;
+  // The AbortController once created; before that, whether (and why) an abort came.
+  #controller: AbortSlot = NOT_ABORTED;
 
   constructor(
     host: ServedHost,
@@ -109,10 +101,9 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
   get controller(): AbortController {
     const slot = this.#controller;
     if (slot instanceof AbortController) return slot;
-    const controller = new AbortController();
+    const controller = controllerOf(slot);
     this.#controller = controller;
-    if (slot !== NOT_ABORTED) controller.abort(slot.reason);
-    else {
+    if (slot === NOT_ABORTED) {
       // Its first listener: the reader and the writer read its state from a plain field.
       const owned = new OwnedSignal(controller.signal);
       ownSignal(this.reader, owned);
@@ -123,9 +114,7 @@ export class ServedConnection extends Wire implements CoreConnection, HandlerRun
 
   /** Aborts the signal (once: the first reason wins), whether it exists yet or not. */
   abortSignal(reason: unknown): void {
-    const slot = this.#controller;
-    if (slot instanceof AbortController) slot.abort(reason);
-    else if (slot === NOT_ABORTED) this.#controller = new EarlyAbort(reason);
+    this.#controller = abortSlot(this.#controller, reason);
   }
 
   // CoreConnection: a forced stop.
