@@ -1219,6 +1219,22 @@ describe('startMixedServer(): the connection lifecycle under attack', () => {
     pair.writer.close();
   });
 
+  it("keeps the peer's address once, in the connection: its socket holds no copy of Node's", async () => {
+    const seen: unknown[] = [];
+    const server = await serve({
+      route: 'modern',
+      modern: (_reader, writer, context) => {
+        const socket = writer.getExtraInfo('socket') as { _peername?: unknown };
+        seen.push(socket._peername, context.remoteAddress);
+      },
+    });
+    const pair = await openConnection({ host: '127.0.0.1', port: portOf(server) });
+    await pair.reader.read();
+    const port = (pair.writer.getExtraInfo('sockname') as { port: number }).port;
+    expect(seen).to.deep.equal([undefined, { host: '127.0.0.1', port, family: 'IPv4' }]);
+    pair.writer.close();
+  });
+
   it('refuses bad options with a TypeError or RangeError naming the option', () => {
     const base = { legacy: LegacyL, modern: modernM, route: 'modern' as const };
     expect(() => new MixedServer({ ...base, host: [] })).to.throw(TypeError, '`host`');
