@@ -18,7 +18,7 @@ import {
   V2,
   closed,
   tlsAfterHeader,
-} from '../scaling/_proxy-clients.js';
+} from '../helpers/proxy-clients.js';
 
 function listener(overrides: Partial<ListenerOptions> = {}): {
   listener: Listener;

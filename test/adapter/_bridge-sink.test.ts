@@ -6,14 +6,9 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { toStreams } from '../../src/adapter/index.js';
-import {
-  Dispatcher,
-  DispatcherWithSend,
-  SocketMap,
-  loop,
-  type Address,
-} from '../../src/legacy/index.js';
+import { Dispatcher, DispatcherWithSend, loop, type Address } from '../../src/legacy/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
 
 class Quiet extends Dispatcher {
@@ -42,20 +37,7 @@ async function turns(count: number): Promise<void> {
 }
 
 describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
-  let map: SocketMap;
-  let running: Promise<void> | undefined;
-  const cleanup: Array<() => void> = [];
-
-  beforeEach(() => {
-    map = new SocketMap();
-    running = undefined;
-  });
-
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0)) fn();
-    map.closeAll();
-    await running;
-  });
+  const fixture = useSocketMap();
 
   function bridged(
     Class: typeof Quiet | typeof QuietWithSend = Quiet,
@@ -68,10 +50,10 @@ describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
     reader: ReturnType<typeof toStreams>['reader'];
   } {
     const [peer, end] = duplexPair({ highWaterMark: 16 * 1024, allowHalfOpen: true });
-    cleanup.push(() => peer.destroy());
-    const dispatcher = new Class({ socket: end, map });
+    fixture.cleanup.push(() => peer.destroy());
+    const dispatcher = new Class({ socket: end, map: fixture.map });
     const { reader, writer } = toStreams(dispatcher, { highWaterMark });
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     return { peer, dispatcher, sink: writer.transport, reader, writer };
   }
 
@@ -251,13 +233,13 @@ describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
       }
       override logInfo(): void {}
     }
-    const listener = new Listener({ map });
+    const listener = new Listener({ map: fixture.map });
     listener.bind({ host: '127.0.0.1', port: 0 });
     await listener.listen();
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const { port } = listener.address() as Extract<Address, { port: number }>;
     const socket: net.Socket = await connectClient({ host: '127.0.0.1', port });
-    cleanup.push(() => socket.destroy());
+    fixture.cleanup.push(() => socket.destroy());
     socket.pause();
     const { writer } = await accepted;
     const sink = writer.transport;

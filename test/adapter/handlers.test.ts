@@ -28,6 +28,7 @@ import {
   type StreamReader,
 } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
 import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
 
@@ -369,20 +370,7 @@ describe('asStreamHandler()', () => {
 });
 
 describe('asDispatcherClass()', () => {
-  let map: SocketMap;
-  let running: Promise<void> | undefined;
-  const cleanup: Array<() => void> = [];
-
-  beforeEach(() => {
-    map = new SocketMap();
-    running = undefined;
-  });
-
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0)) fn();
-    map.closeAll();
-    await running;
-  });
+  const fixture = useSocketMap();
 
   /** A legacy listener whose accepted sockets become `Connection`s. */
   async function listen<T extends Dispatcher>(
@@ -395,17 +383,17 @@ describe('asDispatcherClass()', () => {
       }
       override logInfo(): void {}
     }
-    const listener = new Listener({ map });
+    const listener = new Listener({ map: fixture.map });
     listener.bind({ host: '127.0.0.1', port: 0 });
     await listener.listen();
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const { port } = listener.address() as Extract<Address, { port: number }>;
     return { port, accepted };
   }
 
   async function client(port: number): Promise<net.Socket> {
     const socket = await connectClient({ host: '127.0.0.1', port });
-    cleanup.push(() => socket.destroy());
+    fixture.cleanup.push(() => socket.destroy());
     return socket;
   }
 
@@ -527,7 +515,7 @@ describe('asDispatcherClass()', () => {
     // Refused after about 100 ms: its connection ends without a reply.
     expect((await collect(waiting)).toString()).to.equal('');
     expect(Date.now() - started).to.be.lessThan(2_000);
-    expect(map.stats().refused).to.equal(1);
+    expect(fixture.map.stats().refused).to.equal(1);
     for (const hoarder of hoarders) hoarder.destroy();
     await eventually(() => (accepted.slice(0, 2).every((c) => c.closed) ? true : undefined));
     const honest = await client(port);
@@ -539,12 +527,12 @@ describe('asDispatcherClass()', () => {
   it('works over an in-memory duplex pair', async () => {
     const [peer, end] = duplexPair();
     const Connection = tracked(lineEcho);
-    const connection = new Connection({ socket: end, map });
-    running = loop({ map });
+    const connection = new Connection({ socket: end, map: fixture.map });
+    fixture.running = loop({ map: fixture.map });
     const received = collect(peer);
     peer.end('one\ntwo\n');
     expect((await received).toString()).to.equal('one\ntwo\n');
-    await running;
+    await fixture.running;
     expect(connection.closes).to.equal(1);
     expect(connection.context.remoteAddress).to.deep.equal({ path: '' });
   });
@@ -556,13 +544,13 @@ describe('asDispatcherClass()', () => {
       args = [reader, writer, context];
       writer.write(await reader.readLine());
     });
-    const connection = new Connection({ socket: end, map });
+    const connection = new Connection({ socket: end, map: fixture.map });
     const { reader, writer, context } = connection;
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const received = collect(peer);
     peer.end('hi\n');
     expect((await received).toString()).to.equal('hi\n');
-    await running;
+    await fixture.running;
     expect(args).to.deep.equal([reader, writer, context]);
     expect(args![0]).to.equal(reader);
     expect(args![1]).to.equal(writer);
@@ -577,11 +565,11 @@ describe('asDispatcherClass()', () => {
     const Connection = tracked(async (reader) => {
       while ((await reader.read(100)).length > 0);
     });
-    const connection = new Connection({ socket: end, map });
-    running = loop({ map });
+    const connection = new Connection({ socket: end, map: fixture.map });
+    fixture.running = loop({ map: fixture.map });
     peer.resume();
     peer.end('bye\n');
-    await running;
+    await fixture.running;
     expect(connection.closes).to.equal(1);
     // Asked for only now, after the close: made aborted, with the close as its reason.
     const signal = connection.context.signal;
@@ -599,11 +587,11 @@ describe('asDispatcherClass()', () => {
       while ((await reader.read(100)).length > 0);
       abortedWhileRunning = held.aborted;
     });
-    new Connection({ socket: end, map });
-    running = loop({ map });
+    new Connection({ socket: end, map: fixture.map });
+    fixture.running = loop({ map: fixture.map });
     peer.resume();
     peer.end();
-    await running;
+    await fixture.running;
     expect(abortedWhileRunning).to.equal(false);
     expect(held?.aborted).to.equal(true);
     expect(held?.reason).to.be.instanceOf(ConnectionClosedError);

@@ -5,15 +5,10 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { toStreams } from '../../src/adapter/index.js';
 import { DispatcherBridge } from '../../src/adapter/_dispatcher-bridge.js';
-import {
-  Dispatcher,
-  DispatcherWithSend,
-  SocketMap,
-  loop,
-  type Address,
-} from '../../src/legacy/index.js';
+import { Dispatcher, DispatcherWithSend, loop, type Address } from '../../src/legacy/index.js';
 import { ConnectionClosedError } from '../../src/modern/index.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
 import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
 
@@ -79,20 +74,7 @@ function closedPort(): Promise<number> {
 }
 
 describe('toStreams()', () => {
-  let map: SocketMap;
-  let running: Promise<void> | undefined;
-  const cleanup: Array<() => void> = [];
-
-  beforeEach(() => {
-    map = new SocketMap();
-    running = undefined;
-  });
-
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0)) fn();
-    map.closeAll();
-    await running;
-  });
+  const fixture = useSocketMap();
 
   /** A legacy listener whose connections are Tracked dispatchers adapted with toStreams(). */
   async function serve(options: Parameters<typeof toStreams>[1] = {}): Promise<{
@@ -110,17 +92,17 @@ describe('toStreams()', () => {
       }
       override logInfo(): void {}
     }
-    const listener = new Listener({ map });
+    const listener = new Listener({ map: fixture.map });
     listener.bind({ host: '127.0.0.1', port: 0 });
     await listener.listen();
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const { port } = listener.address() as Extract<Address, { port: number }>;
     return { port, accepted };
   }
 
   async function client(port: number): Promise<net.Socket> {
     const socket = await connectClient({ host: '127.0.0.1', port, allowHalfOpen: true });
-    cleanup.push(() => socket.destroy());
+    fixture.cleanup.push(() => socket.destroy());
     return socket;
   }
 
@@ -138,9 +120,9 @@ describe('toStreams()', () => {
 
   it('works over an in-memory duplex pair: echo, then writer.close() closes the dispatcher once', async () => {
     const [peer, end] = duplexPair({ allowHalfOpen: true });
-    const dispatcher = new Tracked({ socket: end, map });
+    const dispatcher = new Tracked({ socket: end, map: fixture.map });
     const { reader, writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const received = collect(peer);
     peer.write('ping\n');
     expect((await reader.readLine()).toString()).to.equal('ping\n');
@@ -150,16 +132,16 @@ describe('toStreams()', () => {
     expect((await received).toString()).to.equal('pong\n');
     expect(dispatcher.closed).to.equal(true);
     expect(dispatcher.closes).to.equal(1);
-    expect(map.size).to.equal(0);
-    await running;
+    expect(fixture.map.size).to.equal(0);
+    await fixture.running;
   });
 
   it('stops reading while the reader holds more than 2 × limit, so the peer is pushed back', async () => {
     const limit = 1024;
     const [peer, end] = duplexPair({ highWaterMark: 16 * 1024 });
-    const dispatcher = new Tracked({ socket: end, map });
+    const dispatcher = new Tracked({ socket: end, map: fixture.map });
     const { reader } = toStreams(dispatcher, { limit });
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const data = pattern(1024 * 1024);
     const progress = { sent: 0 };
     const pumping = pump(peer, data, progress);
@@ -183,9 +165,9 @@ describe('toStreams()', () => {
   it('drain() waits while partial sends are pending and resolves once the peer reads', async () => {
     const [peer, end] = duplexPair({ highWaterMark: 16 * 1024 });
     peer.pause();
-    const dispatcher = new Tracked({ socket: end, map });
+    const dispatcher = new Tracked({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher, { highWaterMark: 32 * 1024 });
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const data = pattern(512 * 1024);
     writer.write(data);
     let drained = false;
@@ -203,9 +185,9 @@ describe('toStreams()', () => {
   it("drain() waits for a DispatcherWithSend's out buffer too", async () => {
     const [peer, end] = duplexPair({ highWaterMark: 16 * 1024 });
     peer.pause();
-    const dispatcher = new TrackedWithSend({ socket: end, map });
+    const dispatcher = new TrackedWithSend({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const data = pattern(256 * 1024);
     writer.write(data);
     let outAtDrain = -1;
@@ -252,10 +234,10 @@ describe('toStreams()', () => {
 
   it('closing the dispatcher ends the reader and closes the writer, once', async () => {
     const [peer, end] = duplexPair({ allowHalfOpen: true });
-    cleanup.push(() => peer.destroy());
-    const dispatcher = new Tracked({ socket: end, map });
+    fixture.cleanup.push(() => peer.destroy());
+    const dispatcher = new Tracked({ socket: end, map: fixture.map });
     const { reader, writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     peer.pause();
     const pending = reader.readLine();
     await turn();
@@ -270,15 +252,15 @@ describe('toStreams()', () => {
     await writer.drain().catch((error: unknown) => (drainError = error));
     expect(drainError).to.be.instanceOf(ConnectionClosedError);
     expect(dispatcher.closes).to.equal(1);
-    await running;
-    expect(map.size).to.equal(0);
+    await fixture.running;
+    expect(fixture.map.size).to.equal(0);
   });
 
   it('a reset is a close, not an error: reads reject with ConnectionClosedError (cause ECONNRESET)', async () => {
     const [peer, end] = duplexPair();
-    const dispatcher = new Tracked({ socket: end, map });
+    const dispatcher = new Tracked({ socket: end, map: fixture.map });
     const { reader, writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const pending = reader.readLine();
     peer.write('partial');
     await eventually(() => (reader.bufferedLength > 0 ? true : undefined));
@@ -310,10 +292,10 @@ describe('toStreams()', () => {
 
   it("handleError() (a refused connect) rejects reads with that error; the class's handleError runs", async () => {
     const port = await closedPort();
-    const dispatcher = new Tracked({ map });
+    const dispatcher = new Tracked({ map: fixture.map });
     dispatcher.connect({ host: '127.0.0.1', port });
     const { reader, writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     let error: unknown;
     await reader.read(10).catch((caught: unknown) => (error = caught));
     expect((error as NodeJS.ErrnoException).code).to.equal('ECONNREFUSED');
@@ -324,13 +306,13 @@ describe('toStreams()', () => {
 
   it('adapts a client dispatcher right after connect(): writes wait for the connection', async () => {
     const server = net.createServer((socket) => socket.pipe(socket));
-    cleanup.push(() => server.close());
+    fixture.cleanup.push(() => server.close());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
-    const dispatcher = new Tracked({ map });
+    const dispatcher = new Tracked({ map: fixture.map });
     dispatcher.connect({ host: '127.0.0.1', port });
     const { reader, writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     writer.write('echo me\n');
     expect((await reader.readLine()).toString()).to.equal('echo me\n');
     expect(dispatcher.connects).to.equal(1);
@@ -341,9 +323,9 @@ describe('toStreams()', () => {
 
   it('writer.abort() resets the connection', async () => {
     const [peer, end] = duplexPair();
-    const dispatcher = new Tracked({ socket: end, map });
+    const dispatcher = new Tracked({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     const peerError = once(peer, 'error');
     writer.abort();
     const [error] = (await peerError) as [NodeJS.ErrnoException];
@@ -356,15 +338,15 @@ describe('toStreams()', () => {
   it('adapts a dispatcher over a TLS client socket: canWriteEof() is false', async () => {
     // A TLS transport: a dispatcher over a tls.TLSSocket client.
     const server = tls.createServer({ key, cert }, (socket) => socket.pipe(socket));
-    cleanup.push(() => server.close());
+    fixture.cleanup.push(() => server.close());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const tlsPort = (server.address() as net.AddressInfo).port;
     const secure = new Tracked({
       socket: tls.connect({ host: 'localhost', port: tlsPort, ca: cert }),
-      map,
+      map: fixture.map,
     });
     const streams = toStreams(secure);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     expect(streams.writer.canWriteEof()).to.equal(false);
     streams.writer.write('secret\n');
     expect((await streams.reader.readLine()).toString()).to.equal('secret\n');
@@ -389,13 +371,13 @@ describe('toStreams()', () => {
 
   it('leaves no listener on the transport once closed', async () => {
     const [peer, end] = duplexPair({ allowHalfOpen: true });
-    cleanup.push(() => peer.destroy());
+    fixture.cleanup.push(() => peer.destroy());
     const before = ['close', 'error', 'end', 'readable', 'drain', 'finish'].map((e) =>
       end.listenerCount(e),
     );
-    const dispatcher = new Tracked({ socket: end, map });
+    const dispatcher = new Tracked({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher);
-    running = loop({ map });
+    fixture.running = loop({ map: fixture.map });
     peer.resume();
     writer.close();
     // waitClosed() resolves once the transport itself has closed.
@@ -444,10 +426,10 @@ describe('toStreams()', () => {
         }
         override logInfo(): void {}
       }
-      const listener = new Listener({ map });
+      const listener = new Listener({ map: fixture.map });
       listener.bind({ host: '127.0.0.1', port: 0 });
       await listener.listen();
-      running = loop({ map });
+      fixture.running = loop({ map: fixture.map });
       const { port } = listener.address() as Extract<Address, { port: number }>;
       const socket = await client(port);
       socket.pause();
@@ -480,10 +462,10 @@ describe('toStreams()', () => {
         }
         override logInfo(): void {}
       }
-      const listener = new Listener({ map });
+      const listener = new Listener({ map: fixture.map });
       listener.bind({ host: '127.0.0.1', port: 0 });
       await listener.listen();
-      running = loop({ map });
+      fixture.running = loop({ map: fixture.map });
       const { port } = listener.address() as Extract<Address, { port: number }>;
       const socket = await client(port);
       socket.pause();
@@ -509,20 +491,20 @@ describe('toStreams()', () => {
     it("writer.close() closes the dispatcher in a loop round; 'close' is emitted once", async () => {
       const [peer, end] = duplexPair();
       peer.resume();
-      const dispatcher = new Tracked({ socket: end, map });
+      const dispatcher = new Tracked({ socket: end, map: fixture.map });
       const { writer } = toStreams(dispatcher);
       let events = 0;
       const looping: boolean[] = [];
       dispatcher.on('close', () => {
         events++;
-        looping.push(map.looping);
+        looping.push(fixture.map.looping);
       });
       writer.write('bye\n');
       writer.close();
       await turns(10);
       // No loop runs yet: the close waits for one.
       expect(dispatcher.closed).to.equal(false);
-      running = loop({ map });
+      fixture.running = loop({ map: fixture.map });
       await writer.waitClosed();
       expect(dispatcher.closed).to.equal(true);
       expect(events).to.equal(1);
@@ -540,27 +522,27 @@ describe('toStreams()', () => {
     });
 
     it('rejects a closed, a listening, an unconnected or an already adapted dispatcher', async () => {
-      const closed = new Tracked({ map });
+      const closed = new Tracked({ map: fixture.map });
       closed.close();
       expect(() => toStreams(closed)).to.throw(Error, 'Cannot adapt the dispatcher: it is closed');
-      const unconnected = new Tracked({ map });
+      const unconnected = new Tracked({ map: fixture.map });
       expect(() => toStreams(unconnected)).to.throw(Error, 'it has no socket');
-      const listener = new Tracked({ map });
+      const listener = new Tracked({ map: fixture.map });
       listener.bind({ host: '127.0.0.1', port: 0 });
       await listener.listen();
       expect(() => toStreams(listener)).to.throw(Error, 'it is listening, not connected');
       listener.close();
       const [peer, end] = duplexPair();
-      cleanup.push(() => peer.destroy());
-      const once_ = new Tracked({ socket: end, map });
+      fixture.cleanup.push(() => peer.destroy());
+      const once_ = new Tracked({ socket: end, map: fixture.map });
       toStreams(once_);
       expect(() => toStreams(once_)).to.throw(Error, 'it is already adapted to streams');
     });
 
     it('rejects a limit or highWaterMark that is not a positive integer', () => {
       const [peer, end] = duplexPair();
-      cleanup.push(() => peer.destroy());
-      const dispatcher = new Tracked({ socket: end, map });
+      fixture.cleanup.push(() => peer.destroy());
+      const dispatcher = new Tracked({ socket: end, map: fixture.map });
       expect(() => toStreams(dispatcher, { limit: 0 })).to.throw(
         RangeError,
         'Expected `limit` to be a positive integer, got `0` (number)',

@@ -11,7 +11,7 @@ import { Dispatcher, SocketMap, loop, type Address } from '../../src/legacy/inde
 import type { ListenOptions } from '../../src/legacy/_listen-options.js';
 import { activeResources, expectNoLeaks } from '../helpers/leaks.js';
 import { fdCount, within } from '../helpers/peers.js';
-import { CLIENT, LOCAL, V1, V1_CLIENT, V2 } from '../scaling/_proxy-clients.js';
+import { CLIENT, LOCAL, V1, V1_CLIENT, V2 } from '../helpers/proxy-clients.js';
 import { QuietDispatcher } from './_support.js';
 
 /** Echoes what it reads, after one line saying who its peer is (socket and bridge views). */

@@ -18,7 +18,15 @@ import {
 import { activeResources, expectNoLeaks } from '../helpers/leaks.js';
 import { fdCount, within } from '../helpers/peers.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
-import { CLIENT, FRONTEND, V1, V1_CLIENT, V2, closed, tlsAfterHeader } from './_proxy-clients.js';
+import {
+  CLIENT,
+  FRONTEND,
+  V1,
+  V1_CLIENT,
+  V2,
+  closed,
+  tlsAfterHeader,
+} from '../helpers/proxy-clients.js';
 
 /** TLS with client certificates: the test certificate is its own CA. */
 const TLS = { key, cert, ca: cert, requestCert: true };

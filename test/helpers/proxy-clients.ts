@@ -4,7 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { encodeProxyHeader } from '../../src/_proxy-protocol.js';
-import { cert } from '../helpers/tls-fixtures.js';
+import { cert } from './tls-fixtures.js';
 
 /** The client a header names (IPv4). */
 export const CLIENT = { host: '203.0.113.7', port: 51000 };
