@@ -438,6 +438,19 @@ describe('asDispatcherClass()', () => {
     }
   });
 
+  it("keeps the peer's address in the context only: the socket holds no copy of Node's", async () => {
+    const { port, accepted } = await listen(tracked(lineEcho));
+    const socket = await client(port);
+    const connection = await eventually(() => accepted[0]);
+    const own = connection.socket as Duplex & { _peername?: unknown };
+    expect(own._peername).to.equal(undefined);
+    expect(connection.context.remoteAddress).to.deep.equal({
+      host: '127.0.0.1',
+      port: socket.localPort,
+      family: 'IPv4',
+    });
+  });
+
   it('closes the connection once the handler returns, after sending what it queued', async () => {
     const data = pattern(1024 * 1024);
     const { port, accepted } = await listen(
