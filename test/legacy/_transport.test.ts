@@ -34,6 +34,19 @@ describe('Dispatcher transport (_transport)', () => {
     map.closeAll();
   });
 
+  /** A loopback client and the server's socket for it (the server closes after the test). */
+  async function loopbackPair(): Promise<{ client: net.Socket; accepted: net.Socket }> {
+    let accepted: net.Socket | undefined;
+    const server = net.createServer((socket) => (accepted = socket));
+    cleanups.push(() => server.close());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = await connectClient({
+      host: '127.0.0.1',
+      port: (server.address() as net.AddressInfo).port,
+    });
+    return { client, accepted: await eventually(() => accepted) };
+  }
+
   it('close() delivers a 32 MiB reply in full to a slow reader whose 1 MiB was never read', async () => {
     const body = Buffer.alloc(32 * MiB, 'z');
     // Never reads; once the client's bytes are waiting unread, sends the reply and closes.
@@ -128,18 +141,10 @@ describe('Dispatcher transport (_transport)', () => {
         order.push(`error ${String(error)}`);
       }
     }
-    let accepted!: Duplex;
-    const server = net.createServer((socket) => (accepted = socket));
-    cleanups.push(() => server.close());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = await connectClient({
-      host: '127.0.0.1',
-      port: (server.address() as net.AddressInfo).port,
-    });
-    await eventually(() => accepted);
+    const { client, accepted } = await loopbackPair();
     const dispatcher = new Recorder({ socket: accepted, map });
     client.write('before the reset');
-    await eventually(() => ((accepted as net.Socket).bytesRead >= 16 ? true : undefined));
+    await eventually(() => (accepted.bytesRead >= 16 ? true : undefined));
     client.resetAndDestroy();
     await new Promise((resolve) => accepted.once('close', resolve));
     expect(order).to.deep.equal([]);
@@ -151,16 +156,8 @@ describe('Dispatcher transport (_transport)', () => {
   });
 
   it("a socket keeps one 'end' listener: Node's own is folded into the dispatcher's, and given back at close()", async () => {
-    let accepted!: net.Socket;
-    const server = net.createServer((socket) => (accepted = socket));
-    cleanups.push(() => server.close());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = await connectClient({
-      host: '127.0.0.1',
-      port: (server.address() as net.AddressInfo).port,
-    });
+    const { client, accepted } = await loopbackPair();
     cleanups.push(() => client.destroy());
-    await eventually(() => accepted);
     const [node] = accepted.listeners('end');
     let eof = false;
     class EofWatcher extends Dispatcher {
