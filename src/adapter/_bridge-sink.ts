@@ -25,6 +25,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { isLingering } from '../_core/linger.js';
+import { Fifo } from '../legacy/_fifo.js';
 
 // #state bits.
 const ENDING = 1;
@@ -47,8 +48,9 @@ export abstract class BridgeSink extends EventEmitter {
   #length = 0;
   // The length of the write in progress (0: none).
   #writing = 0;
-  // The writes behind the one in progress, oldest first (made by the first one that waits).
-  #queue: Chunk[] | null = null;
+  // The writes behind the one in progress, oldest first (made by the first one that waits; a
+  // ring, as a handler that writes every tick without draining can queue thousands).
+  #queue: Fifo<Chunk> | null = null;
 
   constructor(highWaterMark: number) {
     super();
@@ -125,7 +127,7 @@ export abstract class BridgeSink extends EventEmitter {
       }
       BridgeSink.#settle(this);
     } else {
-      (this.#queue ??= []).push(chunk);
+      (this.#queue ??= new Fifo<Chunk>()).push(chunk);
       this.#length += chunk.length;
     }
     // Destroyed by the write (the connection was gone): nothing more is taken.
