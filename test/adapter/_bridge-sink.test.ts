@@ -7,6 +7,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { toStreams } from '../../src/adapter/index.js';
 import { Dispatcher, DispatcherWithSend, loop, type Address } from '../../src/legacy/index.js';
+import { pattern, turns } from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
@@ -22,18 +23,6 @@ class Quiet extends Dispatcher {
 
 class QuietWithSend extends DispatcherWithSend {
   override logInfo(): void {}
-}
-
-function pattern(size: number): Buffer {
-  const data = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) data[i] = (i * 7 + (i >> 9)) & 0xff;
-  return data;
-}
-
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function turns(count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await turn();
 }
 
 describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {

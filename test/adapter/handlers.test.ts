@@ -27,18 +27,13 @@ import {
   type StreamHandler,
   type StreamReader,
 } from '../../src/modern/index.js';
+import { pattern } from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
 import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-function pattern(size: number): Buffer {
-  const data = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) data[i] = (i * 131 + (i >> 10)) & 0xff;
-  return data;
-}
 
 /** Writes `total` bytes of `unit` repeated to `stream`, respecting 'drain'. */
 async function pumpRepeated(stream: Duplex, unit: Buffer, total: number): Promise<void> {

@@ -7,6 +7,8 @@ import { toStreams } from '../../src/adapter/index.js';
 import { DispatcherBridge } from '../../src/adapter/_dispatcher-bridge.js';
 import { Dispatcher, DispatcherWithSend, loop, type Address } from '../../src/legacy/index.js';
 import { ConnectionClosedError } from '../../src/modern/index.js';
+import { tick } from '../helpers/async.js';
+import { pattern, turns } from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
@@ -38,18 +40,6 @@ class TrackedWithSend extends DispatcherWithSend {
     this.close();
   }
   override logInfo(): void {}
-}
-
-function pattern(size: number): Buffer {
-  const data = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) data[i] = (i * 31 + (i >> 8)) & 0xff;
-  return data;
-}
-
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function turns(count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await turn();
 }
 
 /** Writes `data` to `stream` in 16 KiB pieces, waiting for 'drain'; `progress.sent` counts. */
@@ -148,7 +138,7 @@ describe('toStreams()', () => {
     await eventually(() => (reader.paused ? true : undefined));
     let maxBuffered = 0;
     for (let i = 0; i < 200; i++) {
-      await turn();
+      await tick();
       maxBuffered = Math.max(maxBuffered, reader.bufferedLength);
     }
     // The bridge's readable() is false: the dispatcher's socket stopped being read.
@@ -240,7 +230,7 @@ describe('toStreams()', () => {
     fixture.running = loop({ map: fixture.map });
     peer.pause();
     const pending = reader.readLine();
-    await turn();
+    await tick();
     dispatcher.close();
     expect((await pending).length).to.equal(0);
     expect(reader.atEof()).to.equal(true);

@@ -1,7 +1,19 @@
 import { expect } from 'chai';
-import { chunkings, cut, label } from './chunkings.js';
+import { chunkings, cut, label, pattern } from './chunkings.js';
 
 describe('chunkings helpers', () => {
+  it('pattern() is the same bytes every time, and no shift of it within 16 MiB is equal to it', () => {
+    const data = pattern(2 * 1024 * 1024);
+    expect(data.equals(pattern(2 * 1024 * 1024))).to.equal(true);
+    for (const shift of [1, 256, 4096, 65536, 1 << 20]) {
+      expect(
+        data.subarray(shift, shift + 4096).equals(data.subarray(0, 4096)),
+        String(shift),
+      ).to.equal(false);
+    }
+    expect(new Set(data.subarray(0, 4096)).size).to.be.above(200);
+  });
+
   it('cut() splits at the given offsets, ignoring duplicates, order and out-of-range ones', () => {
     const chunks = cut(Buffer.from('abcdef'), [4, 2, 2, 0, 6, 9]);
     expect(chunks.map(String)).to.deep.equal(['ab', 'cd', 'ef']);

@@ -87,6 +87,13 @@ export function label(chunks: readonly Buffer[]): string {
   return `[${chunks.map((c) => c.length).join(',')}]`;
 }
 
+/** `size` bytes of a pattern that repeats every 16 MiB: a lost, added or reordered piece shows. */
+export function pattern(size: number): Buffer {
+  const data = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 31 + (i >> 8) + (i >> 16)) & 0xff;
+  return data;
+}
+
 /**
  * Yields to `ticks` microtasks: jitter that reorders concurrent async code without timers
  * (repeater's fuzz tests), so properties stay fast and deterministic for a given seed.
