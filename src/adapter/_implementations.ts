@@ -130,7 +130,7 @@ export class Implementations {
     if (implementation === 'legacy') {
       // A primary over the in-memory end of shadow mode keeps the real socket's view.
       if (role === 'primary' && transport !== connection.socket) {
-        lendSocketView(transport, connection.socket);
+        lendSocketView(transport, connection.socket, connection.remoteAddress);
       }
       return this.#startLegacy(chosen as LegacyHandlerClass, transport, role, reporter, done);
     }

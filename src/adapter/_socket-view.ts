@@ -5,12 +5,14 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { peerAddress } from '../_core/address.js';
+import type { Address } from '../address.js';
 
-/** Gives `end` the socket-like properties of `socket` (peer as the core address rule says). */
-export function lendSocketView(end: Duplex, socket: net.Socket): void {
-  const peer = peerAddress(socket);
-  const host = peer !== undefined && 'host' in peer ? peer : undefined;
+/**
+ * Gives `end` the socket-like properties of `socket`, its peer being `peer`: the connection's, as
+ * the core address rule gave it at accept (the socket itself no longer knows it once reset).
+ */
+export function lendSocketView(end: Duplex, socket: net.Socket, peer: Address): void {
+  const host = 'host' in peer && peer.host !== '' ? peer : undefined;
   const methods: Record<string, (...args: never[]) => unknown> = {
     address: () => socket.address(),
     setKeepAlive: (enable?: boolean, delay?: number) => {
