@@ -90,6 +90,64 @@ function forAwaitEcho(): Promise<RunningServer> {
   return listen(server);
 }
 
+/**
+ * One connection of the async floor: its `run()` awaits one promise per chunk, resolved by the
+ * socket's `'data'` (`null`: the end); chunks that come while no read is pending wait in a queue
+ * made on first use.
+ */
+class FloorConnection {
+  readonly #socket: net.Socket;
+  #wake: ((chunk: Buffer | null) => void) | undefined = undefined;
+  #queued: (Buffer | null)[] | undefined = undefined;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+  }
+
+  put(chunk: Buffer | null): void {
+    const resolve = this.#wake;
+    this.#wake = undefined;
+    if (resolve !== undefined) resolve(chunk);
+    else (this.#queued ??= []).push(chunk);
+  }
+
+  async run(): Promise<void> {
+    try {
+      for (let chunk = await this.#read(); chunk !== null; chunk = await this.#read()) {
+        this.#socket.write(chunk);
+      }
+      this.#socket.end();
+    } catch {
+      this.#socket.destroy();
+    }
+  }
+
+  #read(): Buffer | null | Promise<Buffer | null> {
+    const queued = this.#queued;
+    if (queued !== undefined && queued.length > 0) return queued.shift()!;
+    return new Promise((resolve) => (this.#wake = resolve));
+  }
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * The least an await-style handler holds, on raw `node:net`: one async function per connection
+ * that awaits one promise per chunk, and the reaction that learns when it ends. No library code:
+ * what a waiting modern handler costs by construction (its suspended frame, the pending read and
+ * its resolving functions, the runner's reaction), for the idle and scale rows to compare with.
+ */
+function asyncFloorEcho(): Promise<RunningServer> {
+  const server = net.createServer((socket) => {
+    const connection = new FloorConnection(socket);
+    socket.on('data', (chunk: Buffer) => connection.put(chunk));
+    socket.on('end', () => connection.put(null));
+    socket.on('error', () => socket.destroy());
+    connection.run().then(undefined, ignore);
+  });
+  return listen(server);
+}
+
 /** Starts a legacy listening dispatcher whose accepted connections are `Handler`s, plus its loop. */
 async function legacyServer(
   accept: (socket: Duplex, map: SocketMap) => void,
@@ -318,6 +376,12 @@ export const serverRows: Record<string, ServerRow> = {
   'raw net': {
     description: "raw node:net echo, socket.on('data') → write",
     start: rawNetEcho,
+  },
+  'async floor': {
+    description: 'raw node:net echo by one async function per connection awaiting each chunk',
+    reference: 'raw net',
+    scaleOnly: true,
+    start: asyncFloorEcho,
   },
   'for await': {
     description: 'raw node:net echo, for await (const chunk of socket) + drain',

@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import {
   FAIRNESS,
+  FLOOR,
   QUICK,
   SCALE_GROUPS,
   fairness,
@@ -142,7 +143,7 @@ describe('bench scale report', () => {
 
   it('checks idle memory and busy-beside-idle in the right direction', () => {
     expect(sections.idle!.table).to.include(
-      '| legacy AsyncChat | 200 + 200 | 6000 | 1.20× raw net | ≤ 1.25× |',
+      '| legacy AsyncChat | 200 + 200 | 6000 | 1.20× raw net | ≤ 1.25× |  |',
     );
     expect(sections.idle!.verdicts).to.deep.equal([
       '- legacy AsyncChat: live bytes per idle connection (200 more beside 200) 1.20× raw net (target ≤ 1.25×): met',
@@ -152,6 +153,49 @@ describe('bench scale report', () => {
       '- raw net: one busy connection beside 200 idle at 0.99× its rate alone (for information)',
       '- legacy AsyncChat: one busy connection beside 200 idle at 0.70× its rate alone (target ≥ 0.8×): MISSED',
       '- modern readLine: one busy connection beside 200 idle at 0.95× its rate alone (target ≥ 0.8×): met',
+    ]);
+  });
+
+  it('prints the async floor for information, and each idle row over it', () => {
+    const floored = renderScale({
+      ...results,
+      idle: {
+        connections: 200,
+        bytesPerConnection: { 'raw net': 1_000, [FLOOR]: 2_000, 'modern readLine': 2_500 },
+      },
+    });
+    expect(floored.idle!.table).to.include(`| ${FLOOR} | 200 + 200 | 2000 | 2.00× raw net |  |  |`);
+    expect(floored.idle!.table).to.include(
+      '| modern readLine | 200 + 200 | 2500 | 2.50× raw net | ≤ 1.25× | 1.25× |',
+    );
+    expect(floored.idle!.verdicts).to.deep.equal([
+      `- ${FLOOR}: live bytes per idle connection (200 more beside 200) 2.00× raw net (for information)`,
+      '- modern readLine: live bytes per idle connection (200 more beside 200) 2.50× raw net (target ≤ 1.25×): MISSED',
+    ]);
+  });
+
+  it('measures modern readLine beside the async floor, against raw net and the floor', () => {
+    const group = SCALE_GROUPS.find((g) => g.servers[0] === 'modern readLine')!;
+    expect(group.servers).to.have.members(['modern readLine', 'raw net', FLOOR]);
+    const scale = renderScale({
+      config: QUICK,
+      groups: [
+        {
+          group,
+          connections: 200,
+          segments: {
+            'modern readLine': segments(1_200),
+            'raw net': segments(1_000),
+            [FLOOR]: segments(1_100),
+          },
+        },
+      ],
+      failures: [],
+    }).scale!.verdicts;
+    expect(scale).to.include.members([
+      '- modern readLine at 200 connections: server CPU per message 1.20× raw net (target ≤ 1.15×): MISSED',
+      `- modern readLine at 200 connections: server CPU per message 1.09× ${FLOOR} (for information)`,
+      `- ${FLOOR} at 200 connections: server CPU per message 1.10× raw net (for information)`,
     ]);
   });
 
