@@ -6,30 +6,25 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { toStreams } from '../../src/adapter/index.js';
-import { Dispatcher, DispatcherWithSend, loop, type Address } from '../../src/legacy/index.js';
+import { Dispatcher, DispatcherWithSend, loop } from '../../src/legacy/index.js';
 import { pattern, turns } from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { useSocketMap } from '../helpers/socket-map-fixture.js';
-import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
-
-class Quiet extends Dispatcher {
-  closes = 0;
-  override handleClose(): void {
-    this.closes++;
-    this.close();
-  }
-  override logInfo(): void {}
-}
-
-class QuietWithSend extends DispatcherWithSend {
-  override logInfo(): void {}
-}
+import {
+  collect,
+  connectClient,
+  eventually,
+  listenOn,
+  readBytes,
+  TrackedDispatcher,
+  TrackedDispatcherWithSend,
+} from '../legacy/_support.js';
 
 describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
   const fixture = useSocketMap();
 
   function bridged(
-    Class: typeof Quiet | typeof QuietWithSend = Quiet,
+    Class: typeof TrackedDispatcher | typeof TrackedDispatcherWithSend = TrackedDispatcher,
     highWaterMark = 32 * 1024,
   ): {
     peer: Duplex;
@@ -80,7 +75,7 @@ describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
   });
 
   it("counts a DispatcherWithSend's out buffer as its write in progress", async () => {
-    const { peer, dispatcher, sink } = bridged(QuietWithSend);
+    const { peer, dispatcher, sink } = bridged(TrackedDispatcherWithSend);
     peer.pause();
     const data = pattern(128 * 1024);
     expect(sink.write(data)).to.equal(false);
@@ -137,7 +132,7 @@ describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
     expect(events).to.deep.equal(['finish closed=false', 'close closed=true']);
     expect(sink.destroyed).to.equal(true);
     expect(sink.closed).to.equal(true);
-    expect((dispatcher as Quiet).closes).to.equal(1);
+    expect((dispatcher as TrackedDispatcher).closes).to.equal(1);
   });
 
   it("destroy(error) drops what is queued, resets the connection, and emits 'error' then 'close'", async () => {
@@ -212,25 +207,17 @@ describe('BridgeSink (the writer transport of a dispatcher bridge)', () => {
   });
 
   it('over loopback TCP: 4 MiB to a client that reads late arrive intact, then a graceful close', async () => {
-    let resolveAccepted!: (value: ReturnType<typeof toStreams>) => void;
-    const accepted = new Promise<ReturnType<typeof toStreams>>(
-      (resolve) => (resolveAccepted = resolve),
-    );
-    class Listener extends Dispatcher {
-      override handleAccepted(socket: Duplex): void {
-        resolveAccepted(toStreams(new Quiet({ socket, map: this.map })));
-      }
-      override logInfo(): void {}
-    }
-    const listener = new Listener({ map: fixture.map });
-    listener.bind({ host: '127.0.0.1', port: 0 });
-    await listener.listen();
+    const adapted: ReturnType<typeof toStreams>[] = [];
+    const { port } = await listenOn(fixture.map, (socket, map) => {
+      const dispatcher = new TrackedDispatcher({ socket, map });
+      adapted.push(toStreams(dispatcher));
+      return dispatcher;
+    });
     fixture.running = loop({ map: fixture.map });
-    const { port } = listener.address() as Extract<Address, { port: number }>;
     const socket: net.Socket = await connectClient({ host: '127.0.0.1', port });
     fixture.cleanup.push(() => socket.destroy());
     socket.pause();
-    const { writer } = await accepted;
+    const { writer } = await eventually(() => adapted[0]);
     const sink = writer.transport;
     const data = pattern(4 * 1024 * 1024);
     let maxQueued = 0;

@@ -31,7 +31,7 @@ import { pattern } from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
-import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
+import { collect, connectClient, eventually, listenOn, readBytes } from '../legacy/_support.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -367,23 +367,16 @@ describe('asStreamHandler()', () => {
 describe('asDispatcherClass()', () => {
   const fixture = useSocketMap();
 
-  /** A legacy listener whose accepted sockets become `Connection`s. */
+  /** A legacy listener whose accepted sockets become `Connection`s, with the loop running. */
   async function listen<T extends Dispatcher>(
     Connection: new (options: { socket: Duplex; map: SocketMap }) => T,
   ): Promise<{ port: number; accepted: T[] }> {
-    const accepted: T[] = [];
-    class Listener extends Dispatcher {
-      override handleAccepted(socket: Duplex): void {
-        accepted.push(new Connection({ socket, map: this.map }));
-      }
-      override logInfo(): void {}
-    }
-    const listener = new Listener({ map: fixture.map });
-    listener.bind({ host: '127.0.0.1', port: 0 });
-    await listener.listen();
+    const { server, port } = await listenOn(
+      fixture.map,
+      (socket, map) => new Connection({ socket, map }),
+    );
     fixture.running = loop({ map: fixture.map });
-    const { port } = listener.address() as Extract<Address, { port: number }>;
-    return { port, accepted };
+    return { port, accepted: server.accepted };
   }
 
   async function client(port: number): Promise<net.Socket> {

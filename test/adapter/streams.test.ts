@@ -5,42 +5,22 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { toStreams } from '../../src/adapter/index.js';
 import { DispatcherBridge } from '../../src/adapter/_dispatcher-bridge.js';
-import { Dispatcher, DispatcherWithSend, loop, type Address } from '../../src/legacy/index.js';
+import { Dispatcher, loop } from '../../src/legacy/index.js';
 import { ConnectionClosedError } from '../../src/modern/index.js';
 import { tick } from '../helpers/async.js';
 import { pattern, turns } from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { useSocketMap } from '../helpers/socket-map-fixture.js';
 import { cert, key } from '../helpers/tls-fixtures.js';
-import { collect, connectClient, eventually, readBytes } from '../legacy/_support.js';
-
-/** A dispatcher that counts its handleClose() calls and records its errors, quietly. */
-class Tracked extends Dispatcher {
-  closes = 0;
-  connects = 0;
-  errors: unknown[] = [];
-  override handleConnect(): void {
-    this.connects++;
-  }
-  override handleClose(): void {
-    this.closes++;
-    this.close();
-  }
-  override handleError(error: unknown): void {
-    this.errors.push(error);
-    super.handleError(error);
-  }
-  override logInfo(): void {}
-}
-
-class TrackedWithSend extends DispatcherWithSend {
-  closes = 0;
-  override handleClose(): void {
-    this.closes++;
-    this.close();
-  }
-  override logInfo(): void {}
-}
+import {
+  collect,
+  connectClient,
+  eventually,
+  listenOn,
+  readBytes,
+  TrackedDispatcher,
+  TrackedDispatcherWithSend,
+} from '../legacy/_support.js';
 
 /** Writes `data` to `stream` in 16 KiB pieces, waiting for 'drain'; `progress.sent` counts. */
 function pump(stream: Duplex, data: Buffer, progress: { sent: number }): Promise<void> {
@@ -66,27 +46,23 @@ function closedPort(): Promise<number> {
 describe('toStreams()', () => {
   const fixture = useSocketMap();
 
-  /** A legacy listener whose connections are Tracked dispatchers adapted with toStreams(). */
+  /** A legacy listener whose connections are TrackedDispatchers adapted with toStreams(). */
   async function serve(options: Parameters<typeof toStreams>[1] = {}): Promise<{
     port: number;
-    accepted: Promise<{ dispatcher: Tracked } & ReturnType<typeof toStreams>>;
+    accepted: Promise<{ dispatcher: TrackedDispatcher } & ReturnType<typeof toStreams>>;
   }> {
-    let resolveAccepted!: (value: { dispatcher: Tracked } & ReturnType<typeof toStreams>) => void;
-    const accepted = new Promise<{ dispatcher: Tracked } & ReturnType<typeof toStreams>>(
+    let resolveAccepted!: (
+      value: { dispatcher: TrackedDispatcher } & ReturnType<typeof toStreams>,
+    ) => void;
+    const accepted = new Promise<{ dispatcher: TrackedDispatcher } & ReturnType<typeof toStreams>>(
       (resolve) => (resolveAccepted = resolve),
     );
-    class Listener extends Dispatcher {
-      override handleAccepted(socket: Duplex): void {
-        const dispatcher = new Tracked({ socket, map: this.map });
-        resolveAccepted({ dispatcher, ...toStreams(dispatcher, options) });
-      }
-      override logInfo(): void {}
-    }
-    const listener = new Listener({ map: fixture.map });
-    listener.bind({ host: '127.0.0.1', port: 0 });
-    await listener.listen();
+    const { port } = await listenOn(fixture.map, (socket, map) => {
+      const dispatcher = new TrackedDispatcher({ socket, map });
+      resolveAccepted({ dispatcher, ...toStreams(dispatcher, options) });
+      return dispatcher;
+    });
     fixture.running = loop({ map: fixture.map });
-    const { port } = listener.address() as Extract<Address, { port: number }>;
     return { port, accepted };
   }
 
@@ -110,7 +86,7 @@ describe('toStreams()', () => {
 
   it('works over an in-memory duplex pair: echo, then writer.close() closes the dispatcher once', async () => {
     const [peer, end] = duplexPair({ allowHalfOpen: true });
-    const dispatcher = new Tracked({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
     const { reader, writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
     const received = collect(peer);
@@ -129,7 +105,7 @@ describe('toStreams()', () => {
   it('stops reading while the reader holds more than 2 × limit, so the peer is pushed back', async () => {
     const limit = 1024;
     const [peer, end] = duplexPair({ highWaterMark: 16 * 1024 });
-    const dispatcher = new Tracked({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
     const { reader } = toStreams(dispatcher, { limit });
     fixture.running = loop({ map: fixture.map });
     const data = pattern(1024 * 1024);
@@ -155,7 +131,7 @@ describe('toStreams()', () => {
   it('drain() waits while partial sends are pending and resolves once the peer reads', async () => {
     const [peer, end] = duplexPair({ highWaterMark: 16 * 1024 });
     peer.pause();
-    const dispatcher = new Tracked({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher, { highWaterMark: 32 * 1024 });
     fixture.running = loop({ map: fixture.map });
     const data = pattern(512 * 1024);
@@ -175,7 +151,7 @@ describe('toStreams()', () => {
   it("drain() waits for a DispatcherWithSend's out buffer too", async () => {
     const [peer, end] = duplexPair({ highWaterMark: 16 * 1024 });
     peer.pause();
-    const dispatcher = new TrackedWithSend({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcherWithSend({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
     const data = pattern(256 * 1024);
@@ -225,7 +201,7 @@ describe('toStreams()', () => {
   it('closing the dispatcher ends the reader and closes the writer, once', async () => {
     const [peer, end] = duplexPair({ allowHalfOpen: true });
     fixture.cleanup.push(() => peer.destroy());
-    const dispatcher = new Tracked({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
     const { reader, writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
     peer.pause();
@@ -248,7 +224,7 @@ describe('toStreams()', () => {
 
   it('a reset is a close, not an error: reads reject with ConnectionClosedError (cause ECONNRESET)', async () => {
     const [peer, end] = duplexPair();
-    const dispatcher = new Tracked({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
     const { reader, writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
     const pending = reader.readLine();
@@ -282,7 +258,7 @@ describe('toStreams()', () => {
 
   it("handleError() (a refused connect) rejects reads with that error; the class's handleError runs", async () => {
     const port = await closedPort();
-    const dispatcher = new Tracked({ map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ map: fixture.map });
     dispatcher.connect({ host: '127.0.0.1', port });
     const { reader, writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
@@ -299,7 +275,7 @@ describe('toStreams()', () => {
     fixture.cleanup.push(() => server.close());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
-    const dispatcher = new Tracked({ map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ map: fixture.map });
     dispatcher.connect({ host: '127.0.0.1', port });
     const { reader, writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
@@ -313,7 +289,7 @@ describe('toStreams()', () => {
 
   it('writer.abort() resets the connection', async () => {
     const [peer, end] = duplexPair();
-    const dispatcher = new Tracked({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
     const peerError = once(peer, 'error');
@@ -331,7 +307,7 @@ describe('toStreams()', () => {
     fixture.cleanup.push(() => server.close());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const tlsPort = (server.address() as net.AddressInfo).port;
-    const secure = new Tracked({
+    const secure = new TrackedDispatcher({
       socket: tls.connect({ host: 'localhost', port: tlsPort, ca: cert }),
       map: fixture.map,
     });
@@ -365,7 +341,7 @@ describe('toStreams()', () => {
     const before = ['close', 'error', 'end', 'readable', 'drain', 'finish'].map((e) =>
       end.listenerCount(e),
     );
-    const dispatcher = new Tracked({ socket: end, map: fixture.map });
+    const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
     const { writer } = toStreams(dispatcher);
     fixture.running = loop({ map: fixture.map });
     peer.resume();
@@ -408,22 +384,14 @@ describe('toStreams()', () => {
     });
 
     it('a peer that never reads: drain() and waitClosed() settle once the dispatcher closed', async () => {
-      let resolveAccepted!: (dispatcher: Tracked) => void;
-      const accepted = new Promise<Tracked>((resolve) => (resolveAccepted = resolve));
-      class Listener extends Dispatcher {
-        override handleAccepted(socket: Duplex): void {
-          resolveAccepted(new Tracked({ socket, map: this.map, lingerTimeout: 200 }));
-        }
-        override logInfo(): void {}
-      }
-      const listener = new Listener({ map: fixture.map });
-      listener.bind({ host: '127.0.0.1', port: 0 });
-      await listener.listen();
+      const { server: listener, port } = await listenOn(
+        fixture.map,
+        (socket, map) => new TrackedDispatcher({ socket, map, lingerTimeout: 200 }),
+      );
       fixture.running = loop({ map: fixture.map });
-      const { port } = listener.address() as Extract<Address, { port: number }>;
       const socket = await client(port);
       socket.pause();
-      const dispatcher = await accepted;
+      const dispatcher = await eventually(() => listener.accepted[0]);
       const { writer } = toStreams(dispatcher);
       writer.write(Buffer.alloc(8 * 1024 * 1024, 'w'));
       const drained = writer.drain().then(
@@ -441,25 +409,17 @@ describe('toStreams()', () => {
     });
 
     it('raise() reaches handleError() while the socket is congested and no input arrives', async () => {
-      let resolveAccepted!: (value: [Tracked, DispatcherBridge]) => void;
-      const accepted = new Promise<[Tracked, DispatcherBridge]>(
-        (resolve) => (resolveAccepted = resolve),
-      );
-      class Listener extends Dispatcher {
-        override handleAccepted(socket: Duplex): void {
-          const dispatcher = new Tracked({ socket, map: this.map });
-          resolveAccepted([dispatcher, new DispatcherBridge(dispatcher)]);
-        }
-        override logInfo(): void {}
-      }
-      const listener = new Listener({ map: fixture.map });
-      listener.bind({ host: '127.0.0.1', port: 0 });
-      await listener.listen();
+      const bridges: DispatcherBridge[] = [];
+      const { server: listener, port } = await listenOn(fixture.map, (socket, map) => {
+        const dispatcher = new TrackedDispatcher({ socket, map });
+        bridges.push(new DispatcherBridge(dispatcher));
+        return dispatcher;
+      });
       fixture.running = loop({ map: fixture.map });
-      const { port } = listener.address() as Extract<Address, { port: number }>;
       const socket = await client(port);
       socket.pause();
-      const [dispatcher, bridge] = await accepted;
+      const bridge = await eventually(() => bridges[0]);
+      const dispatcher = listener.accepted[0]!;
       const transport = dispatcher.socket as net.Socket;
       bridge.writer.write(Buffer.alloc(16 * 1024 * 1024, 'c'));
       await eventually(() => (transport.writableNeedDrain ? true : undefined));
@@ -481,7 +441,7 @@ describe('toStreams()', () => {
     it("writer.close() closes the dispatcher in a loop round; 'close' is emitted once", async () => {
       const [peer, end] = duplexPair();
       peer.resume();
-      const dispatcher = new Tracked({ socket: end, map: fixture.map });
+      const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
       const { writer } = toStreams(dispatcher);
       let events = 0;
       const looping: boolean[] = [];
@@ -512,19 +472,19 @@ describe('toStreams()', () => {
     });
 
     it('rejects a closed, a listening, an unconnected or an already adapted dispatcher', async () => {
-      const closed = new Tracked({ map: fixture.map });
+      const closed = new TrackedDispatcher({ map: fixture.map });
       closed.close();
       expect(() => toStreams(closed)).to.throw(Error, 'Cannot adapt the dispatcher: it is closed');
-      const unconnected = new Tracked({ map: fixture.map });
+      const unconnected = new TrackedDispatcher({ map: fixture.map });
       expect(() => toStreams(unconnected)).to.throw(Error, 'it has no socket');
-      const listener = new Tracked({ map: fixture.map });
+      const listener = new TrackedDispatcher({ map: fixture.map });
       listener.bind({ host: '127.0.0.1', port: 0 });
       await listener.listen();
       expect(() => toStreams(listener)).to.throw(Error, 'it is listening, not connected');
       listener.close();
       const [peer, end] = duplexPair();
       fixture.cleanup.push(() => peer.destroy());
-      const once_ = new Tracked({ socket: end, map: fixture.map });
+      const once_ = new TrackedDispatcher({ socket: end, map: fixture.map });
       toStreams(once_);
       expect(() => toStreams(once_)).to.throw(Error, 'it is already adapted to streams');
     });
@@ -532,7 +492,7 @@ describe('toStreams()', () => {
     it('rejects a limit or highWaterMark that is not a positive integer', () => {
       const [peer, end] = duplexPair();
       fixture.cleanup.push(() => peer.destroy());
-      const dispatcher = new Tracked({ socket: end, map: fixture.map });
+      const dispatcher = new TrackedDispatcher({ socket: end, map: fixture.map });
       expect(() => toStreams(dispatcher, { limit: 0 })).to.throw(
         RangeError,
         'Expected `limit` to be a positive integer, got `0` (number)',

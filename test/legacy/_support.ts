@@ -40,6 +40,35 @@ export class EchoHandler extends DispatcherWithSend {
   override logInfo(): void {}
 }
 
+/** Counts its handleConnect() and handleClose() calls and records its errors, quietly. */
+export class TrackedDispatcher extends Dispatcher {
+  closes = 0;
+  connects = 0;
+  errors: unknown[] = [];
+  override handleConnect(): void {
+    this.connects++;
+  }
+  override handleClose(): void {
+    this.closes++;
+    this.close();
+  }
+  override handleError(error: unknown): void {
+    this.errors.push(error);
+    super.handleError(error);
+  }
+  override logInfo(): void {}
+}
+
+/** A DispatcherWithSend that counts its handleClose() calls, quietly. */
+export class TrackedDispatcherWithSend extends DispatcherWithSend {
+  closes = 0;
+  override handleClose(): void {
+    this.closes++;
+    this.close();
+  }
+  override logInfo(): void {}
+}
+
 /** A listening dispatcher that wraps each accepted socket with `factory`. */
 export class Acceptor<T extends Dispatcher> extends QuietDispatcher {
   readonly accepted: T[] = [];
