@@ -13,6 +13,7 @@ import {
   loop,
   type Address,
 } from '../../src/legacy/index.js';
+import { untilWithin } from '../helpers/async.js';
 import { until } from '../helpers/chunkings.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { activeResources, expectNoLeaks, type ResourceCounts } from '../helpers/leaks.js';
@@ -395,7 +396,7 @@ describe('Faults: legacy layer over loopback', () => {
         map.closeAll();
         await done;
         // The close lingers to flush the rest to a peer that never reads: lingerTimeout bounds it.
-        await until(() => transport.destroyed, 200_000);
+        await untilWithin(10_000, () => transport.destroyed);
         sleeper.destroy();
       } else {
         sleeper.on('error', () => {});
