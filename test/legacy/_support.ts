@@ -21,25 +21,6 @@ export class QuietDispatcher extends Dispatcher {
   }
 }
 
-/** Echoes what it receives; counts its handleClose() calls. */
-export class EchoHandler extends DispatcherWithSend {
-  closes = 0;
-  errors: unknown[] = [];
-  override handleRead(): void {
-    const data = this.recv(65536);
-    if (data.length > 0) this.send(data);
-  }
-  override handleClose(): void {
-    this.closes++;
-    this.close();
-  }
-  override handleError(error: unknown): void {
-    this.errors.push(error);
-    super.handleError(error);
-  }
-  override logInfo(): void {}
-}
-
 /** Counts its handleConnect() and handleClose() calls and records its errors, quietly. */
 export class TrackedDispatcher extends Dispatcher {
   closes = 0;
@@ -59,14 +40,27 @@ export class TrackedDispatcher extends Dispatcher {
   override logInfo(): void {}
 }
 
-/** A DispatcherWithSend that counts its handleClose() calls, quietly. */
+/** A DispatcherWithSend that counts its handleClose() calls and records its errors, quietly. */
 export class TrackedDispatcherWithSend extends DispatcherWithSend {
   closes = 0;
+  errors: unknown[] = [];
   override handleClose(): void {
     this.closes++;
     this.close();
   }
+  override handleError(error: unknown): void {
+    this.errors.push(error);
+    super.handleError(error);
+  }
   override logInfo(): void {}
+}
+
+/** Echoes what it receives; counts its handleClose() calls and records its errors. */
+export class EchoHandler extends TrackedDispatcherWithSend {
+  override handleRead(): void {
+    const data = this.recv(65536);
+    if (data.length > 0) this.send(data);
+  }
 }
 
 /** A listening dispatcher that wraps each accepted socket with `factory`. */
