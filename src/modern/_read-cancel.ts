@@ -34,6 +34,24 @@ export function readSignal(
   return signal;
 }
 
+/**
+ * True when a read passing `signal` may settle at once as one passing none: it passed none, or
+ * the owner's signal before its abort (what cannot cancel a read that does not wait).
+ *
+ * @example
+ * ```ts
+ * if (noneOrLiveOwner(options?.signal, this.#cancel)) return this.#take(index + 1); // fast path
+ * ```
+ */
+export function noneOrLiveOwner(
+  signal: AbortSignal | undefined,
+  cancel: ReadCancel | null,
+): boolean {
+  if (signal === undefined) return true;
+  const owned = cancel?.owner;
+  return signal === owned?.signal && !owned.aborted;
+}
+
 /** The abort side of a reader's pending read. */
 export class ReadCancel {
   // Called when the signal of the waiting read aborts.

@@ -5,7 +5,7 @@ import { IncompleteReadError, InvalidStateError } from './errors.js';
 import { ByteQueue } from './_byte-queue.js';
 import { FlowControl } from './_flow-control.js';
 import type { OwnedSignal } from './_owned-signal.js';
-import { ReadCancel, readSignal } from './_read-cancel.js';
+import { noneOrLiveOwner, ReadCancel, readSignal } from './_read-cancel.js';
 import { capture, captured, release } from './_capture.js';
 import { ChunkIterator, type PullChunk } from './_chunk-iterator.js';
 import { isOneLine, searchSeparator } from './_separator-search.js';
@@ -283,10 +283,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   readLine(options?: ReadOptions): Promise<Buffer> {
-    // Fast path, the common case of a server reading a burst of lines: a whole line sits in the
-    // first buffered chunk.
+    // Fast path, the common case of a server reading a burst of lines (passing no signal or
+    // context.signal): a whole line sits in the first buffered chunk.
     let from = 0;
-    if (this.#kind === NONE && this.#exception === NO_EXCEPTION && options?.signal === undefined) {
+    const fast = this.#kind === NONE && this.#exception === NO_EXCEPTION;
+    if (fast && noneOrLiveOwner(options?.signal, this.#cancel)) {
       const index = this.#queue.indexOfInHead(0x0a);
       if (index !== -1 && index <= this.limit) return Promise.resolve(this.#take(index + 1));
       // The search goes on after the first chunk, or finds the same index past the limit.

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { OwnedSignal } from '../../src/modern/_owned-signal.js';
-import { ReadCancel } from '../../src/modern/_read-cancel.js';
+import { noneOrLiveOwner, ReadCancel } from '../../src/modern/_read-cancel.js';
 
 const listeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
 
@@ -62,5 +62,20 @@ describe('ReadCancel (how a waiting read listens to its signal)', () => {
     second.abort();
     expect(aborts).to.equal(1);
     expect(listeners(second.signal)).to.equal(0);
+  });
+
+  it("noneOrLiveOwner(): no signal, or the owner's before its abort; never a user's signal", () => {
+    const cancel = new ReadCancel(() => undefined);
+    const owner = new AbortController();
+    const user = new AbortController();
+    expect(noneOrLiveOwner(undefined, null)).to.equal(true);
+    expect(noneOrLiveOwner(owner.signal, null)).to.equal(false);
+    expect(noneOrLiveOwner(owner.signal, cancel)).to.equal(false);
+    cancel.own(new OwnedSignal(owner.signal));
+    expect(noneOrLiveOwner(undefined, cancel)).to.equal(true);
+    expect(noneOrLiveOwner(owner.signal, cancel)).to.equal(true);
+    expect(noneOrLiveOwner(user.signal, cancel)).to.equal(false);
+    owner.abort();
+    expect(noneOrLiveOwner(owner.signal, cancel)).to.equal(false);
   });
 });

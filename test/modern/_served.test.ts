@@ -89,6 +89,26 @@ describe('ServedConnection (one object per connection of startServer)', () => {
     expect(getEventListeners(signal, 'abort').length).to.equal(0);
   });
 
+  it('a readLine passing context.signal takes a buffered line at once; after the abort it rejects and keeps it', async () => {
+    const [connection, peer] = served();
+    const { reader } = connection;
+    const signal = connection.context.signal;
+    peer.write('one\ntwo\n');
+    await tick();
+    expect(reader.bufferedLength).to.equal(8);
+    let settled = false;
+    const first = reader.readLine({ signal }).then((line) => ((settled = true), line));
+    await Promise.resolve();
+    // Settled within a microtask: it did not wait for more data.
+    expect(settled).to.equal(true);
+    expect((await first).toString()).to.equal('one\n');
+    const reason = new Error('stop');
+    connection.abortSignal(reason);
+    expect(await rejection(reader.readLine({ signal }))).to.equal(reason);
+    expect(reader.bufferedLength).to.equal(4);
+    expect((await reader.readLine()).toString()).to.equal('two\n');
+  });
+
   it('a read or drain passing context.signal after its abort rejects at once with the reason', async () => {
     const [connection] = served();
     const { signal } = connection.context;
