@@ -405,7 +405,9 @@ if (scaleParts.length > 0) {
     `Scale work: ${config.scales.join(' and ')} connections (PROXY header and diagnostics rows: ` +
     `${config.featureConnections}), segments of ${config.segmentMs} ms in a palindrome (row, ` +
     `references, references, row)${config.warmUp ? ' after one warm-up segment each' : ''}, ` +
-    'three palindromes for the ≤ 1.05× rows (the median of their ratios); ' +
+    `for the ≤ 1.05× rows the median of the palindromes' ratios, of ${config.fine.palindromes} ` +
+    `palindromes of ${config.fine.segmentMs} ms segments up to ${config.fine.upTo} connections ` +
+    'and of three above; ' +
     `${config.idleConnections} more idle connections beside as many for memory; one busy connection × ` +
     `${config.busyMessages} round trips beside ${config.busyIdle} idle; ${fmt(
       (performance.now() - scaleStarted) / 60_000,

@@ -9,6 +9,15 @@ export interface ScaleConfig {
   scales: number[];
   /** Length of one measured segment (a row or its reference), ms. */
   segmentMs: number;
+  /**
+   * The segments of a group with `palindromes` (the ≤ 1.05× rows) at up to `upTo` connections:
+   * `palindromes` palindromes of `segmentMs` each instead. Short segments interleave the row and
+   * its reference more finely, so that the machine's slow drift cancels out: at 1,000 connections
+   * 12 palindromes of 500 ms read the `{ signal }` row at 1.02×, 1.015× and 1.025× in three runs,
+   * where 3 of 2 s read 0.98–1.41× (at 10,000 connections 500 ms is two round trips per
+   * connection, whose start and end weigh too much, so that scale keeps the long segments).
+   */
+  fine: { upTo: number; segmentMs: number; palindromes: number };
   /** Whether every server first runs one segment that is not counted (JIT warm-up, at the first scale). */
   warmUp: boolean;
   /** Only these rows (a group is kept when its first server is listed); all when absent. */
@@ -26,6 +35,7 @@ export interface ScaleConfig {
 export const FULL: ScaleConfig = {
   scales: [1_000, 10_000],
   segmentMs: 2_000,
+  fine: { upTo: 1_000, segmentMs: 500, palindromes: 12 },
   warmUp: true,
   idleConnections: 5_000,
   busyIdle: 10_000,
@@ -36,6 +46,7 @@ export const FULL: ScaleConfig = {
 export const QUICK: ScaleConfig = {
   scales: [50, 200],
   segmentMs: 150,
+  fine: { upTo: 50, segmentMs: 100, palindromes: 3 },
   warmUp: false,
   idleConnections: 200,
   busyIdle: 200,
@@ -63,9 +74,32 @@ export interface Group {
   /**
    * Palindromes measured at each scale (default 1). A tight target over a reference that is not
    * raw net (≤ 1.05×) takes 3: its ratio is then the median of the palindromes' ratios, which one
-   * disturbed segment cannot move (single palindromes of such rows read 0.85–1.50× across runs).
+   * disturbed segment cannot move (single palindromes of such rows read 0.85–1.50× across runs);
+   * at small scales such a group runs the config's `fine` segments instead (see segmentPlan).
    */
   palindromes?: number;
+}
+
+/** How one group is measured at one scale: segments of `segmentMs`, `palindromes` of them. */
+export interface SegmentPlan {
+  segmentMs: number;
+  palindromes: number;
+}
+
+/**
+ * The segments of `group` at `connections`: the config's `fine` ones for a group with
+ * `palindromes` at up to `fine.upTo` connections, otherwise `segmentMs` × `palindromes` (or 1).
+ *
+ * @example
+ * ```ts
+ * segmentPlan(signalGroup, 1_000, FULL); // { segmentMs: 500, palindromes: 12 }
+ * ```
+ */
+export function segmentPlan(group: Group, connections: number, config: ScaleConfig): SegmentPlan {
+  if (group.palindromes !== undefined && connections <= config.fine.upTo) {
+    return { segmentMs: config.fine.segmentMs, palindromes: config.fine.palindromes };
+  }
+  return { segmentMs: config.segmentMs, palindromes: group.palindromes ?? 1 };
 }
 
 const RAW = 'raw net';

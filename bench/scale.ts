@@ -30,6 +30,7 @@ import {
   IDLE_ROWS,
   PROXY_GROUPS,
   SCALE_GROUPS,
+  segmentPlan,
   type BusyResult,
   type ClientResult,
   type Group,
@@ -287,9 +288,10 @@ async function measureGroup(
     const results: GroupResult[] = [];
     for (const [index, connections] of scales.entries()) {
       progress(`${group.servers[0]} at ${connections} connections`);
-      const limit = 120_000 + 4 * (group.palindromes ?? 1) * (config.segmentMs + 20_000);
+      const { segmentMs, palindromes } = segmentPlan(group, connections, config);
+      const limit = 120_000 + 4 * palindromes * (segmentMs + 20_000);
       for (const server of servers) {
-        const args = ['timed', String(server.port), String(connections), String(config.segmentMs)];
+        const args = ['timed', String(server.port), String(connections), String(segmentMs)];
         args.push('64');
         if (serverRows[server.name]!.proxyHeader === 'v1') args.push('--proxy-v1');
         loads.set(server, await Load.open(binary, args, limit));
@@ -297,7 +299,7 @@ async function measureGroup(
         if (config.warmUp && index === 0) await loads.get(server)!.run(server);
       }
       const segments: Record<string, Segment[]> = {};
-      for (let round = 0; round < (group.palindromes ?? 1); round++) {
+      for (let round = 0; round < palindromes; round++) {
         for (const server of [...servers, ...[...servers].reverse()]) {
           (segments[server.name] ??= []).push(await loads.get(server)!.run(server));
         }

@@ -5,12 +5,15 @@ import { expect } from 'chai';
 import {
   FAIRNESS,
   FLOOR,
+  FULL,
+  PROXY_GROUPS,
   QUICK,
   SCALE_GROUPS,
   fairness,
   figures,
   ratio,
   renderScale,
+  segmentPlan,
   type ClientResult,
   type GroupResult,
   type ScaleResults,
@@ -115,6 +118,24 @@ describe('bench scale report', () => {
       segments: { a: palindromes(1_000, 1_200), b: palindromes(1_000, 1_000) },
     };
     expect(ratio(two, 'a', 'b')).to.be.closeTo(1.1, 1e-9);
+  });
+
+  it('runs the ≤ 1.05× groups in many short segments up to 1,000 connections, long ones above', () => {
+    const tight = signal.group;
+    expect(segmentPlan(tight, 1_000, FULL)).to.deep.equal({ segmentMs: 500, palindromes: 12 });
+    expect(segmentPlan(PROXY_GROUPS[0]!, 1_000, FULL)).to.deep.equal({
+      segmentMs: 500,
+      palindromes: 12,
+    });
+    expect(segmentPlan(tight, 10_000, FULL)).to.deep.equal({ segmentMs: 2_000, palindromes: 3 });
+    // A group without a tight target: the config's segments, one palindrome, at every scale.
+    expect(segmentPlan(chat.group, 1_000, FULL)).to.deep.equal({
+      segmentMs: 2_000,
+      palindromes: 1,
+    });
+    // --quick: its fine segments at its smaller scale (50), its own segments at the larger.
+    expect(segmentPlan(tight, 50, QUICK)).to.deep.equal({ segmentMs: 100, palindromes: 3 });
+    expect(segmentPlan(tight, 200, QUICK)).to.deep.equal({ segmentMs: 150, palindromes: 3 });
   });
 
   it('prints each target as met or MISSED against its own reference', () => {
