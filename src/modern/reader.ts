@@ -283,8 +283,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * ```
    */
   readLine(options?: ReadOptions): Promise<Buffer> {
-    // Fast path, the common case of a server reading a burst of lines (passing no signal or
-    // context.signal): a whole line sits in the first buffered chunk.
+    // Fast path (no signal, or context.signal): a burst's next whole line is in the head chunk.
     let from = 0;
     const fast = this.#kind === NONE && this.#exception === NO_EXCEPTION;
     if (fast && noneOrLiveOwner(options?.signal, this.#cancel)) {
